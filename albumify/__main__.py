@@ -1,0 +1,3 @@
+from albumify.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Every environment variable and limit, with its documented default, in one place.
+
+Both the bot (which never imports torch) and the worker read their configuration from here,
+so a limit means the same thing on both sides of the queue.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+DISCORD_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+
+
+def _cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("albumify"))
+
+
+def _env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Product limits. Each is overridable by the env var named in its metadata."""
+
+    max_pixels: int = field(default=50_000_000, metadata={"env": "ALBUMIFY_MAX_PIXELS"})
+    """Photos above this many pixels are refused (decompression bombs are far above)."""
+    max_download_bytes: int = field(
+        default=25 * 1024 * 1024, metadata={"env": "ALBUMIFY_MAX_DOWNLOAD_BYTES"}
+    )
+    """Attachment size cap, checked before and while reading the body."""
+    download_timeout_s: float = field(default=20.0, metadata={"env": "ALBUMIFY_DOWNLOAD_TIMEOUT"})
+    job_timeout_s: int = field(default=120, metadata={"env": "ALBUMIFY_JOB_TIMEOUT"})
+    """RQ job timeout: a job running longer is killed and retried (at most twice)."""
+    upload_limit_bytes: int = field(
+        default=10 * 1024 * 1024, metadata={"env": "ALBUMIFY_UPLOAD_LIMIT"}
+    )
+    """Fallback when an interaction carries no attachment_size_limit (Discord's default)."""
+    member_quota: int = field(default=5, metadata={"env": "ALBUMIFY_MEMBER_QUOTA"})
+    member_window_s: int = field(default=600, metadata={"env": "ALBUMIFY_MEMBER_WINDOW"})
+    guild_quota: int = field(default=60, metadata={"env": "ALBUMIFY_GUILD_QUOTA"})
+    guild_window_s: int = field(default=600, metadata={"env": "ALBUMIFY_GUILD_WINDOW"})
+    queue_cap: int = field(default=200, metadata={"env": "ALBUMIFY_QUEUE_CAP"})
+    """Requests beyond this many queued jobs are refused with a 'busy, try later'."""
+    dedup_window_s: int = field(default=60, metadata={"env": "ALBUMIFY_DEDUP_WINDOW"})
+    """A member's identical photo within this window reuses the running job."""
+    photo_ttl_s: int = field(default=3600, metadata={"env": "ALBUMIFY_PHOTO_TTL"})
+    """How long a photo is kept for re-rolls; attachment URLs expire, so we keep bytes."""
+    progress_interval_s: float = field(default=2.0, metadata={"env": "ALBUMIFY_PROGRESS_INTERVAL"})
+    title_max_chars: int = field(default=60, metadata={"env": "ALBUMIFY_TITLE_MAX"})
+    artist_max_chars: int = field(default=40, metadata={"env": "ALBUMIFY_ARTIST_MAX"})
+    cover_size: int = field(default=1024, metadata={"env": "ALBUMIFY_COVER_SIZE"})
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        values = {}
+        for f in fields(cls):
+            env = f.metadata["env"]
+            reader = _env_float if isinstance(f.default, float) else _env_int
+            values[f.name] = reader(env, f.default)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment configuration read from the environment (see `.env.example`)."""
+
+    discord_token: str = field(default="", repr=False)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    dev_guild_id: int | None = None
+    weights_dir: Path = field(default_factory=lambda: _cache_dir() / "weights")
+    index_dir: Path | None = None
+    """None = the generated starter library (built on first use)."""
+    message_content_intent: bool = False
+    api_base: str = DEFAULT_API_BASE
+    gateway_url: str = DEFAULT_GATEWAY_URL
+    cdn_hosts: tuple[str, ...] = DISCORD_CDN_HOSTS
+    cdn_hosts_explicit: bool = False
+    """True when ALBUMIFY_CDN_HOSTS was set: listed hosts may then be plain http."""
+    queue_name: str = "albumify"
+    backend: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        guild = os.environ.get("DEV_GUILD_ID", "").strip()
+        index = os.environ.get("ALBUMIFY_INDEX", "").strip()
+        hosts_raw = os.environ.get("ALBUMIFY_CDN_HOSTS", "").strip()
+        hosts = tuple(h.strip().lower() for h in hosts_raw.split(",") if h.strip())
+        return cls(
+            discord_token=os.environ.get("DISCORD_TOKEN", "").strip(),
+            redis_url=_env_str("REDIS_URL", cls.redis_url),
+            dev_guild_id=int(guild) if guild else None,
+            weights_dir=Path(_env_str("ALBUMIFY_WEIGHTS", str(_cache_dir() / "weights"))),
+            index_dir=Path(index) if index else None,
+            message_content_intent=_env_bool("ALBUMIFY_MESSAGE_CONTENT", False),
+            api_base=_env_str("DISCORD_API_BASE", DEFAULT_API_BASE).rstrip("/"),
+            gateway_url=_env_str("DISCORD_GATEWAY_URL", DEFAULT_GATEWAY_URL),
+            cdn_hosts=hosts or DISCORD_CDN_HOSTS,
+            cdn_hosts_explicit=bool(hosts),
+            queue_name=_env_str("ALBUMIFY_QUEUE", "albumify"),
+            backend=_env_str("ALBUMIFY_BACKEND", "auto"),
+            limits=Limits.from_env(),
+        )
+
+
+def starter_index_dir() -> Path:
+    """Where the generated starter library lives (built on first use)."""
+    return Path(_env_str("ALBUMIFY_CACHE", str(_cache_dir()))) / "starter-index"

@@ -1,0 +1,314 @@
+"""The index directory format (a contract: other tools read and write it).
+
+    INDEX/
+      manifest.json            format version, embedders (name, version, dim, file), counts,
+                               and the names of the current metadata / W+ files
+      covers.<gen>.jsonl       one JSON object per library cover, in vector row order
+      vectors.<embedder>.<gen>.npy   float16 [N, dim], L2-normalised, memory-mappable
+      wplus.<gen>.npy          optional float16 [N, 18, 512]: each cover's pSp W+ (NaN = none)
+      covers/                  images of generated covers (real libraries point at their files)
+
+Every write goes to new file names and the manifest is replaced last with `os.replace`, so a
+crash mid-write leaves the previous index readable; files the manifest no longer names are
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from albumify.errors import MissingAsset
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class FaceRecord:
+    box: list[float]
+    """x0, y0, x1, y1 in the cover's pixels."""
+    landmarks: list[list[float]]
+    """Five (x, y) points: left eye, right eye, nose, left and right mouth corners."""
+    score: float = 1.0
+
+
+@dataclass
+class CoverRecord:
+    library_id: str
+    path: str
+    """Relative to the index directory, or absolute for covers left where they were found."""
+    width: int
+    height: int
+    genre: str | None = None
+    artist: str | None = None
+    title: str | None = None
+    face: FaceRecord | None = None
+    phash: str = ""
+    placement: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.8, 0.95])
+    """Where a member's cutout goes, as fractions x0, y0, x1, y1 of the cover."""
+    style: dict[str, Any] = field(default_factory=dict)
+    """Typography hints: font, colours, layout (see worker.typography)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> CoverRecord:
+        data = json.loads(line)
+        face = data.pop("face", None)
+        return cls(face=FaceRecord(**face) if face else None, **data)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    record: CoverRecord
+    row: int
+    similarity: float
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class CoverIndex:
+    """A read-only view of an index directory; vectors are memory-mapped on first use."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any], records: list[CoverRecord]):
+        self.root = root
+        self.manifest = manifest
+        self.records = records
+        self._vectors: dict[str, np.ndarray] = {}
+        self._wplus: np.ndarray | None = None
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, root: str | os.PathLike[str]) -> CoverIndex:
+        root = Path(root)
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            if root.is_dir() and any(_looks_like_image(p) for p in root.iterdir()):
+                raise MissingAsset(
+                    f"{root} is a folder of images, not a cover index. "
+                    f"Build one first: albumify index build {root} -o INDEX"
+                )
+            raise MissingAsset(
+                f"No cover index at {root} (no {MANIFEST}). "
+                "Build one with: albumify index build SRC -o INDEX"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MissingAsset(f"The index manifest {manifest_path} is unreadable: {exc}") from exc
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise MissingAsset(
+                f"Index {root} has format version {version}; this Albumify reads version "
+                f"{FORMAT_VERSION}. Rebuild it with: albumify index build"
+            )
+        meta_path = root / manifest["metadata"]
+        try:
+            with meta_path.open(encoding="utf-8") as fh:
+                records = [CoverRecord.from_json(line) for line in fh if line.strip()]
+        except (OSError, ValueError, TypeError) as exc:
+            raise MissingAsset(f"Index metadata {meta_path} is unreadable: {exc}") from exc
+        if len(records) != manifest["counts"]["covers"]:
+            raise MissingAsset(
+                f"Index {root} is inconsistent: manifest says {manifest['counts']['covers']} "
+                f"covers, metadata has {len(records)}. Rebuild it."
+            )
+        return cls(root, manifest, records)
+
+    # -- vectors -------------------------------------------------------------------------
+    @property
+    def embedders(self) -> dict[str, dict[str, Any]]:
+        return self.manifest.get("embedders", {})
+
+    def has_embedder(self, name: str) -> bool:
+        return name in self.embedders
+
+    def vectors(self, embedder: str) -> np.ndarray:
+        if embedder not in self.embedders:
+            have = ", ".join(sorted(self.embedders)) or "none"
+            raise MissingAsset(
+                f"Index {self.root} has no vectors for embedder '{embedder}' (it has: {have}). "
+                f"Add them with: albumify index add {self.root} --embedder {embedder}"
+            )
+        if embedder not in self._vectors:
+            info = self.embedders[embedder]
+            path = self.root / info["file"]
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise MissingAsset(f"Index vectors {path} are unreadable: {exc}") from exc
+            if array.shape != (len(self.records), info["dim"]):
+                raise MissingAsset(
+                    f"Index vectors {path} have shape {array.shape}, expected "
+                    f"({len(self.records)}, {info['dim']}). Rebuild the index."
+                )
+            self._vectors[embedder] = array
+        return self._vectors[embedder]
+
+    def wplus(self) -> np.ndarray | None:
+        """Each cover's W+ [N, 18, 512] (rows of NaN where a cover has none), if stored."""
+        name = self.manifest.get("wplus")
+        if not name:
+            return None
+        if self._wplus is None:
+            self._wplus = np.load(self.root / name, mmap_mode="r")
+        return self._wplus
+
+    # -- search --------------------------------------------------------------------------
+    def search(
+        self,
+        query: np.ndarray,
+        embedder: str,
+        k: int = 5,
+        exclude: Iterable[str] = (),
+        genre: str | None = None,
+    ) -> list[SearchHit]:
+        """Cosine top-k; `exclude` holds library ids already shown (re-roll = next best)."""
+        vectors = self.vectors(embedder)
+        query = l2_normalise(np.asarray(query, dtype=np.float32).reshape(-1))
+        if query.shape[0] != vectors.shape[1]:
+            raise ValueError(f"query has dim {query.shape[0]}, index has {vectors.shape[1]}")
+        scores = np.asarray(vectors @ query.astype(vectors.dtype), dtype=np.float32)
+        allowed = np.ones(len(scores), dtype=bool)
+        excluded = set(exclude)
+        if excluded or genre:
+            for row, record in enumerate(self.records):
+                if record.library_id in excluded or (genre and record.genre != genre):
+                    allowed[row] = False
+        scores = np.where(allowed, scores, -np.inf)
+        k = min(k, int(allowed.sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [SearchHit(self.records[i], int(i), float(scores[i])) for i in top]
+
+    # -- covers --------------------------------------------------------------------------
+    def cover_path(self, record: CoverRecord) -> Path:
+        path = Path(record.path)
+        return path if path.is_absolute() else self.root / path
+
+    def by_id(self, library_id: str) -> CoverRecord:
+        for record in self.records:
+            if record.library_id == library_id:
+                return record
+        raise KeyError(library_id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class IndexWriter:
+    """Writes a whole index generation; the manifest swap makes it visible atomically."""
+
+    def __init__(self, root: str | os.PathLike[str], kind: str = "library"):
+        self.root = Path(root)
+        self.kind = kind
+
+    def write(
+        self,
+        records: Sequence[CoverRecord],
+        vectors: dict[str, tuple[np.ndarray, str]],
+        wplus: np.ndarray | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        """`vectors` maps embedder name → (array [N, dim], embedder version)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        generation = self._next_generation()
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "generation": generation,
+            "metadata": f"covers.{generation}.jsonl",
+            "embedders": {},
+            "counts": {
+                "covers": len(records),
+                "with_face": sum(1 for r in records if r.face is not None),
+            },
+        }
+        _atomic_write_text(
+            self.root / manifest["metadata"], "".join(r.to_json() + "\n" for r in records)
+        )
+        for name, (array, version) in vectors.items():
+            array = l2_normalise(array).astype(np.float16)
+            if array.shape[0] != len(records):
+                raise ValueError(f"{name}: {array.shape[0]} vectors for {len(records)} covers")
+            file = f"vectors.{name}.{generation}.npy"
+            _atomic_save_npy(self.root / file, array)
+            manifest["embedders"][name] = {
+                "file": file,
+                "version": version,
+                "dim": int(array.shape[1]),
+                "dtype": "float16",
+            }
+        if wplus is not None:
+            file = f"wplus.{generation}.npy"
+            _atomic_save_npy(self.root / file, np.asarray(wplus, dtype=np.float16))
+            manifest["wplus"] = file
+        manifest.update(extra or {})
+        _atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        self._remove_stale(manifest)
+        return self.root
+
+    def _next_generation(self) -> int:
+        try:
+            current = json.loads((self.root / MANIFEST).read_text("utf-8"))
+            return int(current.get("generation", 0)) + 1
+        except (OSError, ValueError):
+            return 1
+
+    def _remove_stale(self, manifest: dict[str, Any]) -> None:
+        live = {manifest["metadata"], MANIFEST}
+        live.update(info["file"] for info in manifest["embedders"].values())
+        if manifest.get("wplus"):
+            live.add(manifest["wplus"])
+        for path in self.root.iterdir():
+            generated = path.name.startswith(("covers.", "vectors.", "wplus."))
+            if path.is_file() and generated and path.name not in live:
+                path.unlink(missing_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def _looks_like_image(path: Path) -> bool:
+    return path.suffix.lower() in _IMAGE_SUFFIXES
