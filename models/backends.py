@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
 BACKEND_CHOICES = ("auto", "classic", "neural")
-CLASSIC_FACE = "colour-transfer"
+CLASSIC_FACE = "lab-adain"  # models.face_style.ColourStyler.name
 NEURAL_FACE = "psp"
 
 NEURAL_FILES = {
@@ -58,6 +58,17 @@ class Backends:
     def describe(self) -> str:
         chosen = ", ".join(f"{stage}={name}" for stage, name in self.names.items())
         return f"backends ({self.requested}): {chosen}"
+
+
+def available_embedders(
+    weights_dir: Path | str, device: torch.device | str | None = None
+) -> list[Embedder]:
+    """Every embedder this machine can run, for `index build`: the classic descriptor always,
+    ResNet50 when its weights are present (an index holds one vector file per embedder)."""
+    embedders: list[Embedder] = [ClassicEmbedder()]
+    if resolve(ResNetEmbedder.weights_file, weights_dir) is not None:
+        embedders.append(ResNetEmbedder.load(weights_dir, device))
+    return embedders
 
 
 def select_backends(

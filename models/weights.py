@@ -15,15 +15,21 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from albumify.errors import EXIT_MISSING_ASSET, EXIT_OK, MissingAsset
+
+if TYPE_CHECKING:
+    import requests
 
 URL_BASE_ENV = "ALBUMIFY_WEIGHTS_URL_BASE"
 """When set, every file is fetched from `<base>/<name>` instead of its official URL (a mirror,
 or a loopback server in tests)."""
 
 CHUNK_BYTES = 1 << 20
+NETWORK_CHUNK_BYTES = 64 << 10
+"""Small enough that a dropped connection loses little of what `.part` keeps for resuming."""
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 
@@ -188,6 +194,8 @@ def _download(entry: WeightsFile, url: str, weights_dir: Path, progress: bool) -
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise MissingAsset(f"can't reach {host}: {offline_hint}") from exc
+    except requests.RequestException as exc:
+        raise MissingAsset(f"can't download {url} ({exc}): {offline_hint}") from exc
 
     with response:
         if response.status_code == 416 and offset:
@@ -205,6 +213,12 @@ def _download(entry: WeightsFile, url: str, weights_dir: Path, progress: bool) -
             )
         if response.status_code == 200 and offset:
             offset = 0  # the server ignored our Range: start over
+        if response.status_code == 206 and _range_start(response) != offset:
+            part.unlink(missing_ok=True)  # answered some other range: can't splice it on
+            raise MissingAsset(
+                f"{host} resumed {entry.name} at the wrong offset; the partial download was "
+                f"deleted: run the same command again, or {offline_hint}"
+            )
         remaining = response.headers.get("Content-Length")
         total = offset + int(remaining) if remaining and remaining.isdigit() else entry.size
         bar = tqdm(
@@ -219,15 +233,23 @@ def _download(entry: WeightsFile, url: str, weights_dir: Path, progress: bool) -
         )
         try:
             with bar, part.open("ab" if offset else "wb") as sink:
-                for chunk in response.iter_content(CHUNK_BYTES):
+                for chunk in response.iter_content(NETWORK_CHUNK_BYTES):
                     sink.write(chunk)
                     bar.update(len(chunk))
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:  # ChunkedEncodingError too, mid-body
             raise MissingAsset(
                 f"lost the connection to {host} while downloading {entry.name}; run the same "
                 f"command again to resume, or {offline_hint}"
             ) from exc
     return _verify_and_install(entry, part, final)
+
+
+def _range_start(response: requests.Response) -> int | None:
+    """First byte of a 206 answer, from `Content-Range: bytes START-END/TOTAL`."""
+    content_range = response.headers.get("Content-Range", "")
+    unit, _, spec = content_range.partition(" ")
+    start = spec.split("-", 1)[0]
+    return int(start) if unit == "bytes" and start.isdigit() else None
 
 
 def sha256_of(path: Path) -> str:

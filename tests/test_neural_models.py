@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from albumify.errors import MissingAsset, UsageError
-from models.backends import CLASSIC_FACE, NEURAL_FILES, select_backends
+from models.backends import CLASSIC_FACE, NEURAL_FILES, available_embedders, select_backends
 from models.embedder import ClassicEmbedder, ResNetEmbedder, imagenet_input
 from models.faces import Face
 from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person
@@ -196,10 +196,16 @@ def test_auto_without_files_is_classic(tmp_path: Path) -> None:
 
 
 def test_auto_picks_each_stage_whose_file_is_present(tmp_path: Path, resnet_file: Path) -> None:
-    backends = select_backends(_weights_dir(tmp_path, **{RESNET50: resnet_file}), "auto", "cpu")
+    assert [e.name for e in available_embedders(tmp_path, "cpu")] == ["classic-v1"]
+    weights_dir = _weights_dir(tmp_path, **{RESNET50: resnet_file})
+    backends = select_backends(weights_dir, "auto", "cpu")
     assert backends.names["similarity"] == "resnet50-v2"
     assert backends.names["cutout"] == "grabcut"
     assert backends.names["face"] == CLASSIC_FACE
+    assert [e.name for e in available_embedders(weights_dir, "cpu")] == [
+        "classic-v1",
+        "resnet50-v2",
+    ]
 
 
 def test_neural_with_every_file(tmp_path: Path, resnet_file: Path, yolo_file: Path) -> None:

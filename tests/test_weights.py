@@ -28,6 +28,8 @@ class FakeWeightsServer:
     files: dict[str, bytes]
     ranges: list[str | None] = field(default_factory=list)
     base_url: str = ""
+    cut_after: int | None = None
+    """Drop the connection after sending this many body bytes, once (a flaky network)."""
 
 
 class _RangeHandler(BaseHTTPRequestHandler):
@@ -54,6 +56,11 @@ class _RangeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
+        if state.cut_after is not None:
+            self.wfile.write(body[start : start + state.cut_after])
+            state.cut_after = None
+            self.close_connection = True
+            return
         self.wfile.write(body[start:])
 
     def log_message(self, format: str, *args: object) -> None:
@@ -149,6 +156,20 @@ def test_resume_sends_range_and_completes(server: FakeWeightsServer, tmp_path: P
     entry = fake_entry(url=f"{server.base_url}/{FAKE_NAME}")
     weights.fetch(None, tmp_path, registry={FAKE_NAME: entry}, progress=False)
     assert server.ranges == [f"bytes={half}-"]
+    assert (tmp_path / FAKE_NAME).read_bytes() == PAYLOAD
+
+
+def test_dropped_connection_keeps_part_and_resumes(
+    server: FakeWeightsServer, tmp_path: Path
+) -> None:
+    server.cut_after = 100_000
+    entry = fake_entry(url=f"{server.base_url}/{FAKE_NAME}")
+    with pytest.raises(MissingAsset, match="run the same command again to resume"):
+        weights.fetch(None, tmp_path, registry={FAKE_NAME: entry}, progress=False)
+    kept = (tmp_path / f"{FAKE_NAME}.part").stat().st_size
+    assert 0 < kept <= 100_000  # whole chunks that arrived before the drop
+    weights.fetch(None, tmp_path, registry={FAKE_NAME: entry}, progress=False)
+    assert server.ranges == [None, f"bytes={kept}-"]
     assert (tmp_path / FAKE_NAME).read_bytes() == PAYLOAD
 
 
