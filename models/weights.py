@@ -187,7 +187,10 @@ def _download(entry: WeightsFile, url: str, weights_dir: Path, progress: bool) -
     host = urlparse(url).hostname or url
     offline_hint = f"copy {entry.name} into {weights_dir} by hand; see README"
 
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # Byte ranges only make sense on the file's own bytes, never on a compressed transfer.
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
     try:
         response = requests.get(
             url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
