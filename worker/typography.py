@@ -85,10 +85,9 @@ def clean_text(text: str | None, max_chars: int) -> str:
     """Member text: printable, one line, at most `max_chars` characters."""
     if not text:
         return ""
-    text = "".join(
-        c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c)[0] != "C"
-    )
-    text = " ".join(text.split())
+    # Whitespace (newlines, tabs) becomes single spaces; other control characters go.
+    text = " ".join(unicodedata.normalize("NFC", text).split())
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     return text[:max_chars].strip()
 
 
