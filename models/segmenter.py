@@ -90,6 +90,9 @@ class GrabCutSegmenter:
         )
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        # GrabCut seeds its colour models with k-means on OpenCV's global RNG: reset it so
+        # the same photo always gives the same cutout (and the same seed the same bytes).
+        cv2.setRNGSeed(0)
         try:
             cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
         except cv2.error:

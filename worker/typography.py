@@ -7,6 +7,7 @@ Display faces come from `fontpkg-*` packages (all SIL OFL); NanumGothic (OFL, sh
 from __future__ import annotations
 
 import functools
+import importlib.util
 import random
 import unicodedata
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ def _font_file(key: str) -> Path:
 
 @functools.cache
 def _fallback_file(bold: bool = True) -> Path:
-    import koreanize_matplotlib
-
-    fonts = Path(koreanize_matplotlib.__file__).parent / "fonts"
+    # Locate the package without importing it: importing it reconfigures matplotlib.
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("koreanize-matplotlib (NanumGothic) is not installed")
+    fonts = Path(spec.origin).parent / "fonts"
     return fonts / ("NanumGothicExtraBold.ttf" if bold else "NanumGothic.ttf")
 
 
@@ -82,10 +85,9 @@ def clean_text(text: str | None, max_chars: int) -> str:
     """Member text: printable, one line, at most `max_chars` characters."""
     if not text:
         return ""
-    text = "".join(
-        c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c)[0] != "C"
-    )
-    text = " ".join(text.split())
+    # Whitespace (newlines, tabs) becomes single spaces; other control characters go.
+    text = " ".join(unicodedata.normalize("NFC", text).split())
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     return text[:max_chars].strip()
 
 
