@@ -159,6 +159,27 @@ def choose_person(
     return int(candidates[np.argmax(areas[candidates])])
 
 
+def import_yolo() -> Any:
+    """`ultralytics.YOLO`, imported so that it cannot reach the network or change PIL.
+
+    - YOLO_OFFLINE: otherwise ultralytics checks for updates, may pip-install packages it
+      misses and reports errors to Sentry (a worker handling members' photos must not);
+    - importing ultralytics replaces `PIL.Image.open` with a wrapper that, on any file Pillow
+      can't identify, pip-installs pi-heif and raises ModuleNotFoundError offline. Our photo
+      decoder relies on UnidentifiedImageError for "bad input" (exit 3), so we put PIL's own
+      function back. We hand ultralytics arrays, never files, so it doesn't need the wrapper.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from PIL import Image
+    from ultralytics import YOLO
+
+    if getattr(Image.open, "__module__", "") == "ultralytics.utils.patches":
+        from ultralytics.utils import patches
+
+        Image.open = patches._image_open
+    return YOLO
+
+
 def _half_precision_option() -> dict[str, Any]:
     """fp16 inference on GPUs: ultralytics 8.4 spells it `quantize=16`, 8.3 `half=True`."""
     from ultralytics.cfg import DEFAULT_CFG_DICT
@@ -202,10 +223,7 @@ class YoloSegmenter:
                 f"the {cls.name} segmenter needs {cls.weights_file} in {weights_dir}: "
                 + missing_hint([cls.weights_file], weights_dir)
             )
-        # Without this ultralytics checks for updates and fetches fonts/assets at import.
-        os.environ.setdefault("YOLO_OFFLINE", "1")
-        from ultralytics import YOLO
-
+        YOLO = import_yolo()
         try:
             model = YOLO(str(path), task="segment")
         except Exception as exc:

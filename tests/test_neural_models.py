@@ -6,19 +6,20 @@ ultralytics YOLO-seg checkpoint under their official names, once per session.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from albumify.errors import MissingAsset, UsageError
 from models.backends import CLASSIC_FACE, NEURAL_FILES, available_embedders, select_backends
 from models.embedder import ClassicEmbedder, ResNetEmbedder, imagenet_input
 from models.faces import Face
-from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person
+from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person, import_yolo
 from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -47,8 +48,7 @@ def resnet_file(tmp_path_factory: pytest.TempPathFactory, random_resnet_state: d
 
 @pytest.fixture(scope="session")
 def yolo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ultralytics import YOLO
-
+    YOLO = import_yolo()
     path = tmp_path_factory.mktemp("yolo") / YOLO_SEG
     YOLO("yolo11n-seg.yaml").save(path)  # the format `YOLO(path)` loads, as trainers write it
     return path
@@ -153,6 +153,15 @@ def test_yolo_missing_or_foreign_file(tmp_path: Path) -> None:
     (tmp_path / YOLO_SEG).write_bytes(b"not a checkpoint")
     with pytest.raises(MissingAsset, match="not an ultralytics checkpoint"):
         YoloSegmenter.load(tmp_path, "cpu")
+
+
+def test_loading_yolo_leaves_pil_alone(yolo_file: Path) -> None:
+    """ultralytics patches Image.open to pip-install pi-heif on unknown files; bad photos must
+    still raise Pillow's own error (exit 3), never try to install anything."""
+    YoloSegmenter.load(yolo_file.parent, "cpu")
+    assert Image.open.__module__ == "PIL.Image"
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(b"not an image at all"))
 
 
 def _blob_masks(*boxes: tuple[int, int, int, int], shape: tuple[int, int] = (100, 100)):
