@@ -8,6 +8,7 @@ and their queue position shown until a worker takes over the message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -181,10 +182,8 @@ class Albumify(commands.Cog):
             await self._reply(message, admission.message or NO_IMAGE)
             return
         await self.intake.enqueue(request, admission)
-        try:
-            await message.add_reaction("⏳")
-        except discord.HTTPException:
-            pass
+        with contextlib.suppress(discord.HTTPException):
+            await message.add_reaction("⏳")  # feedback; needs Add Reactions, so best effort
 
     async def _replied_image(
         self, message: discord.Message
