@@ -239,3 +239,16 @@ def test_download_size_cap(fake_rest, settings, chunked):
     url = fake_rest.add_file("/attachments/1/5/big.png", b"x" * 300_000, chunked=chunked)
     with pytest.raises(BadInput, match="too large"):
         fetch_photo(url, settings, session=requests.Session())
+
+
+def test_network_fault_on_the_last_attempt_tells_the_member_and_raises(
+    fake_rest, settings, redis_sync, pipeline
+):
+    from worker.download import DownloadFailed
+
+    url = fake_rest.base + "/api/v10/cdn-down/me.png"
+    fake_rest.script("GET", "/cdn-down/", ScriptedReply(503, {}))
+    with pytest.raises(DownloadFailed):
+        run_task(make_job(url), settings, redis_sync)  # no RQ job: counts as the last attempt
+    notice = fake_rest.calls("PATCH", "/messages/@original")[-1]
+    assert "try again" in notice.payload["content"].lower()
