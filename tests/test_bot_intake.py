@@ -360,6 +360,11 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
                 c.name
                 for c in bot.tree.get_commands(type=__import__("discord").AppCommandType.message)
             }
+            guild_only = all(
+                c.allowed_contexts is not None and not c.allowed_contexts.dm_channel
+                for c in bot.tree.get_commands(type=None)
+            )
+            assert guild_only
             return commands, menus, set(bot._connection._view_store._dynamic_items)
         finally:
             await bot.close()

@@ -55,6 +55,10 @@ def set_pipeline(pipeline: Any, settings: Settings | None = None) -> None:
         _state["settings"] = settings
 
 
+def loaded_pipeline() -> Any | None:
+    return _state["pipeline"]
+
+
 def current_settings() -> Settings:
     if _state["settings"] is None:
         _state["settings"] = Settings.from_env()

@@ -34,8 +34,8 @@ class AlbumifyWorker(SimpleWorker):
         self.settings = settings
 
     def load_pipeline(self) -> None:
-        job_module.set_pipeline(job_module._state["pipeline"], self.settings)
-        if job_module._state["pipeline"] is None:
+        job_module.set_pipeline(job_module.loaded_pipeline(), self.settings)
+        if job_module.loaded_pipeline() is None:
             from worker.pipeline import Pipeline
 
             log.info("loading the pipeline")
