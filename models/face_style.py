@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from models.faces import Face
-from worker.compose import lab_statistics, transfer_colour
+from worker.compose import alpha_bbox, lab_statistics, transfer_colour
 
 
 class FaceStyler(Protocol):
@@ -47,4 +47,13 @@ class ColourStyler:
         cover: np.ndarray,
         cover_row: int | None = None,
     ) -> np.ndarray:
-        return transfer_colour(member, lab_statistics(cover), self.strength, mask=alpha)
+        box = alpha_bbox(alpha, threshold=0.01)
+        if box is None:
+            return member
+        # Only the cutout is shown: restyle its bounding box, not the whole photo.
+        x0, y0, x1, y1 = box
+        out = member.copy()
+        out[y0:y1, x0:x1] = transfer_colour(
+            member[y0:y1, x0:x1], lab_statistics(cover), self.strength, mask=alpha[y0:y1, x0:x1]
+        )
+        return out
