@@ -13,6 +13,8 @@ import email.policy
 import itertools
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,9 @@ class RecordedRequest:
     """The JSON body, or the multipart `payload_json`."""
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """Multipart file parts: field name → (filename, bytes)."""
+    query: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (time.monotonic), for latency measurements."""
 
 
 @dataclass
@@ -39,12 +44,19 @@ class ScriptedReply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    """Wait this long before answering (a slow Discord)."""
+    passthrough: bool = False
+    """After the delay, answer as the server normally would (slow but successful)."""
+
+
+RequestMatcher = Callable[[RecordedRequest], bool]
 
 
 class FakeDiscordREST:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
-        self._scripts: list[tuple[str, str, list[ScriptedReply]]] = []
+        self._scripts: list[tuple[str, str, RequestMatcher | None, list[ScriptedReply]]] = []
         self._files: dict[str, tuple[bytes, str, bool]] = {}
         self._redirects: dict[str, str] = {}
         self._ids = itertools.count(1_300_000_000_000_000_000)
@@ -63,12 +75,16 @@ class FakeDiscordREST:
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        self._add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def _add_routes(self, app: web.Application) -> None:
+        """Subclasses add specific routes here (before the catch-all)."""
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -86,10 +102,23 @@ class FakeDiscordREST:
 
     # -- scripting ------------------------------------------------------------------------
 
-    def script(self, method: str, path_prefix: str, *replies: ScriptedReply) -> None:
-        """Answer the next matching requests with these replies, in order (then defaults)."""
+    def script(
+        self,
+        method: str,
+        path_prefix: str,
+        *replies: ScriptedReply,
+        match: RequestMatcher | None = None,
+    ) -> None:
+        """Answer the next matching requests with these replies, in order (then defaults).
+
+        `match` narrows which requests count (e.g. only uploads: `lambda r: bool(r.files)`).
+        """
         with self._lock:
-            self._scripts.append((method.upper(), API_PREFIX + path_prefix, list(replies)))
+            self._scripts.append((method.upper(), API_PREFIX + path_prefix, match, list(replies)))
+
+    def clear_scripts(self) -> None:
+        with self._lock:
+            self._scripts.clear()
 
     def add_file(
         self, path: str, data: bytes, content_type: str = "image/png", *, chunked: bool = False
@@ -110,7 +139,9 @@ class FakeDiscordREST:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        recorded = RecordedRequest(request.method, request.path, dict(request.headers), body)
+        recorded = RecordedRequest(
+            request.method, request.path, dict(request.headers), body, query=dict(request.query)
+        )
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith("application/json") and body:
             recorded.json = json.loads(body)
@@ -124,9 +155,16 @@ class FakeDiscordREST:
             raise web.HTTPFound(self._redirects[request.path])
         if request.path in self._files:
             return await self._serve_file(request, *self._files[request.path])
-        scripted = self._next_scripted(request.method, request.path)
+        scripted = self._next_scripted(recorded)
         if scripted is not None:
-            return _json_response(scripted.status, scripted.body, scripted.headers)
+            if scripted.delay_s:
+                await asyncio.sleep(scripted.delay_s)
+            if not scripted.passthrough:
+                return json_response(scripted.status, scripted.body, scripted.headers)
+        return await self._answer(request, recorded)
+
+    async def _answer(self, request: web.Request, recorded: RecordedRequest) -> web.Response:
+        """The unscripted reply (subclasses with a fuller model of Discord override this)."""
         return self._default(request, recorded)
 
     async def _parse_multipart(
@@ -155,10 +193,15 @@ class FakeDiscordREST:
         await response.write_eof()
         return response
 
-    def _next_scripted(self, method: str, path: str) -> ScriptedReply | None:
+    def _next_scripted(self, recorded: RecordedRequest) -> ScriptedReply | None:
         with self._lock:
-            for script_method, prefix, replies in self._scripts:
-                if script_method == method and path.startswith(prefix) and replies:
+            for method, prefix, match, replies in self._scripts:
+                if (
+                    replies
+                    and method == recorded.method
+                    and recorded.path.startswith(prefix)
+                    and (match is None or match(recorded))
+                ):
                     return replies.pop(0)
         return None
 
@@ -168,10 +211,10 @@ class FakeDiscordREST:
             parts = path[len(API_PREFIX) :].strip("/").split("/")
             payload = recorded.payload or {}
             if parts[0] == "webhooks" and request.method in ("PATCH", "GET"):
-                return _json_response(200, self._message(payload, channel_id=None))
+                return json_response(200, self._message(payload, channel_id=None))
             if parts[0] == "channels" and parts[-1] == "messages" and request.method == "POST":
-                return _json_response(200, self._message(payload, channel_id=parts[1]))
-        return _json_response(404, {"message": "Unknown", "code": 0})
+                return json_response(200, self._message(payload, channel_id=parts[1]))
+        return json_response(404, {"message": "Unknown", "code": 0})
 
     def _message(self, payload: dict[str, Any], channel_id: str | None) -> dict[str, Any]:
         return {
@@ -183,7 +226,7 @@ class FakeDiscordREST:
         }
 
 
-def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
     # Exactly application/json: a charset suffix makes discord.py read bodies as text.
     response = web.Response(status=status, body=json.dumps(body).encode(), headers=headers or {})
     response.headers["Content-Type"] = "application/json"
@@ -197,3 +240,12 @@ def rate_limited(retry_after: float) -> ScriptedReply:
         {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
         {"Via": "1.1 google"},
     )
+
+
+def server_error(status: int = 500) -> ScriptedReply:
+    return ScriptedReply(status, {"message": "Internal Server Error", "code": 0})
+
+
+def slow(delay_s: float) -> ScriptedReply:
+    """Answer normally, but only after `delay_s` seconds."""
+    return ScriptedReply(200, delay_s=delay_s, passthrough=True)
