@@ -160,16 +160,24 @@ class Stack:
     def queue(self, client: redis.Redis) -> Queue:
         return Queue("albumify", connection=client, serializer=JSONSerializer)
 
-    def reset(self) -> None:
-        """Between scenarios: an idle queue, no app state, a fresh fake conversation."""
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Until no job is queued or running (every edit anyone would make has been made)."""
         client = self.redis()
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + timeout
             queue = self.queue(client)
             while queue.count or queue.started_job_registry.count:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the queue did not drain:\n" + self.logs())
                 time.sleep(0.05)
+        finally:
+            client.close()
+
+    def reset(self) -> None:
+        """Between scenarios: an idle queue, no app state, a fresh fake conversation."""
+        self.wait_idle()
+        client = self.redis()
+        try:
             names = list(client.scan_iter("albumify:*"))
             if names:
                 client.delete(*names)
