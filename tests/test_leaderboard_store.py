@@ -154,7 +154,9 @@ async def test_record_is_idempotent_and_keeps_votes(board_redis_url: str) -> Non
     async with opened(board_redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         await store.toggle_vote("r-1", 7)
-        record_cover_sync(redis.Redis.from_url(board_redis_url), meta("r-1", message_id=123456))
+        worker_client = redis.Redis.from_url(board_redis_url)  # bytes, as the worker's
+        record_cover_sync(worker_client, meta("r-1", message_id=123456))
+        worker_client.close()
         assert await store.votes("r-1") == 1
         assert await store.result_for_message(123456) == "r-1"
         assert await store.resolve("https://discord.com/channels/1/2/123456") == "r-1"
@@ -193,6 +195,7 @@ def test_200_votes_from_4_threads_all_count(board_redis_url: str) -> None:
     assert client.scard(voters_key("r-1")) == 200
     assert [client.zscore(k, "r-1") for k in boards(W48)] == [200, 200, 200]
     assert [client.zscore(k, str(CREATOR)) for k in boards(W48, "creators")] == [200, 200, 200]
+    client.close()
 
 
 async def _record(url: str, cover: CoverMeta) -> None:
