@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.psp.op import FusedLeakyReLU, fused_leaky_relu, make_kernel, upfirdn2d
+from models.psp.op import SQRT2, FusedLeakyReLU, fused_leaky_relu, make_kernel, upfirdn2d
 
 BLUR_KERNEL = (1, 3, 3, 1)
 
@@ -145,11 +145,15 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
         self.fast = True
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Modulated conv; the fast path also adds ``bias`` (per output channel) in-kernel."""
         s = self.modulation(style)  # [B, in_channel]
         if self.fast:
-            return self._forward_fast(x, s)
-        return self._forward_naive(x, s)
+            return self._forward_fast(x, s, bias)
+        out = self._forward_naive(x, s)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
 
     def _forward_naive(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Published code path: per-sample weights, grouped conv over the batch."""
@@ -169,13 +173,26 @@ class ModulatedConv2d(nn.Module):
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, oc, out.shape[2], out.shape[3])
 
-    def _conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-            return self.blur(out)
-        return F.conv2d(x, weight, padding=self.padding)
+    def _conv(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        if not self.upsample:
+            return F.conv2d(x, weight, bias, padding=self.padding)
+        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        p0, p1 = self.blur.pad
+        if p0 != p1 or p0 < 0:
+            out = self.blur(out)
+            return out if bias is None else out + bias.view(1, -1, 1, 1)
+        # The blur as one fixed depthwise conv that also adds the bias (exact: bias after blur).
+        k = torch.flip(self.blur.kernel, [0, 1]).to(out.dtype)
+        weight_dw = k.expand(out.shape[1], 1, k.shape[0], k.shape[1])
+        return F.conv2d(out, weight_dw, bias, padding=p0, groups=out.shape[1])
 
-    def _forward_fast(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def _forward_fast(
+        self, x: torch.Tensor, s: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        dtype = x.dtype
+        bias = None if bias is None else bias.to(dtype)
         weight = self.weight[0] * self.scale  # [out, in, k, k]
         if x.shape[0] == 1:
             weight = weight * s.view(1, -1, 1, 1)
@@ -183,12 +200,14 @@ class ModulatedConv2d(nn.Module):
                 weight = weight * torch.rsqrt(weight.pow(2).sum([1, 2, 3]) + self.eps).view(
                     -1, 1, 1, 1
                 )
-            return self._conv(x, weight.to(x.dtype))
+            return self._conv(x, weight.to(dtype), bias)
         # conv(x * s, W) * d == conv(x, W * s * d): one shared weight for the whole batch.
-        out = self._conv(x * s.view(s.shape[0], -1, 1, 1).to(x.dtype), weight.to(x.dtype))
+        out = self._conv(x * s.view(s.shape[0], -1, 1, 1).to(dtype), weight.to(dtype), None)
         if self.demodulate:
             demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum([2, 3]).t() + self.eps)  # [B, out]
-            out = out * demod.view(demod.shape[0], -1, 1, 1).to(out.dtype)
+            out.mul_(demod.view(demod.shape[0], -1, 1, 1).to(dtype))
+        if bias is not None:
+            out.add_(bias.view(1, -1, 1, 1))
         return out
 
 
@@ -236,12 +255,11 @@ class StyledConv(nn.Module):
         self.fast = True
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        out = self.conv(x, style)
-        if self.fast:  # one expression: noise, bias, leaky ReLU, gain
-            bias = self.activate.bias.view(1, -1, 1, 1).to(out.dtype)
-            noise_w = self.noise.weight.to(out.dtype)
-            return F.leaky_relu(out + noise_w * noise.to(out.dtype) + bias, 0.2) * math.sqrt(2)
-        return self.activate(self.noise(out, noise))
+        if self.fast:  # bias inside the conv, then noise, leaky ReLU and gain in place
+            out = self.conv(x, style, bias=self.activate.bias)
+            out.add_(self.noise.weight.to(out.dtype) * noise.to(out.dtype))
+            return F.leaky_relu_(out, 0.2).mul_(SQRT2)
+        return self.activate(self.noise(self.conv(x, style), noise))
 
 
 class ToRGB(nn.Module):
@@ -263,10 +281,11 @@ class ToRGB(nn.Module):
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None
     ) -> torch.Tensor:
-        out = self.conv(x, style) + self.bias.to(x.dtype)
-        if skip is not None:
-            out = out + self.upsample(skip)
-        return out
+        if not self.conv.fast:
+            out = self.conv(x, style) + self.bias
+            return out if skip is None else out + self.upsample(skip)
+        out = self.conv(x, style, bias=self.bias.view(-1))
+        return out if skip is None else out.add_(self.upsample(skip))
 
 
 class Generator(nn.Module):
