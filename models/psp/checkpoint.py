@@ -44,7 +44,8 @@ class CheckpointError(ValueError):
             ("shape mismatches", self.mismatched),
         ):
             if keys:
-                shown = ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "")
+                more = f", ... ({len(keys)} in all)" if len(keys) > 10 else ""
+                shown = ", ".join(keys[:10]) + more
                 parts.append(f"{label}: {shown}")
         super().__init__("; ".join(parts))
 
@@ -64,7 +65,9 @@ def validate_opts(opts: Mapping[str, Any], has_latent_avg: bool) -> tuple[bool, 
     """Check the fields the official loader reads; return (start_from_latent_avg, size)."""
     encoder_type = opts.get("encoder_type", "GradualStyleEncoder")
     if encoder_type != "GradualStyleEncoder":
-        raise CheckpointError(f"unsupported encoder_type {encoder_type!r} (need GradualStyleEncoder)")
+        raise CheckpointError(
+            f"unsupported encoder_type {encoder_type!r} (need GradualStyleEncoder)"
+        )
     if opts.get("input_nc", 3) != 3:
         raise CheckpointError(f"unsupported input_nc {opts.get('input_nc')!r} (need 3)")
     if opts.get("label_nc", 0) not in (0, None):

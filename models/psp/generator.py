@@ -25,7 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.psp.op import SQRT2, FusedLeakyReLU, fused_leaky_relu, make_kernel, upfirdn2d
+from models.psp.op import (
+    SQRT2,
+    FusedLeakyReLU,
+    fused_leaky_relu,
+    make_kernel,
+    upfirdn2d,
+)
 
 BLUR_KERNEL = (1, 3, 3, 1)
 
@@ -318,7 +324,9 @@ class Generator(nn.Module):
         self.style = nn.Sequential(*layers)
 
         self.input = ConstantInput(self.channels[4])
-        self.conv1 = StyledConv(self.channels[4], self.channels[4], 3, style_dim, blur_kernel=blur_kernel)
+        self.conv1 = StyledConv(
+            self.channels[4], self.channels[4], 3, style_dim, blur_kernel=blur_kernel
+        )
         self.to_rgb1 = ToRGB(self.channels[4], style_dim, upsample=False)
 
         self.num_layers = (self.log_size - 2) * 2 + 1

@@ -135,7 +135,8 @@ class PSP(nn.Module):
         if x.ndim != 4 or tuple(x.shape[1:]) != (3, 256, 256):
             raise ValueError(f"expected [B, 3, 256, 256] input, got {tuple(x.shape)}")
         with torch.inference_mode(), self._autocast():
-            x = x.to(self.device, torch.float32).contiguous(memory_format=self._memory_format("encoder"))
+            x = x.to(self.device, torch.float32)
+            x = x.contiguous(memory_format=self._memory_format("encoder"))
             codes = self.encoder(x).float()
             if self.start_from_latent_avg:
                 codes = codes + self.latent_avg
