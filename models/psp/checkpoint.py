@@ -105,9 +105,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return PSPCheckpoint(dict(ckpt["state_dict"]), latent_avg, start, output_size, dict(opts))
 
 
-def check_state_dict(
-    expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]
-) -> None:
+def check_state_dict(expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]) -> None:
     """Raise :class:`CheckpointError` naming every missing, extra or mis-shaped key."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))

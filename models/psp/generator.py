@@ -253,7 +253,11 @@ class StyledConv(nn.Module):
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(
-            in_channel, out_channel, kernel_size, style_dim, upsample=upsample,
+            in_channel,
+            out_channel,
+            kernel_size,
+            style_dim,
+            upsample=upsample,
             blur_kernel=blur_kernel,
         )
         self.noise = NoiseInjection()
@@ -340,8 +344,9 @@ class Generator(nn.Module):
         for i in range(3, self.log_size + 1):
             out_channel = self.channels[2**i]
             self.convs.append(
-                StyledConv(in_channel, out_channel, 3, style_dim, upsample=True,
-                           blur_kernel=blur_kernel)
+                StyledConv(
+                    in_channel, out_channel, 3, style_dim, upsample=True, blur_kernel=blur_kernel
+                )
             )
             self.convs.append(
                 StyledConv(out_channel, out_channel, 3, style_dim, blur_kernel=blur_kernel)
