@@ -352,6 +352,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
 
     async def scenario():
         bot = AlbumifyBot(Settings(redis_url=redis_url))
+        bot.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)  # as setup_hook
         try:
             for extension in EXTENSIONS:
                 await bot.load_extension(extension)
@@ -369,8 +370,14 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
         finally:
             await bot.close()
 
-    commands, menus, dynamic = asyncio.run(scenario())
+    # load_extension re-executes each module: keep the classes other tests imported.
+    imported = {name: sys.modules[name] for name in EXTENSIONS if name in sys.modules}
+    try:
+        commands, menus, dynamic = asyncio.run(scenario())
+    finally:
+        sys.modules.update(imported)
     assert {"albumify", "albumify-settings"} <= commands and menus == {"Albumify"}
-    assert len(dynamic) == 2
+    assert {"leaderboard"} <= commands
+    assert len(dynamic) == 3  # Re-roll, Delete, Vote
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content
