@@ -263,6 +263,17 @@ def test_votes_order_the_leaderboard(stack: Stack, discord: FakeDiscord) -> None
         for member in members:
             click = discord.click(member, results[index], vote_ids[index])
             discord.wait_until(lambda c=click: c.acknowledged, "the vote's ack", 10)
+            assert click.acknowledged[0].type == UPDATE_MESSAGE  # the button shows the count
+
+    labels = [
+        next(c["label"] for row in r.components for c in row["components"] if c["custom_id"] == v)
+        for r, v in zip(results, vote_ids, strict=True)
+    ]
+    assert labels == ["Vote · 1", "Vote · 3", "Vote · 2"]  # the live count on each button
+    own = discord.click(creators[0], results[0], vote_ids[0])
+    refusal = discord.wait_until(lambda: discord.response_to(own), "the self-vote refusal", 10)
+    assert own.acknowledged and own.acknowledged[0].type == CHANNEL_MESSAGE
+    assert refusal.ephemeral and "your own cover" in refusal.content
 
     board = discord.slash("leaderboard", voters[0], {"period": "all"})
     message = discord.wait_until(lambda: discord.response_to(board), "the leaderboard", 10)
