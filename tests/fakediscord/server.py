@@ -91,6 +91,7 @@ class FakeDiscord(FakeDiscordREST):
         self._sequence = 0
         self._session_id = secrets.token_hex(8)
         self._model_lock = threading.RLock()
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle and addresses -----------------------------------------------------------
 
@@ -592,8 +593,12 @@ class FakeDiscord(FakeDiscordREST):
         interaction.callbacks.append(Callback(req.at, callback_type, 200))
         if message is not None:
             interaction.response_message_id = message.id
-            if callback_type in (4, 5):
-                await self._dispatch_message_create(message)
+            if callback_type in (4, 5):  # after the reply: a burst's acks stay cheap to serve
+                task = asyncio.get_running_loop().create_task(
+                    self._dispatch_message_create(message)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return json_response(
             200,
             {

@@ -138,9 +138,15 @@ class FakeDiscordREST:
     # -- handling -------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.read()
         recorded = RecordedRequest(
-            request.method, request.path, dict(request.headers), body, query=dict(request.query)
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            query=dict(request.query),
+            at=arrived,
         )
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith("application/json") and body:
