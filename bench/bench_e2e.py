@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from bench.report import Table
-from tests.fakediscord.server import FakeDiscord
-from tests.fakediscord.stack import Stack
+from bot.devtools.fakediscord.server import FakeDiscord
+from bot.devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "astronaut.png"

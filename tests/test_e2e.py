@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from tests.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
-from tests.fakediscord.model import INTERACTION_DEADLINE_S
-from tests.fakediscord.stack import Stack
+from bot.devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
+from bot.devtools.fakediscord.model import INTERACTION_DEADLINE_S
+from bot.devtools.fakediscord.rest import rate_limited, server_error, slow
+from bot.devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, gradient
-from tests.support.fake_rest import rate_limited, server_error, slow
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,6 +1,6 @@
-"""A loopback Discord (REST + gateway + CDN) and a harness that runs the real processes."""
+"""The loopback Discord lives in `bot.devtools.fakediscord` (installed: `albumify demo` uses it)."""
 
-from tests.fakediscord.model import FakeInteraction, FakeMessage, FakeUser
-from tests.fakediscord.server import FakeDiscord
+from bot.devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
+from bot.devtools.fakediscord.stack import Stack
 
-__all__ = ["FakeDiscord", "FakeInteraction", "FakeMessage", "FakeUser"]
+__all__ = ["FakeDiscord", "FakeInteraction", "FakeMessage", "FakeUser", "Stack"]

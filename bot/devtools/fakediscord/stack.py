@@ -1,8 +1,8 @@
 """Start the whole thing for real: redis-server, the fake Discord, `albumify bot`, a worker.
 
-Used by the end-to-end tests (once per module) and by `bench.bench_e2e`. The bot and the worker
-are the production entry points (`python -m albumify bot`, `python -m albumify worker`)
-pointed at the fake through the documented environment variables.
+Used by the end-to-end tests (once per module), `bench.bench_e2e` and `albumify demo`. The bot
+and the worker are the production entry points (`python -m albumify bot`, `python -m albumify
+worker`) pointed at the fake through the documented environment variables.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from tests.fakediscord.server import FakeDiscord
+from bot.devtools.fakediscord.server import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+"""Where the `bot` package was imported from: the processes import the same code."""
 
 FAST_LIMITS = {
     "ALBUMIFY_COVER_SIZE": "256",

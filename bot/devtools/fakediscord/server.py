@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
-from tests.fakediscord.model import (
+from bot.devtools.fakediscord.model import (
     EPHEMERAL,
     INTERACTION_DEADLINE_S,
     LOADING,
@@ -38,7 +38,12 @@ from tests.fakediscord.model import (
     guild_payload,
     iso_now,
 )
-from tests.support.fake_rest import API_PREFIX, FakeDiscordREST, RecordedRequest, json_response
+from bot.devtools.fakediscord.rest import (
+    API_PREFIX,
+    FakeDiscordREST,
+    RecordedRequest,
+    json_response,
+)
 
 T = TypeVar("T")
 
