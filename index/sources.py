@@ -44,7 +44,9 @@ def discover(
         if root.is_file():
             candidates = [(root, root.parent)]
         else:
-            candidates = [(path, root) for path in _walk_images(root, skip)]
+            # Sorted by path, not walk order: which of two duplicates is kept stays predictable.
+            paths = sorted(_walk_images(root, skip), key=lambda p: p.relative_to(root).parts)
+            candidates = [(path, root) for path in paths]
         sidecars: dict[Path, dict[str, dict[str, str]]] = {}
         for path, base in candidates:
             if path in seen:
