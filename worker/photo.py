@@ -21,8 +21,9 @@ from albumify.errors import BadInput
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 MIN_SIDE = 32
 DEFAULT_MAX_PIXELS = 50_000_000
-WORKING_SIDE = 2048
-"""Decode large photos down to about this long side: covers are 1024 px, faces need less."""
+WORKING_SIDE = 1280
+"""Decode large photos down to this long side: the member fills at most ~800 px of a 1024 px
+cover, and every later stage costs in proportion to the pixels it is handed."""
 
 _SUPPORTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 

@@ -1,0 +1,170 @@
+"""The `albumify` command. Subcommands import what they need when they run, so
+`albumify bot` never loads torch and `albumify --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from albumify import errors
+
+FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+def _positive_size(raw: str) -> int:
+    try:
+        size = int(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--size must be an integer, got {raw!r}") from exc
+    if not 256 <= size <= 4096:
+        raise argparse.ArgumentTypeError("--size must be between 256 and 4096")
+    return size
+
+
+def cover_main(args: argparse.Namespace) -> int:
+    from albumify.settings import Settings
+    from worker.photo import encode_cover
+    from worker.pipeline import CoverOptions, Pipeline
+
+    started = time.perf_counter()
+    settings = Settings.from_env()
+    pipeline = Pipeline.load(settings, index_dir=args.library, backend=args.backend)
+    loaded = time.perf_counter()
+    options = CoverOptions(
+        title=args.title,
+        artist=args.artist,
+        advisory=args.advisory,
+        seed=args.seed,
+        size=args.size,
+        backend=args.backend,
+    )
+    result = pipeline.make_cover(Path(args.photo), options)
+    out = (
+        Path(args.output)
+        if args.output
+        else Path(args.photo).with_name(
+            Path(args.photo).stem + ".cover" + FORMAT_SUFFIX[args.format]
+        )
+    )
+    encode_started = time.perf_counter()
+    data = encode_cover(result.image, args.format)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    encode_time = time.perf_counter() - encode_started
+
+    record = result.record
+    print(f"matched: {pipeline.index.cover_path(record)}")
+    described = " – ".join(x for x in (record.artist, record.title) if x)
+    print(
+        f"library cover: {record.library_id} ({described or 'untitled'}; "
+        f"genre {record.genre or 'unknown'}) similarity {result.similarity:.3f}"
+    )
+    print("backends: " + ", ".join(f"{k}={v}" for k, v in result.backends.items()))
+    for note in result.notes:
+        print(f"note: {note}")
+    timings = {**result.timings, "encoding": encode_time}
+    print("stages: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
+    print(
+        f"total {sum(timings.values()) * 1000:.0f} ms per cover "
+        f"(+ {(loaded - started):.1f} s loading models)"
+    )
+    print(f"wrote {out} ({len(data) // 1024} KiB, {result.image.width}×{result.image.height})")
+    return errors.EXIT_OK
+
+
+def _delegate(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
+def bot_main(args: argparse.Namespace) -> int:
+    from albumify.settings import Settings
+    from bot.app import run
+
+    return run(Settings.from_env())
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    from albumify.settings import Settings
+    from worker.service import run
+
+    return run(Settings.from_env(), burst=args.burst, name=args.name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="albumify", description="Not everything can be an album cover."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cover = commands.add_parser("cover", help="make an album cover from a photo")
+    cover.add_argument("photo", help="the photo (JPEG, PNG, WebP, GIF, BMP or TIFF)")
+    cover.add_argument("-o", "--output", help="where to write the cover (default: next to it)")
+    cover.add_argument(
+        "--library",
+        type=Path,
+        default=None,
+        help="cover index directory (default: $ALBUMIFY_INDEX, else the generated starter library)",
+    )
+    cover.add_argument("--size", type=_positive_size, default=1024, help="side in pixels")
+    cover.add_argument("--backend", choices=("auto", "classic", "neural"), default="auto")
+    cover.add_argument("--title", help="album title to set on the cover")
+    cover.add_argument("--artist", help="artist name to set on the cover")
+    cover.add_argument("--advisory", action="store_true", help="add a Parental Advisory label")
+    cover.add_argument("--seed", type=int, default=0, help="same seed, same cover")
+    cover.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
+    cover.set_defaults(func=cover_main)
+
+    commands.add_parser("bot", help="run the Discord bot").set_defaults(func=bot_main)
+    worker = commands.add_parser("worker", help="run a GPU/CPU job worker")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument("--name", help="worker name (default: host + pid)")
+    worker.set_defaults(func=worker_main)
+
+    index = commands.add_parser("index", help="build and inspect cover indexes")
+    index_commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    _optional_subcommands("index.cli", index_commands)
+
+    models = commands.add_parser("models", help="fetch and list model weights")
+    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    _optional_subcommands("models.weights", model_commands)
+
+    bench = commands.add_parser("bench", help="run the benchmark suite")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("-o", "--output", help="write the markdown report here too")
+    bench.set_defaults(func=_delegate("bench.__main__", "main_from_args"))
+    return parser
+
+
+def _optional_subcommands(module: str, subparsers: argparse._SubParsersAction) -> None:
+    """Let a room register its own subcommands; its heavy imports stay inside its handlers."""
+    try:
+        room = importlib.import_module(module)
+    except ModuleNotFoundError as exc:  # TODO(merge): the index and weights rooms land soon
+        if exc.name != module:
+            raise
+        return
+    room.add_arguments(subparsers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except errors.AlbumifyError as exc:
+        print(f"albumify: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("albumify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
