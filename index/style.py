@@ -78,7 +78,11 @@ def typography_style(
     face_box: tuple[float, float, float, float] | list[float] | None,
     genre: str | None,
 ) -> dict[str, Any]:
-    """Font by genre, text on the band the face leaves free, colours that contrast that band."""
+    """Font by genre, text on the band the face leaves free, colours that contrast that band.
+
+    Keys follow `worker.typography.TypeStyle.from_record` (and the starter library): font,
+    layout, text_colour; plus shadow_colour, accent_colour, and grain (the cover's own noise
+    level, so a pasted cutout can be given matching grain)."""
     height = rgb.shape[0]
     face_centre_y = (face_box[1] + face_box[3]) / 2 / height if face_box else 0.5
     layout = "bottom" if face_centre_y < 0.5 else "top"
@@ -91,11 +95,19 @@ def typography_style(
     return {
         "font": font_for_genre(genre),
         "layout": layout,
-        "text_color": "#f5f5f0" if dark_band else "#141414",
-        "shadow_color": "#000000" if dark_band else "#ffffff",
-        "accent_color": _hex(_complement(mean_rgb)),
+        "text_colour": "#f5f5f0" if dark_band else "#141414",
+        "shadow_colour": "#000000" if dark_band else "#ffffff",
+        "accent_colour": _hex(_complement(mean_rgb)),
         "band_lightness": round(lightness, 3),
+        "grain": grain_level(rgb),
     }
+
+
+def grain_level(rgb: np.ndarray) -> float:
+    """Fine noise of the cover (std of grey minus its 3×3 blur, 0–1 scale), capped at 0.08."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    residual = grey - cv2.blur(grey, (3, 3))
+    return round(min(0.08, float(residual.std()) / 255.0), 4)
 
 
 def _complement(rgb: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from index.sources import discover, parse_file_name
 from index.style import FONTS, font_for_genre, placement_for_face, typography_style
 from models.embedder import ClassicEmbedder
 from models.faces import FaceDetector
+from worker.typography import TypeStyle
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
 FACE_COVERS = 4
@@ -196,6 +197,8 @@ def test_records_carry_face_placement_style_and_metadata(built: Path, source: Pa
         # Faces sit in the upper half of these covers: the title goes at the bottom.
         assert record.style["layout"] == "bottom"
         assert record.style["font"] in FONTS
+        assert TypeStyle.from_record(record.style).font == record.style["font"]
+        assert 0 < record.style["grain"] <= 0.08
 
 
 def test_search_finds_a_cover_from_its_own_image(built: Path) -> None:
@@ -386,10 +389,10 @@ def test_style_puts_text_where_the_face_is_not() -> None:
     dark_top_light_bottom = np.zeros((100, 100, 3), dtype=np.uint8)
     dark_top_light_bottom[50:] = 240
     low_face = typography_style(dark_top_light_bottom, (30, 60, 70, 95), "Heavy Metal")
-    assert low_face["layout"] == "top" and low_face["text_color"] == "#f5f5f0"
+    assert low_face["layout"] == "top" and low_face["text_colour"] == "#f5f5f0"
     assert low_face["font"] == "anton"
     high_face = typography_style(dark_top_light_bottom, (30, 5, 70, 40), "jazz")
-    assert high_face["layout"] == "bottom" and high_face["text_color"] == "#141414"
+    assert high_face["layout"] == "bottom" and high_face["text_colour"] == "#141414"
     assert high_face["font"] == "playfair-display" and font_for_genre(None) == "bebas-neue"
     x0, y0, x1, y1 = placement_for_face((40, 10, 60, 30), 100, 100)
     assert x0 < 0.4 and x1 > 0.6 and y0 < 0.1 and y1 == 1.0
