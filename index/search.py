@@ -94,7 +94,7 @@ class VectorSearcher:
         else:
             scores = matvec(self.reduced, matvec(self.basis.T, query))
         candidates = _best(
-            scores, k if self.reduced is None else self.rerank_depth, skip_rows, keep_rows
+            scores, k if self.reduced is None else max(k, self.rerank_depth), skip_rows, keep_rows
         )
         if self.reduced is None:
             return candidates, scores[candidates]

@@ -137,6 +137,11 @@ def test_reduced_search_honours_exclusions_and_genre(large: CoverIndex) -> None:
     assert not {h.row for h in first} & {h.row for h in again}
     pop = large.search(query, "test-v1", k=5, genre="pop")
     assert len(pop) == 5 and {h.record.genre for h in pop} == {"pop"}
+    # k beyond the re-rank depth still returns k distinct covers, best first.
+    many = large.search(query, "test-v1", k=index_search.RERANK_DEPTH + 50)
+    assert len({h.row for h in many}) == index_search.RERANK_DEPTH + 50
+    similarities = [h.similarity for h in many]
+    assert similarities == sorted(similarities, reverse=True)
 
 
 def test_rewriting_removes_the_previous_generation(tmp_path: Path, monkeypatch) -> None:
