@@ -1,19 +1,26 @@
 """Image embedders for cover similarity, each producing L2-normalised vectors.
 
 The classic descriptor needs no weights and is always available; neural embedders live beside
-it behind the same interface (`name`, `version`, `dim`, batched `__call__`).
+it behind the same interface (`name`, `version`, `dim`, batched `__call__`). torch is imported
+only by the neural embedder, so indexing with the classic one stays light.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from albumify.errors import MissingAsset
 from index.library import l2_normalise
+from models.weights import RESNET50, missing_hint, resolve
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Embedder(Protocol):
@@ -94,3 +101,99 @@ class ClassicEmbedder:
             self._weights["texture"] * l2_normalise(texture),
         ]
         return l2_normalise(np.concatenate(blocks).astype(np.float32))
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+RESIZE_SHORTER = 256
+CROP_SIDE = 224
+
+
+def imagenet_input(image: np.ndarray | Image.Image) -> np.ndarray:
+    """One RGB image → float32 [3, 224, 224], exactly as ResNet50 saw ImageNet.
+
+    Resize the shorter side to 256 (bilinear, antialiased), centre-crop 224, ImageNet
+    mean/std. Library covers and members' photos both pass through here: a vector compared
+    against vectors made with different preprocessing is quietly wrong, not visibly broken.
+    """
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    pil = pil.convert("RGB")
+    scale = RESIZE_SHORTER / min(pil.size)
+    size = (max(CROP_SIDE, round(pil.width * scale)), max(CROP_SIDE, round(pil.height * scale)))
+    pil = pil.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
+    left = round((pil.width - CROP_SIDE) / 2)
+    top = round((pil.height - CROP_SIDE) / 2)
+    pil = pil.crop((left, top, left + CROP_SIDE, top + CROP_SIDE))
+    pixels = np.asarray(pil, dtype=np.float32) / 255.0
+    return ((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).copy()
+
+
+class ResNetEmbedder:
+    """torchvision ResNet50 (ImageNet IMAGENET1K_V2) without its classifier: the 2048-d
+    global-average-pooled features, L2-normalised, so cosine similarity is a dot product."""
+
+    name = "resnet50-v2"
+    version = "torchvision-IMAGENET1K_V2"
+    dim = 2048
+    weights_file = RESNET50
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, batch_size: int = 32):
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+        self.preprocess = imagenet_input
+
+    @classmethod
+    def load(
+        cls, weights_dir: Path | str, device: torch.device | str | None = None
+    ) -> ResNetEmbedder:
+        """Build the network without weights, then load the official state dict strictly:
+        a file that isn't torchvision's ResNet50 fails here, not as odd matches later."""
+        import torch
+        from torchvision.models import resnet50
+
+        from models.device import pick_device
+
+        path = resolve(cls.weights_file, weights_dir)
+        if path is None:
+            raise MissingAsset(
+                f"the {cls.name} embedder needs {cls.weights_file} in {weights_dir}: "
+                + missing_hint([cls.weights_file], weights_dir)
+            )
+        device = pick_device(str(device) if device is not None else None)
+        model = resnet50(weights=None)
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state_dict, strict=True)
+        except Exception as exc:  # unpickling and key/shape errors alike mean a bad file
+            raise MissingAsset(
+                f"{path} is not a torchvision ResNet50 state dict ({exc}); delete it and "
+                + missing_hint([cls.weights_file], Path(path).parent)
+            ) from exc
+        model.fc = torch.nn.Identity()
+        model.eval().requires_grad_(False)
+        if device.type == "cuda":
+            model = model.to(device, memory_format=torch.channels_last)
+        return cls(model, device)
+
+    def __call__(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chunks = [
+            self._embed(images[start : start + self.batch_size])
+            for start in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(chunks)
+
+    def _embed(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        import torch
+
+        from models.device import autocast_for
+
+        batch = torch.from_numpy(np.stack([self.preprocess(image) for image in images]))
+        if self.device.type == "cuda":
+            batch = batch.to(self.device, memory_format=torch.channels_last, non_blocking=True)
+        with torch.inference_mode(), autocast_for(self.device):
+            features = self.model(batch)
+        features = torch.nn.functional.normalize(features.float(), dim=1)
+        return features.cpu().numpy().astype(np.float32, copy=False)

@@ -6,9 +6,12 @@ pSp style mixing, has the same call: `styler(member, alpha, face, cover, cover_i
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from models.faces import Face
 from worker.compose import alpha_bbox, lab_statistics, transfer_colour
@@ -57,3 +60,81 @@ class ColourStyler:
             member[y0:y1, x0:x1], lab_statistics(cover), self.strength, mask=alpha[y0:y1, x0:x1]
         )
         return out
+
+
+FINE_LAYERS = range(8, 18)
+"""W+ layers 8–17 carry colour and texture; 0–7 carry pose and identity (kept the member's)."""
+
+
+class PSPStyler:
+    """pSp style mixing: the member's coarse styles, the cover face's fine styles.
+
+    The member's face is FFHQ-aligned from its 5 landmarks, encoded to W+, mixed with the
+    cover's W+ (stored in the index at build time, so a request encodes one face only; a
+    cover without a face mixes with the average face, `latent_avg`), generated at 256 px
+    (the generator stops early: most of the speed) and warped back with a soft mask.
+    """
+
+    name = "psp"
+
+    def __init__(
+        self,
+        psp: Any,
+        cover_wplus: np.ndarray | None = None,
+        strength: float = 1.0,
+        layers: Sequence[int] = FINE_LAYERS,
+        size: int = 256,
+    ):
+        self.psp = psp
+        self.cover_wplus = cover_wplus
+        self.strength = strength
+        self.layers = tuple(layers)
+        self.size = size
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: Path,
+        device: Any = "cpu",
+        cover_wplus: np.ndarray | None = None,
+        **options: Any,
+    ) -> PSPStyler:
+        from models.psp import PSP
+
+        return cls(PSP.from_checkpoint(checkpoint, device=device), cover_wplus, **options)
+
+    def warm_up(self) -> None:
+        """One encode and one generate: the face stage's kernels are ready for the first job."""
+        x = torch.zeros(1, 3, 256, 256)
+        self.psp.generate(self.psp.encode(x), size=self.size)
+
+    def cover_latent(self, row: int | None) -> torch.Tensor:
+        """The cover's W+ [1, 18, 512], or the average face when the cover has none."""
+        if self.cover_wplus is not None and row is not None:
+            stored = np.asarray(self.cover_wplus[row], dtype=np.float32)
+            if np.isfinite(stored).all():
+                return torch.from_numpy(stored)[None].to(self.psp.device)
+        return self.psp.latent_avg[None]
+
+    def __call__(
+        self,
+        member: np.ndarray,
+        alpha: np.ndarray,
+        face: Face,
+        cover: np.ndarray,
+        cover_row: int | None = None,
+    ) -> np.ndarray | None:
+        from models.align import align_face, paste_face
+        from models.psp import mix_styles
+
+        try:
+            aligned = align_face(member, face.landmarks, size=256)
+        except ValueError:
+            return None  # degenerate landmarks: the pipeline falls back to colour transfer
+        x = torch.from_numpy(aligned.image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        w_member = self.psp.encode(x)
+        w = mix_styles(w_member, self.cover_latent(cover_row), self.strength, self.layers)
+        generated = self.psp.generate(w, size=self.size)[0]
+        face_image = ((generated.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        face_image = face_image.permute(1, 2, 0).cpu().numpy()
+        return paste_face(member, face_image, aligned.matrix, feather=0.15, aligned_size=256)

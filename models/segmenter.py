@@ -1,18 +1,26 @@
 """Person cutout: a soft alpha matte of the member, seeded by their face.
 
-`GrabCutSegmenter` is the embedded default (OpenCV, no weights). A neural segmenter lives
-beside it with the same call: `segmenter(image, face) -> alpha float32 [H, W] in [0, 1]`,
-or None when it finds no person (the pipeline then falls back, per photo).
+`GrabCutSegmenter` is the embedded default (OpenCV, no weights). `YoloSegmenter` (ultralytics
+YOLO-seg, person class) lives beside it with the same call: `segmenter(image, face) -> alpha
+float32 [H, W] in [0, 1]`, or None when it finds no person (the pipeline then falls back, per
+photo).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 
+from albumify.errors import MissingAsset
 from models.faces import Face
+from models.weights import YOLO_SEG, missing_hint, resolve
+
+if TYPE_CHECKING:
+    import torch
 
 WORK_SIDE = 320
 """GrabCut runs on a copy this size: its graph cut is the slow part, and edges are refined
@@ -114,3 +122,152 @@ def _keep_component_with(mask: np.ndarray, point: tuple[int, int]) -> np.ndarray
         sizes = np.bincount(labels.reshape(-1))[1:]
         label = int(np.argmax(sizes)) + 1
     return (labels == label).astype(np.uint8)
+
+
+COCO_PERSON = 0
+
+
+def choose_person(
+    masks: np.ndarray, boxes: np.ndarray, face_centre: tuple[float, float] | None
+) -> int | None:
+    """Which detected person is the member: the one whose mask holds the face centre, else the
+    one whose box does, else the largest. Ties go to the larger mask (the nearer person).
+
+    masks: bool/float [N, H, W] at the image's resolution; boxes: [N, 4] x0, y0, x1, y1.
+    Returns an index into them, or None when there is no person with any pixels.
+    """
+    if len(masks) == 0:
+        return None
+    areas = (masks > 0.5).reshape(len(masks), -1).sum(axis=1)
+    if areas.max() == 0:
+        return None
+    candidates = np.arange(len(masks))
+    if face_centre is not None:
+        height, width = masks.shape[1:]
+        x, y = face_centre
+        px = min(max(int(x), 0), width - 1)
+        py = min(max(int(y), 0), height - 1)
+        in_mask = candidates[masks[:, py, px] > 0.5]
+        in_box = candidates[
+            (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+        ]
+        in_box = in_box[areas[in_box] > 0]
+        if len(in_mask):
+            candidates = in_mask
+        elif len(in_box):
+            candidates = in_box
+    return int(candidates[np.argmax(areas[candidates])])
+
+
+def import_yolo() -> Any:
+    """`ultralytics.YOLO`, imported so that it cannot reach the network or change PIL.
+
+    - YOLO_OFFLINE: otherwise ultralytics checks for updates, may pip-install packages it
+      misses and reports errors to Sentry (a worker handling members' photos must not);
+    - importing ultralytics replaces `PIL.Image.open` with a wrapper that, on any file Pillow
+      can't identify, pip-installs pi-heif and raises ModuleNotFoundError offline. Our photo
+      decoder relies on UnidentifiedImageError for "bad input" (exit 3), so we put PIL's own
+      function back. We hand ultralytics arrays, never files, so it doesn't need the wrapper.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from PIL import Image
+    from ultralytics import YOLO
+
+    if getattr(Image.open, "__module__", "") == "ultralytics.utils.patches":
+        from ultralytics.utils import patches
+
+        Image.open = patches._image_open
+    return YOLO
+
+
+def _half_precision_option() -> dict[str, Any]:
+    """fp16 inference on GPUs: ultralytics 8.4 spells it `quantize=16`, 8.3 `half=True`."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
+
+
+class YoloSegmenter:
+    """Ultralytics YOLO-seg restricted to people, with masks at the photo's full resolution.
+
+    The checkpoint is a pickle, so it is loaded only through ultralytics and only from a file
+    we checked is present: ultralytics downloads any weights name it cannot find, and the
+    worker must never reach the network for that.
+    """
+
+    name = "yolo11n-seg"
+    weights_file = YOLO_SEG
+
+    def __init__(
+        self,
+        model: Any,
+        device: torch.device,
+        conf: float = 0.25,
+        imgsz: int = 640,
+    ):
+        self.model = model
+        self.device = device
+        self.conf = conf
+        self.imgsz = imgsz
+        self._precision = _half_precision_option() if device.type == "cuda" else {}
+
+    @classmethod
+    def load(
+        cls, weights_dir: Path | str, device: torch.device | str | None = None, **options: Any
+    ) -> YoloSegmenter:
+        from models.device import pick_device
+
+        path = resolve(cls.weights_file, weights_dir)
+        if path is None:
+            raise MissingAsset(
+                f"the {cls.name} segmenter needs {cls.weights_file} in {weights_dir}: "
+                + missing_hint([cls.weights_file], weights_dir)
+            )
+        YOLO = import_yolo()
+        try:
+            model = YOLO(str(path), task="segment")
+        except Exception as exc:
+            raise MissingAsset(
+                f"{path} is not an ultralytics checkpoint ({exc}); delete it and "
+                + missing_hint([cls.weights_file], Path(path).parent)
+            ) from exc
+        if model.task != "segment":
+            raise MissingAsset(
+                f"{path} is a YOLO {model.task} model, not a segmentation one; "
+                + missing_hint([cls.weights_file], Path(path).parent)
+            )
+        return cls(model, pick_device(str(device) if device is not None else None), **options)
+
+    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None:
+        height, width = image.shape[:2]
+        masks, boxes = self.people(image)
+        chosen = choose_person(masks, boxes, face.centre if face is not None else None)
+        if chosen is None:
+            return None
+        hard = (masks[chosen] > 0.5).astype(np.float32)
+        radius = face.width * 0.04 if face is not None else 0.004 * max(height, width)
+        return feather(hard, radius=max(2.0, radius))
+
+    def people(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person masks float32 [N, H, W] at the image's size and their boxes [N, 4]."""
+        height, width = image.shape[:2]
+        bgr = np.ascontiguousarray(image[:, :, ::-1])  # ultralytics reads arrays as OpenCV BGR
+        result = self.model.predict(
+            bgr,
+            classes=[COCO_PERSON],
+            conf=self.conf,
+            imgsz=self.imgsz,
+            retina_masks=True,  # masks at the original resolution, not the 160 px prototype
+            device=str(self.device),
+            verbose=False,
+            **self._precision,
+        )[0]
+        if result.masks is None or len(result.masks) == 0:
+            return np.zeros((0, height, width), np.float32), np.zeros((0, 4), np.float32)
+        masks = result.masks.data.float().cpu().numpy()
+        if masks.shape[1:] != (height, width):
+            masks = np.stack(
+                [cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in masks]
+            )
+        boxes = result.boxes.xyxy.float().cpu().numpy()
+        return masks, boxes

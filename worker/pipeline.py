@@ -19,6 +19,8 @@ from PIL import Image
 
 from albumify.settings import Limits, Settings, starter_index_dir
 from index.library import CoverIndex, CoverRecord
+from models.backends import Backends, select_backends
+from models.embedder import ClassicEmbedder
 from models.faces import Face, FaceDetector, main_face
 from worker import compose
 from worker.photo import Photo, decode_photo
@@ -72,16 +74,6 @@ class Stages:
         }
 
 
-def classic_stages(device: str = "cpu") -> Stages:
-    from models.embedder import ClassicEmbedder
-    from models.face_style import ColourStyler
-    from models.segmenter import GrabCutSegmenter
-
-    return Stages(
-        FaceDetector(device=device), ClassicEmbedder(), GrabCutSegmenter(), ColourStyler()
-    )
-
-
 def load_index(index_dir: Path | None, embedders: list[Any]) -> CoverIndex:
     if index_dir is not None:
         return CoverIndex.load(index_dir)
@@ -109,9 +101,28 @@ class Pipeline:
         device: str | None = None,
     ) -> Pipeline:
         settings = settings or Settings.from_env()
-        stages = select_stages(settings.weights_dir, backend or settings.backend, device)
-        index = load_index(index_dir or settings.index_dir, [stages.embedder])
+        backend = backend or settings.backend
+        backends = select_backends(settings.weights_dir, backend, device)
+        # The starter library always carries the classic vectors, plus the neural ones in use.
+        embedders = [backends.embedder]
+        if backends.embedder.name != ClassicEmbedder.name:
+            embedders.insert(0, ClassicEmbedder())
+        index = load_index(index_dir or settings.index_dir, embedders)
+        stages = build_stages(backends, index, device)
         return cls(index, stages, settings.limits)
+
+    def warm_up(self) -> float:
+        """Run every stage once on a synthetic photo so the first member doesn't pay for
+        lazy initialisation (oneDNN kernels, CUDA context, cover decoding). Returns seconds."""
+        start = time.perf_counter()
+        ys, xs = np.mgrid[0:480, 0:640]
+        synthetic = np.stack([xs % 256, ys % 256, (xs + ys) % 256], -1).astype(np.uint8)
+        photo = Photo(Image.fromarray(synthetic), (640, 480), "PNG")
+        self.make_cover(photo, CoverOptions(size=self.limits.cover_size))
+        warm = getattr(self.stages.styler, "warm_up", None)
+        if warm is not None:
+            warm()
+        return time.perf_counter() - start
 
     # -- one photo --------------------------------------------------------------------------
     def make_cover(
@@ -269,8 +280,35 @@ def oval_matte(shape: tuple[int, int], face: Face) -> np.ndarray:
     return feather(mask, radius=face.width * 0.15)
 
 
-def select_stages(weights_dir: Path, backend: str = "auto", device: str | None = None) -> Stages:
-    """Classic stages now; neural twins replace them when their weights are present."""
-    if backend not in {"auto", "classic", "neural"}:
-        raise ValueError(f"unknown backend {backend!r}")
-    return classic_stages(device or "cpu")
+def build_stages(backends: Backends, index: CoverIndex, device: str | None = None) -> Stages:
+    """Models for every stage; each neural stage keeps its classic twin as a per-photo fallback.
+
+    With `auto`, an index that lacks the neural embedder's vectors is searched with the
+    classic descriptor instead (said in the backends line); with `neural` it is an error
+    that says how to add them.
+    """
+    from models.device import pick_device
+    from models.face_style import ColourStyler, PSPStyler
+    from models.segmenter import GrabCutSegmenter
+
+    torch_device = pick_device(device)
+    embedder = backends.embedder
+    if not index.has_embedder(embedder.name):
+        if backends.requested == "neural":
+            index.vectors(embedder.name)  # raises: "add them with albumify index add …"
+        embedder = ClassicEmbedder()
+    segmenter, fallback_segmenter = backends.segmenter, None
+    if not isinstance(segmenter, GrabCutSegmenter):
+        fallback_segmenter = GrabCutSegmenter()
+    styler, fallback_styler = ColourStyler(), None
+    if backends.psp_path is not None:
+        styler = PSPStyler.load(backends.psp_path, torch_device, cover_wplus=index.wplus())
+        fallback_styler = ColourStyler()
+    return Stages(
+        FaceDetector(device=torch_device),
+        embedder,
+        segmenter,
+        styler,
+        fallback_segmenter,
+        fallback_styler,
+    )

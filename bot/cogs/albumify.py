@@ -1,0 +1,347 @@
+"""The albumify feature: /albumify, Apps → Albumify, @mentions, and the result's buttons.
+
+A thin adapter: it turns Discord objects into a `CoverRequest` and lets `bot.intake` decide.
+Refusals are answered at once (ephemeral); admitted requests are deferred (public), enqueued,
+and their queue position shown until a worker takes over the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.intake import NO_IMAGE, Admission, CoverRequest, Intake
+from bot.queue_watch import watch_queue
+from bot.utils.images import ImageCandidate, from_attachment, message_image
+from worker.schema import DELETE_ID, REROLL_ID, custom_id_pattern
+
+if TYPE_CHECKING:
+    from bot.app import AlbumifyBot
+
+log = logging.getLogger(__name__)
+
+NEEDS_MESSAGE_CONTENT = (
+    "I can't see the photo in the message you replied to (Discord only shows me other "
+    "members' messages with the Message Content permission). Use **Apps → Albumify** on "
+    "that message instead (right-click it, or long-press on mobile)."
+)
+
+
+def _intake(interaction: discord.Interaction) -> Intake:
+    return interaction.client.intake  # type: ignore[attr-defined]
+
+
+def _cog(interaction: discord.Interaction) -> Albumify:
+    cog = interaction.client.get_cog(Albumify.__cog_name__)  # type: ignore[attr-defined]
+    assert isinstance(cog, Albumify)
+    return cog
+
+
+class RerollButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=re.compile(custom_id_pattern(REROLL_ID)),
+):
+    """Re-roll: the next best cover for the same photo, as a new message (survives restarts)."""
+
+    def __init__(self, result_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll",
+                emoji="🎲",
+                style=discord.ButtonStyle.secondary,
+                custom_id=REROLL_ID.format(result_id=result_id),
+            )
+        )
+        self.result_id = result_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RerollButton:
+        return cls(match["result_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _cog(interaction).reroll(interaction, self.result_id)
+
+
+class DeleteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=re.compile(custom_id_pattern(DELETE_ID)),
+):
+    """Delete: for the requester, the photo's author, and members with Manage Messages."""
+
+    def __init__(self, result_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                emoji="🗑️",
+                style=discord.ButtonStyle.danger,
+                custom_id=DELETE_ID.format(result_id=result_id),
+            )
+        )
+        self.result_id = result_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeleteButton:
+        return cls(match["result_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _cog(interaction).delete(interaction, self.result_id)
+
+
+PERSISTENT_ITEMS = (RerollButton, DeleteButton)
+"""Registered with `bot.add_dynamic_items`; the leaderboards cog adds its Vote button."""
+
+
+class Albumify(commands.Cog):
+    def __init__(self, bot: AlbumifyBot) -> None:
+        self.bot = bot
+        self._watchers: set[asyncio.Task[int]] = set()
+        self.menu = app_commands.ContextMenu(name="Albumify", callback=self.albumify_message)
+        app_commands.guild_only(self.menu)
+
+    @property
+    def intake(self) -> Intake:
+        return self.bot.intake
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        for task in self._watchers:
+            task.cancel()
+
+    # -- entry points ---------------------------------------------------------------------
+
+    @app_commands.command(name="albumify", description="Turn a photo into an album cover")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image="Your photo (PNG, JPEG, WebP or GIF)",
+        title="Album title printed on the cover",
+        artist="Artist name printed on the cover",
+        advisory="Add a parental-advisory sticker",
+    )
+    async def albumify(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        title: str | None = None,
+        artist: str | None = None,
+        advisory: bool = False,
+    ) -> None:
+        request = self._interaction_request(
+            interaction, from_attachment(image), interaction.user.id, title, artist, advisory
+        )
+        await self._admit_and_enqueue(interaction, request)
+
+    async def albumify_message(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """Apps → Albumify: the target message arrives in full, no privileged intent needed."""
+        request = self._interaction_request(
+            interaction, message_image(message), message.author.id, None, None, False
+        )
+        await self._admit_and_enqueue(interaction, request)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """'@Albumify' with a photo attached, or in a reply to a message with a photo."""
+        me = self.bot.user
+        if message.author.bot or message.guild is None or me is None:
+            return
+        if me.id not in message.raw_mentions:
+            return
+        image, author_id = message_image(message), message.author.id
+        if image is None and message.reference and message.reference.message_id:
+            image, author_id, problem = await self._replied_image(message)
+            if problem:
+                await self._reply(message, problem)
+                return
+        request = CoverRequest(
+            request_id=message.id,
+            guild_id=message.guild.id,
+            channel_id=message.channel.id,
+            requester_id=message.author.id,
+            photo_author_id=author_id,
+            image=image,
+            reply_to_message_id=message.id,
+        )
+        admission = await self.intake.admit(request)
+        if not admission.ok:
+            await self._reply(message, admission.message or NO_IMAGE)
+            return
+        await self.intake.enqueue(request, admission)
+        with contextlib.suppress(discord.HTTPException):
+            await message.add_reaction("⏳")  # feedback; needs Add Reactions, so best effort
+
+    async def _replied_image(
+        self, message: discord.Message
+    ) -> tuple[ImageCandidate | None, int, str | None]:
+        """Fetch the replied-to message over REST (the gateway's copy may be stripped)."""
+        assert message.reference is not None and message.reference.message_id is not None
+        try:
+            replied = await message.channel.fetch_message(message.reference.message_id)
+        except discord.HTTPException:
+            return None, 0, "I can't see the message you replied to."
+        image = message_image(replied)
+        if image is None:
+            if not self.bot.settings.message_content_intent and replied.author != self.bot.user:
+                return None, 0, NEEDS_MESSAGE_CONTENT
+            return None, 0, NO_IMAGE
+        return image, replied.author.id, None
+
+    # -- the shared path ------------------------------------------------------------------
+
+    @staticmethod
+    def _interaction_request(
+        interaction: discord.Interaction,
+        image: ImageCandidate | None,
+        photo_author_id: int,
+        title: str | None,
+        artist: str | None,
+        advisory: bool,
+    ) -> CoverRequest:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        return CoverRequest(
+            request_id=interaction.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            requester_id=interaction.user.id,
+            photo_author_id=photo_author_id,
+            image=image,
+            title=(title or "").strip() or None,
+            artist=(artist or "").strip() or None,
+            advisory=advisory,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            created_at=interaction.created_at.timestamp(),
+            attachment_size_limit=interaction.filesize_limit,
+        )
+
+    async def _admit_and_enqueue(
+        self, interaction: discord.Interaction, request: CoverRequest
+    ) -> None:
+        admission = await self.intake.admit(request)
+        if not admission.ok:
+            await self._refuse(interaction, admission)
+            return
+        callback = await interaction.response.defer(thinking=True)
+        message_id = callback.message_id if callback is not None else None
+        try:
+            job = await self.intake.enqueue(request, admission, response_message_id=message_id)
+        except Exception:
+            log.exception("enqueue failed for request %s", request.request_id)
+            await interaction.edit_original_response(
+                content="⚠️ I couldn't queue your cover. Please try again in a minute."
+            )
+            return
+        self._watch(interaction, job.job_id)
+
+    async def _refuse(self, interaction: discord.Interaction, admission: Admission) -> None:
+        await interaction.response.send_message(admission.message or NO_IMAGE, ephemeral=True)
+
+    def _watch(self, interaction: discord.Interaction, job_id: str) -> None:
+        async def edit(text: str) -> None:
+            await interaction.edit_original_response(content=text)
+
+        task = asyncio.create_task(
+            watch_queue(
+                lambda: self.intake.queue_state(job_id),
+                edit,
+                interval=self.bot.settings.limits.progress_interval_s,
+            )
+        )
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    @staticmethod
+    async def _reply(message: discord.Message, text: str) -> None:
+        await message.reply(
+            text, mention_author=False, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    # -- buttons --------------------------------------------------------------------------
+
+    async def reroll(self, interaction: discord.Interaction, result_id: str) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        request = CoverRequest(
+            request_id=interaction.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            requester_id=interaction.user.id,
+            photo_author_id=interaction.user.id,
+            image=None,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            created_at=interaction.created_at.timestamp(),
+            attachment_size_limit=interaction.filesize_limit,
+        )
+        admission, job = await self.intake.admit_reroll(
+            await self.intake.result(result_id), request
+        )
+        if not admission.ok or job is None:
+            await self._refuse(interaction, admission)
+            return
+        # thinking=True on a component makes a NEW message: the re-roll's own response.
+        callback = await interaction.response.defer(thinking=True)
+        if callback is not None and callback.message_id:
+            job = dataclasses.replace(job, response_message_id=callback.message_id)
+        await self.intake.submit(job, interaction.token)
+        self._watch(interaction, job.job_id)
+
+    async def delete(self, interaction: discord.Interaction, result_id: str) -> None:
+        result = await self.intake.result(result_id)
+        manages = interaction.permissions.manage_messages
+        allowed = (
+            manages
+            if result is None
+            else result.may_delete(interaction.user.id, manages_messages=manages)
+        )
+        if not allowed:
+            await interaction.response.send_message(
+                "Only the person who asked for this cover, the photo's author or a moderator "
+                "can delete it.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.send_message("Deleted.", ephemeral=True)
+        if interaction.message is not None:
+            try:
+                await interaction.message.delete()
+            except discord.HTTPException as err:
+                log.info("could not delete result %s: %s", result_id, err)
+        await self.intake.forget_result(result_id)
+
+    # -- server settings ------------------------------------------------------------------
+
+    @app_commands.command(name="albumify-settings", description="Albumify settings for this server")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(allow_others="Let members albumify other members' photos (default off)")
+    async def albumify_settings(
+        self, interaction: discord.Interaction, allow_others: bool | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        if allow_others is not None:
+            await self.intake.set_allows_others(interaction.guild_id, allow_others)
+        current = await self.intake.allows_others(interaction.guild_id)
+        state = "can" if current else "can't"
+        await interaction.response.send_message(
+            f"Members {state} albumify other members' photos here.", ephemeral=True
+        )
+
+
+async def setup(bot: AlbumifyBot) -> None:
+    await bot.add_cog(Albumify(bot))
+    bot.add_dynamic_items(*PERSISTENT_ITEMS)

@@ -1,0 +1,1 @@
+"""Small helpers for the bot's cogs (no Discord state of their own)."""

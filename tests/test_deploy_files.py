@@ -1,0 +1,59 @@
+"""The compose file and Dockerfiles keep the deployment facts the design depends on."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from albumify.settings import Limits
+from tests.conftest import ROOT
+
+
+def load_compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_services_redis_flags_and_gpu():
+    services = load_compose()["services"]
+    assert {"redis", "bot", "worker", "rq-dashboard"} <= set(services)
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    command = " ".join(redis["command"])
+    for flag in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
+        assert flag in command
+    assert "healthcheck" in redis and redis["volumes"]
+    worker = services["worker"]
+    (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    assert any(v.startswith("model-cache:") for v in worker["volumes"])
+    grace = int(re.match(r"(\d+)s", worker["stop_grace_period"]).group(1))
+    assert grace > Limits().job_timeout_s  # SIGTERM lets the current job finish
+    assert services["rq-dashboard"]["profiles"] == ["dashboard"]
+    assert services["bot"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_bot_image_installs_no_torch():
+    text = (ROOT / "docker" / "bot.Dockerfile").read_text().lower()
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert installs and not any("torch" in line for line in installs)
+    assert "pip install --no-cache-dir --no-deps ." in text
+    assert "torch" in (ROOT / "docker" / "worker.Dockerfile").read_text()
+
+
+def test_env_example_documents_every_setting():
+    text = (ROOT / ".env.example").read_text()
+    for name in (
+        "DISCORD_TOKEN",
+        "REDIS_URL",
+        "DEV_GUILD_ID",
+        "DISCORD_API_BASE",
+        "DISCORD_GATEWAY_URL",
+        "ALBUMIFY_CDN_HOSTS",
+        "ALBUMIFY_MESSAGE_CONTENT",
+    ):
+        assert name in text
+    from dataclasses import fields
+
+    for f in fields(Limits):
+        assert f.metadata["env"] in text, f.metadata["env"]

@@ -1,0 +1,185 @@
+"""The few Discord REST calls the worker makes, synchronously, with bounded retries.
+
+- edit the interaction's original response (webhook: the token is the credential, no
+  Authorization header), and
+- post to a channel with the bot token (past the token's 15 minutes, or for reply-mentions).
+
+429 waits `retry_after` (bounded); 5xx and network faults retry with backoff (bounded), then
+raise `DiscordUnavailable` so RQ can retry the job. Tokens are part of webhook URLs: error
+messages carry a redacted path and never chain the original exception (RQ logs tracebacks).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "DiscordBot (https://github.com/albumify/albumify, 0.1) Albumify-worker"
+
+
+class DiscordAPIError(Exception):
+    """Discord refused the request (4xx other than 429)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class TokenExpired(DiscordAPIError):
+    """The interaction webhook answered 401/404: its token is dead; post to the channel."""
+
+
+class DiscordUnavailable(Exception):
+    """Network fault, 5xx or a long rate limit after bounded retries: worth an RQ retry."""
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    filename: str
+    data: bytes
+    content_type: str = "image/png"
+
+
+class DiscordAPI:
+    def __init__(
+        self,
+        api_base: str,
+        bot_token: str = "",
+        *,
+        session: requests.Session | None = None,
+        max_attempts: int = 4,
+        max_retry_after: float = 30.0,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self._bot_token = bot_token
+        self.session = session or requests.Session()
+        self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after
+        self.timeout = timeout
+        self.sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"DiscordAPI({self.api_base!r})"
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def edit_original(
+        self,
+        application_id: int,
+        token: str,
+        payload: dict[str, Any],
+        files: Sequence[UploadFile] = (),
+    ) -> dict[str, Any]:
+        path = f"/webhooks/{application_id}/{token}/messages/@original"
+        shown = f"/webhooks/{application_id}/<token>/messages/@original"
+        try:
+            return self._request("PATCH", path, shown, payload, files, auth=False)
+        except DiscordAPIError as err:
+            if err.status in (401, 404):
+                raise TokenExpired(err.status, "interaction token expired or unknown") from None
+            raise
+
+    def create_message(
+        self, channel_id: int, payload: dict[str, Any], files: Sequence[UploadFile] = ()
+    ) -> dict[str, Any]:
+        path = f"/channels/{channel_id}/messages"
+        return self._request("POST", path, path, payload, files, auth=True)
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        shown_path: str,
+        payload: dict[str, Any],
+        files: Sequence[UploadFile],
+        *,
+        auth: bool,
+    ) -> dict[str, Any]:
+        headers = {"User-Agent": USER_AGENT}
+        if auth:
+            headers["Authorization"] = f"Bot {self._bot_token}"
+        url = self.api_base + path
+        what = f"{method} {shown_path}"
+        for attempt in range(self.max_attempts):
+            last = attempt == self.max_attempts - 1
+            kwargs: dict[str, Any] = {"headers": headers, "timeout": self.timeout}
+            if files:
+                parts: list[tuple[str, tuple[str | None, bytes | str, str]]] = [
+                    ("payload_json", (None, json.dumps(payload), "application/json"))
+                ]
+                for index, upload in enumerate(files):
+                    parts.append(
+                        (f"files[{index}]", (upload.filename, upload.data, upload.content_type))
+                    )
+                kwargs["files"] = parts
+            else:
+                kwargs["json"] = payload
+            try:
+                response = self.session.request(method, url, allow_redirects=False, **kwargs)
+            except requests.RequestException as exc:
+                reason = type(exc).__name__
+                if last:
+                    raise DiscordUnavailable(f"{what}: {reason}") from None
+                log.warning("%s failed (%s); retrying", what, reason)
+                self.sleep(self._backoff(attempt))
+                continue
+            status = response.status_code
+            if status == 429:
+                retry_after = _retry_after(response)
+                if last or retry_after > self.max_retry_after:
+                    raise DiscordUnavailable(f"{what}: rate limited for {retry_after:.1f}s")
+                log.warning("%s rate limited; waiting %.2fs", what, retry_after)
+                self.sleep(retry_after)
+                continue
+            if status >= 500:
+                if last:
+                    raise DiscordUnavailable(f"{what}: HTTP {status}")
+                log.warning("%s answered %d; retrying", what, status)
+                self.sleep(self._backoff(attempt))
+                continue
+            if status >= 400:
+                raise DiscordAPIError(status, f"{what}: {_error_text(response)}")
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                return {}
+        raise DiscordUnavailable(f"{what}: gave up")  # pragma: no cover - loop always returns
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(0.5 * 2**attempt, 8.0)
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        value = float(response.json().get("retry_after"))
+    except (ValueError, TypeError, AttributeError):
+        try:
+            value = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            value = 1.0
+    return max(value, 0.0)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("message", body))[:200]
+    return str(body)[:200]

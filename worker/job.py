@@ -1,0 +1,383 @@
+"""The RQ job: download (or recall) the photo, make the cover, post it back to Discord.
+
+`make_cover(payload)` is what the bot enqueues (by name, `worker.schema.JOB_FUNCTION`). It
+finds the pipeline the worker loaded at start in this module's holder, or loads it lazily, so
+a plain `rq worker` works too (slowly, on its first job).
+
+Failures: a refusal (`AlbumifyError`: bad photo, expired re-roll) is told to the member and the
+job ends normally. Network faults raise so RQ retries; on the last attempt the member is told
+first. Any other error is told on the last attempt too and then raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from albumify.errors import AlbumifyError, MissingAsset
+from albumify.settings import Settings
+from worker import keys
+from worker.discord_api import (
+    DiscordAPI,
+    DiscordAPIError,
+    DiscordUnavailable,
+    TokenExpired,
+    UploadFile,
+)
+from worker.download import DownloadFailed, fetch_photo
+from worker.message import as_reply, notice_payload, progress_payload, result_payload
+from worker.progress import Throttle, stage_text
+from worker.schema import CoverJob, CoverOutcome
+
+log = logging.getLogger(__name__)
+
+TOKEN_MARGIN_S = 30.0
+"""Treat a token this close to its 15 minutes as dead (an upload takes a while)."""
+
+_state: dict[str, Any] = {"pipeline": None, "settings": None}
+
+RETRYABLE = (DownloadFailed, DiscordUnavailable)
+
+
+def set_pipeline(pipeline: Any, settings: Settings | None = None) -> None:
+    """Called by the worker at start so every job reuses the loaded models."""
+    _state["pipeline"] = pipeline
+    if settings is not None:
+        _state["settings"] = settings
+
+
+def loaded_pipeline() -> Any | None:
+    return _state["pipeline"]
+
+
+def current_settings() -> Settings:
+    if _state["settings"] is None:
+        _state["settings"] = Settings.from_env()
+    return _state["settings"]
+
+
+def current_pipeline(settings: Settings) -> Any:
+    if _state["pipeline"] is None:
+        from worker.pipeline import Pipeline
+
+        log.info("loading the pipeline in the job (the worker did not preload it)")
+        _state["pipeline"] = Pipeline.load(settings)
+    return _state["pipeline"]
+
+
+def make_cover(payload: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point (JSON in, JSON out)."""
+    job = CoverJob.from_dict(payload)
+    rq_job = get_current_job()
+    settings = current_settings()
+    redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
+    return CoverTask(job, settings, redis, rq_job).run().to_dict()
+
+
+def photo_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_result_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _image_type(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\x89PNG"):
+        return "png", "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "jpg", "image/jpeg"
+    if data[8:12] == b"WEBP":
+        return "webp", "image/webp"
+    return "png", "image/png"
+
+
+class CoverTask:
+    """One run of one job (an attempt: RQ may run a job up to three times)."""
+
+    def __init__(
+        self,
+        job: CoverJob,
+        settings: Settings,
+        redis: Redis,
+        rq_job: Job | None,
+        *,
+        api: DiscordAPI | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.job = job
+        self.settings = settings
+        self.redis = redis
+        self.rq_job = rq_job
+        self.clock = clock
+        self.api = api or DiscordAPI(settings.api_base, settings.discord_token)
+        # Progress edits are best effort: one attempt, never a wait on a rate limit.
+        self.progress_api = DiscordAPI(
+            settings.api_base, settings.discord_token, session=self.api.session, max_attempts=1
+        )
+        self.throttle = Throttle(settings.limits.progress_interval_s)
+        self.started = time.monotonic()
+        self._token: str | None = self._load_token()
+        self._dedup_key: str | None = None
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> CoverOutcome:
+        try:
+            outcome = self._run_guarded()
+        except BaseException:
+            self._release_dedup()
+            raise
+        if outcome.status == "refused":
+            self._release_dedup()
+        return outcome
+
+    def _run_guarded(self) -> CoverOutcome:
+        job = self.job
+        try:
+            return self._make_and_post()
+        except MissingAsset as err:
+            log.error("job %s: pipeline not ready: %s", job.job_id, err)
+            return self._refuse(
+                "The cover maker isn't set up right now; please tell a server admin."
+            )
+        except AlbumifyError as err:
+            return self._refuse(str(err))
+        except RETRYABLE as err:
+            log.warning("job %s: %s", job.job_id, err)
+            if self._last_attempt():
+                self._tell("⚠️ I couldn't reach Discord to finish your cover. Please try again.")
+            raise
+        except Exception:
+            if self._last_attempt():
+                self._tell("⚠️ Something went wrong making your cover. Please try again later.")
+            raise
+
+    def _make_and_post(self) -> CoverOutcome:
+        job = self.job
+        photo, digest = self._photo()
+        duplicate = self._duplicate_of(digest)
+        if duplicate is not None:
+            return duplicate
+
+        from worker.photo import encode_cover
+        from worker.pipeline import CoverOptions
+
+        pipeline = current_pipeline(self.settings)
+        options = CoverOptions(
+            title=job.title,
+            artist=job.artist,
+            advisory=job.advisory,
+            seed=job.seed,
+            size=self.settings.limits.cover_size,
+            exclude=tuple(job.exclude),
+            backend=self.settings.backend,
+        )
+        result = pipeline.make_cover(photo, options, progress=self.progress)
+
+        self.progress("uploading")
+        limit = job.attachment_size_limit or self.settings.limits.upload_limit_bytes
+        data = encode_cover(result.image, "png", max_bytes=limit)
+        extension, content_type = _image_type(data)
+        filename = f"albumify.{extension}"
+        if job.photo.spoiler:
+            filename = "SPOILER_" + filename
+
+        result_id = job.result_id
+        shown = [*job.exclude, result.record.library_id]
+        self._store_result(result_id, digest, shown, message_id=None)
+        seconds = time.monotonic() - self.started
+        if job.requested_at:
+            seconds = max(seconds, self.clock() - job.requested_at)
+        payload = result_payload(
+            job,
+            result_id=result_id,
+            filename=filename,
+            record=result.record,
+            similarity=float(result.similarity),
+            seconds=seconds,
+            notes=list(result.notes),
+        )
+        message = self._deliver(payload, [UploadFile(filename, data, content_type)])
+        message_id = int(message["id"]) if message.get("id") else None
+        self.redis.hset(keys.result(result_id), "message", str(message_id or ""))
+        if message.get("channel_id"):
+            self.redis.hset(keys.result(result_id), "channel", str(message["channel_id"]))
+        self.redis.set(
+            keys.job_result(job.job_id), result_id, ex=max(self.settings.limits.photo_ttl_s, 60)
+        )
+        self._set_stage("done")
+        return CoverOutcome(
+            status="posted",
+            result_id=result_id,
+            message_id=message_id,
+            library_id=result.record.library_id,
+            similarity=float(result.similarity),
+            seconds=round(seconds, 3),
+            notes=list(result.notes),
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _photo(self) -> tuple[bytes, str]:
+        """Photo bytes and their sha256; kept in Redis for re-rolls (URLs expire)."""
+        ref = self.job.photo
+        limits = self.settings.limits
+        if ref.photo_hash:
+            data = self.redis.get(keys.photo(ref.photo_hash))
+            if data is None:
+                hours = max(1, limits.photo_ttl_s // 3600)
+                raise PhotoExpired(
+                    f"I only keep photos for {hours} h, and this one is gone. "
+                    "Post it again to make a new cover."
+                )
+            return data, ref.photo_hash
+        if not ref.url:
+            raise PhotoExpired("This request has no photo. Please try again with an image.")
+        self.progress("downloading")
+        data = fetch_photo(ref.url, self.settings)
+        digest = photo_hash(data)
+        self.redis.set(keys.photo(digest), data, ex=limits.photo_ttl_s)
+        return data, digest
+
+    def _duplicate_of(self, digest: str) -> CoverOutcome | None:
+        """The same member's same photo within the dedup window reuses the earlier job."""
+        job = self.job
+        if job.rerolled_from:
+            return None
+        key = keys.dedup_content(job.guild_id, job.requester_id, digest)
+        window = self.settings.limits.dedup_window_s
+        if self.redis.set(key, job.job_id, nx=True, ex=window):
+            self._dedup_key = key
+            return None
+        earlier = (self.redis.get(key) or b"").decode()
+        if earlier in ("", job.job_id):
+            return None
+        result_id = (self.redis.get(keys.job_result(earlier)) or b"").decode()
+        link = self._jump_link(result_id) if result_id else None
+        if link:
+            text = f"You sent this same photo a moment ago — here is its cover: {link}"
+        else:
+            text = "You sent this same photo a moment ago — its cover is on the way."
+        self._deliver(notice_payload(text), [])
+        return CoverOutcome(status="duplicate", result_id=result_id or job.result_id)
+
+    def _release_dedup(self) -> None:
+        """A request that produced no cover must not make the next identical one a duplicate."""
+        if self._dedup_key is not None:
+            self.redis.delete(self._dedup_key)
+            self._dedup_key = None
+
+    def _jump_link(self, result_id: str) -> str | None:
+        record = self.redis.hgetall(keys.result(result_id))
+        message = record.get(b"message", b"").decode()
+        if not message:
+            return None
+        guild = record.get(b"guild", b"").decode()
+        channel = record.get(b"channel", b"").decode()
+        return f"https://discord.com/channels/{guild}/{channel}/{message}"
+
+    def _store_result(
+        self, result_id: str, digest: str, shown: list[str], *, message_id: int | None
+    ) -> None:
+        job = self.job
+        self.redis.hset(
+            keys.result(result_id),
+            mapping={
+                "guild": str(job.guild_id),
+                "channel": str(job.channel_id),
+                "message": str(message_id or ""),
+                "requester": str(job.requester_id),
+                "photo_author": str(job.photo_author_id),
+                "library_ids": json.dumps(shown),
+                "photo_hash": digest,
+                "spoiler": "1" if job.photo.spoiler else "0",
+                "title": job.title or "",
+                "artist": job.artist or "",
+                "advisory": "1" if job.advisory else "0",
+                "seed": str(job.seed),
+                "job_id": job.job_id,
+                "created_at": f"{self.clock():.3f}",
+            },
+        )
+
+    # -- talking to Discord ---------------------------------------------------------------
+
+    def progress(self, stage: str) -> None:
+        """Pipeline callback: job.meta always, the message at most every ~2 s."""
+        self._set_stage(stage)
+        if not self._token_alive():
+            return
+        text = stage_text(stage)
+        if not self.throttle.should_send(text):
+            return
+        try:
+            self.progress_api.edit_original(
+                self.job.application_id or 0, self._token or "", progress_payload(text)
+            )
+        except TokenExpired:
+            self._token = None
+        except (DiscordAPIError, DiscordUnavailable) as err:
+            log.info("job %s: progress edit skipped: %s", self.job.job_id, err)
+
+    def _set_stage(self, stage: str) -> None:
+        if self.rq_job is None:
+            return
+        self.rq_job.meta["stage"] = stage
+        self.rq_job.meta["stage_at"] = self.clock()
+        self.rq_job.save_meta()
+
+    def _deliver(self, payload: dict[str, Any], files: list[UploadFile]) -> dict[str, Any]:
+        """Edit the deferred response, or post to the channel once the token is dead."""
+        job = self.job
+        if self._token_alive():
+            try:
+                return self.api.edit_original(
+                    job.application_id or 0, self._token or "", payload, files
+                )
+            except TokenExpired:
+                log.info("job %s: interaction token dead; posting to the channel", job.job_id)
+                self._token = None
+        reply_to = job.reply_to_message_id or job.response_message_id
+        return self.api.create_message(
+            job.channel_id, as_reply(payload, job.channel_id, reply_to), files
+        )
+
+    def _tell(self, text: str) -> None:
+        try:
+            self._deliver(notice_payload(text), [])
+        except Exception as err:  # telling is best effort; the job's own error matters more
+            log.warning("job %s: could not tell the member: %s", self.job.job_id, err)
+
+    def _refuse(self, text: str) -> CoverOutcome:
+        self._set_stage("refused")
+        self._tell(f"⚠️ {text}")
+        return CoverOutcome(status="refused", result_id=self.job.result_id, error=text)
+
+    def _load_token(self) -> str | None:
+        if not self.job.via_interaction:
+            return None
+        raw = self.redis.get(keys.token(self.job.job_id))
+        return raw.decode() if raw else None
+
+    def _token_alive(self) -> bool:
+        if not self._token:
+            return False
+        expires = self.job.token_expires_at
+        return expires is None or self.clock() < expires - TOKEN_MARGIN_S
+
+    def _last_attempt(self) -> bool:
+        return self.rq_job is None or not self.rq_job.retries_left
+
+
+class PhotoExpired(AlbumifyError):
+    """The kept photo for a re-roll is gone (photos live `Limits.photo_ttl_s`)."""

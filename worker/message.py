@@ -1,0 +1,126 @@
+"""Raw JSON message payloads the worker sends (progress, result, error).
+
+The worker speaks REST without discord.py, so the result's buttons are raw components whose
+custom_ids the bot's `DynamicItem`s parse (formats in `worker.schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from albumify import CAPTION
+from worker.schema import DELETE_ID, REROLL_ID, CoverJob
+
+NO_MENTIONS: dict[str, Any] = {"parse": []}
+EMBED_COLOUR = 0x1DB954
+
+BUTTON_ROW = 1
+BUTTON = 2
+SECONDARY = 2
+DANGER = 4
+
+
+class LibraryCover(Protocol):
+    library_id: str
+    title: str | None
+    artist: str | None
+    genre: str | None
+
+
+def progress_payload(text: str) -> dict[str, Any]:
+    return {"content": text, "allowed_mentions": NO_MENTIONS}
+
+
+def notice_payload(text: str) -> dict[str, Any]:
+    """A final text-only state (refusal, failure, duplicate): clears embeds and buttons."""
+    return {
+        "content": text,
+        "embeds": [],
+        "components": [],
+        "attachments": [],
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def result_buttons(result_id: str) -> list[dict[str, Any]]:
+    """The result message's buttons. The leaderboards issue adds Vote (`VOTE_ID`) here."""
+    return [
+        {
+            "type": BUTTON,
+            "style": SECONDARY,
+            "label": "Re-roll",
+            "emoji": {"name": "🎲"},
+            "custom_id": REROLL_ID.format(result_id=result_id),
+        },
+        {
+            "type": BUTTON,
+            "style": DANGER,
+            "label": "Delete",
+            "emoji": {"name": "🗑️"},
+            "custom_id": DELETE_ID.format(result_id=result_id),
+        },
+    ]
+
+
+def describe_cover(record: LibraryCover) -> str:
+    title = record.title or f"library cover {record.library_id}"
+    text = f"“{title}”"
+    if record.artist:
+        text += f" — {record.artist}"
+    if record.genre:
+        text += f" · {record.genre}"
+    return text
+
+
+def result_payload(
+    job: CoverJob,
+    *,
+    result_id: str,
+    filename: str,
+    record: LibraryCover,
+    similarity: float,
+    seconds: float,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The finished cover: file, embed with the caption and match, Re-roll/Delete buttons.
+
+    A spoilered photo's cover is a spoilered file and the embed does not show the image
+    (embed images cannot be spoilered).
+    """
+    embed: dict[str, Any] = {
+        "description": f"*{CAPTION}*",
+        "color": EMBED_COLOUR,
+        "fields": [
+            {"name": "Matched cover", "value": describe_cover(record)[:1024], "inline": False},
+            {"name": "Similarity", "value": f"{similarity:.0%}", "inline": True},
+            {"name": "Time", "value": f"{seconds:.1f} s", "inline": True},
+        ],
+    }
+    if not job.photo.spoiler:
+        embed["image"] = {"url": f"attachment://{filename}"}
+    if notes:
+        embed["footer"] = {"text": "; ".join(notes)[:2048]}
+    content = f"<@{job.requester_id}>'s album cover"
+    if job.rerolled_from:
+        content += " (re-roll)"
+    return {
+        "content": content,
+        "embeds": [embed],
+        "components": [{"type": BUTTON_ROW, "components": result_buttons(result_id)}],
+        "attachments": [{"id": 0, "filename": filename}],
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def as_reply(payload: dict[str, Any], channel_id: int, message_id: int | None) -> dict[str, Any]:
+    """The same payload posted as a channel message replying to the request."""
+    payload = dict(payload)
+    if not payload.get("attachments"):
+        payload.pop("attachments", None)
+    if message_id is not None:
+        payload["message_reference"] = {
+            "message_id": message_id,
+            "channel_id": channel_id,
+            "fail_if_not_exists": False,
+        }
+    return payload

@@ -1,0 +1,137 @@
+"""The job payload and result that cross the queue (torch-free: the bot imports this).
+
+Both are JSON-serialisable dataclasses (RQ runs with `JSONSerializer`) with a schema version,
+so a bot and a worker of different releases fail loudly instead of misreading each other.
+Secrets never travel here: the interaction token is stored under `keys.token(job_id)`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+QUEUE_NAME = "albumify"
+JOB_FUNCTION = "worker.job.make_cover"
+
+REROLL_ID = "albumify:reroll:{result_id}"
+DELETE_ID = "albumify:delete:{result_id}"
+VOTE_ID = "albumify:vote:{result_id}"
+"""Custom-id formats of the result message's buttons (the bot's DynamicItems parse them)."""
+RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
+
+
+class SchemaMismatch(ValueError):
+    """A payload from a bot or worker of an incompatible release."""
+
+
+def job_id_for(interaction_id: int, *, kind: str = "cover") -> str:
+    """One job per request: interaction (or message) ids are unique snowflakes."""
+    return f"albumify-{kind}-{interaction_id}"
+
+
+def _check_version(data: dict[str, Any], what: str) -> None:
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaMismatch(f"{what} schema version {version!r}, expected {SCHEMA_VERSION}")
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """Where the photo comes from: an attachment (downloaded at job time) or a kept photo."""
+
+    filename: str
+    url: str | None = None
+    attachment_id: int | None = None
+    content_type: str | None = None
+    size: int | None = None
+    spoiler: bool = False
+    photo_hash: str | None = None
+    """sha256 of bytes kept under `keys.photo(hash)` (re-rolls never use URLs)."""
+
+
+@dataclass(frozen=True)
+class CoverJob:
+    """Everything a worker needs to make a cover and post it back."""
+
+    job_id: str
+    result_id: str
+    guild_id: int
+    channel_id: int
+    requester_id: int
+    photo_author_id: int
+    photo: PhotoRef
+    title: str | None = None
+    artist: str | None = None
+    advisory: bool = False
+    seed: int = 0
+    exclude: tuple[str, ...] = ()
+    """Library ids not to match again (re-roll = next best)."""
+    application_id: int | None = None
+    """Set for interaction requests; the token itself is in Redis."""
+    token_expires_at: float | None = None
+    """Unix time after which the interaction token is dead: post to the channel instead."""
+    response_message_id: int | None = None
+    """The deferred response, replied to when falling back to a channel message."""
+    reply_to_message_id: int | None = None
+    """Reply-mention requests have no interaction: reply to this message instead."""
+    attachment_size_limit: int | None = None
+    requested_at: float = 0.0
+    rerolled_from: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def via_interaction(self) -> bool:
+        return self.application_id is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exclude"] = list(self.exclude)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoverJob:
+        _check_version(data, "job")
+        values = _known(cls, data)
+        values["photo"] = PhotoRef(**_known(PhotoRef, values["photo"]))
+        values["exclude"] = tuple(values.get("exclude", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CoverOutcome:
+    """What a job returns (stored by RQ as the job result)."""
+
+    STATUSES: ClassVar[tuple[str, ...]] = ("posted", "refused", "duplicate", "failed")
+
+    status: str
+    result_id: str
+    message_id: int | None = None
+    library_id: str | None = None
+    similarity: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    """Member-safe message when status is refused/failed."""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoverOutcome:
+        _check_version(data, "outcome")
+        return cls(**_known(cls, data))
+
+
+def custom_id_pattern(fmt: str) -> str:
+    """Regex for a DynamicItem template from one of the *_ID formats above."""
+    return (
+        "^" + re.escape(fmt).replace(r"\{result_id\}", f"(?P<result_id>{RESULT_ID_PATTERN})") + "$"
+    )
