@@ -357,7 +357,17 @@ def build_index(
             + report.summary().split("\n", 1)[-1].strip()
             + ("" if options.keep_faceless else " (keep face-less covers with --keep-faceless)")
         )
-    _write(index_dir, existing, kept_records, kept_vectors, embedders)
+    last_build = {
+        "mode": fingerprint["mode"],
+        "sources": fingerprint["sources"],
+        "options": fingerprint["options"],
+        "scanned": report.scanned,
+        "kept": report.kept,
+        "duplicates": report.duplicates,
+        "without_face": report.without_face,
+        "unreadable": len(report.unreadable),
+    }
+    _write(index_dir, existing, kept_records, kept_vectors, embedders, last_build)
     work.remove()
     report.total_covers = len(kept_records) + (len(existing) if existing is not None else 0)
     return report
@@ -403,6 +413,7 @@ def _write(
     records: list[CoverRecord],
     vectors: dict[str, list[np.ndarray]],
     embedders: Sequence[Embedder],
+    last_build: dict[str, Any],
 ) -> None:
     arrays = {
         e.name: np.concatenate(vectors[e.name]) if vectors[e.name] else np.zeros((0, e.dim))
@@ -422,6 +433,7 @@ def _write(
             pad = np.full((len(records), *old_wplus.shape[1:]), np.nan, dtype=np.float16)
             wplus = np.concatenate([np.asarray(old_wplus), pad])
         records = [*existing.records, *records]
+    extra["last_build"] = last_build
     IndexWriter(index_dir, kind=kind).write(
         records, {name: (a, versions[name]) for name, a in arrays.items()}, wplus, extra
     )
@@ -526,6 +538,12 @@ def describe_index(index_dir: str | Path) -> str:
     lines.append(f"  genres ({len(genres)}): {shown or 'none'}{more}")
     if no_genre:
         lines.append(f"  without genre: {no_genre}")
+    if last := manifest.get("last_build"):
+        lines.append(
+            f"  last {last['mode']}: {last['kept']} kept of {last['scanned']} files "
+            f"({last['duplicates']} near-duplicates, {last['without_face']} without a face, "
+            f"{last['unreadable']} unreadable)"
+        )
     if (index.root / WORK_DIR).exists():
         lines.append(f"  an interrupted build is pending in {index.root / WORK_DIR}")
     return "\n".join(lines)

@@ -113,6 +113,7 @@ def build_main(args: argparse.Namespace) -> int:
 
 def add_main(args: argparse.Namespace) -> int:
     from index.build import add_embedder, available_embedders, build_index, find_embedder
+    from index.library import CoverIndex
 
     options = _options(args)
     weights, device = _weights_and_device(args)
@@ -130,15 +131,17 @@ def add_main(args: argparse.Namespace) -> int:
         return 0
     if not args.sources:
         raise UsageError("Nothing to add: give SRC folders or --embedder NAME.")
+    available = available_embedders(weights, device)
     report = build_index(
-        args.sources,
-        args.index,
-        options,
-        embedders=available_embedders(weights, device),
-        append=True,
+        args.sources, args.index, options, embedders=available, append=True,
         progress=not args.quiet,
-    )
+    )  # fmt: skip
     print(report.summary())
+    have = set(CoverIndex.load(args.index).embedders)
+    for embedder in available:
+        if embedder.name not in have:
+            print(f"{embedder.name} is available but not in this index: "
+                  f"albumify index add {args.index} --embedder {embedder.name}")  # fmt: skip
     return 0
 
 

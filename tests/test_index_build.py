@@ -334,6 +334,7 @@ def test_add_embedder_through_the_factory_hook(
     info = capsys.readouterr().out
     assert "fake-neural-v0 v0: 8-d" in info and "4 with a face, 0 without" in info
     assert "rock 2" in info
+    assert "last build: 4 kept of 10 files (2 near-duplicates" in info
 
 
 def test_add_embedder_that_is_not_available_exits_4(index_copy: Path) -> None:
@@ -401,3 +402,23 @@ def test_style_puts_text_where_the_face_is_not() -> None:
 def test_manifest_is_json_a_person_can_read(built: Path) -> None:
     manifest = json.loads((built / "manifest.json").read_text())
     assert manifest["metadata"].startswith("covers.") and manifest["format_version"] == 1
+
+
+def test_cli_add_reports_duplicates_and_suggests_missing_embedders(
+    index_copy: Path,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(
+        index_build, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
+    )
+    extra = tmp_path / "more"
+    extra.mkdir()
+    shutil.copy(source / "jazz" / "d.png", extra / "same-cover.png")
+    assert index_cli(["add", str(index_copy), str(extra), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 near-duplicates" in out
+    assert f"albumify index add {index_copy} --embedder fake-neural-v0" in out
+    assert len(CoverIndex.load(index_copy)) == FACE_COVERS
