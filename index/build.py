@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -32,7 +33,14 @@ from index.library import (
     _atomic_save_npy,
     _atomic_write_text,
 )
-from index.phash import DEFAULT_MAX_DISTANCE, NearDuplicateFilter, from_hex, phash, to_hex
+from index.phash import (
+    DEFAULT_MAX_DISTANCE,
+    NearDuplicateFilter,
+    colour_signature,
+    from_hex,
+    phash,
+    to_hex,
+)
 from index.sources import SourceImage, discover
 from index.style import placement_for_face, typography_style
 from models.embedder import ClassicEmbedder, Embedder
@@ -40,6 +48,9 @@ from models.embedder import ClassicEmbedder, Embedder
 WORK_DIR = ".build"
 RESNET_WEIGHTS = "resnet50-11ad3fa6.pth"
 DECODE_SIDE = 1024
+DETECT_FACE_PX = 28
+"""Faces are searched for on a copy where a `--min-face` face is this many pixels: MTCNN
+finds faces down to 20 px, and a smaller image is a faster detection."""
 """Covers are decoded to at most this long side: enough for faces and every embedder."""
 BACKENDS = ("auto", "classic", "neural")
 
@@ -135,6 +146,9 @@ class _Scanned:
     reason: str = ""
     record: CoverRecord | None = None
     image: np.ndarray | None = None
+    phash: str | None = None
+    colour: list[int] | None = None
+    """Hash and colour of every decoded file, so a resumed build dedups as a fresh one."""
 
 
 class _Scanner:
@@ -154,22 +168,28 @@ class _Scanner:
         except BadInput as exc:
             return _Scanned(source, "unreadable", str(exc))
         rgb = photo.array()
-        value = phash(rgb)
-        original = self.known.find(value)
+        value, colour = phash(rgb), colour_signature(rgb)
+        original = self.known.find(value, colour)
         if original is not None:
-            return _Scanned(source, "duplicate", f"near-duplicate of {original}")
-        self.known.add(value, str(source.path))
+            return _Scanned(
+                source,
+                "duplicate",
+                f"near-duplicate of {original}",
+                phash=to_hex(value),
+                colour=colour,
+            )
+        self.known.add(value, str(source.path), colour)
 
         height, width = rgb.shape[:2]
         to_source = max(photo.source_size) / max(width, height)
         faces = [
             f
-            for f in (self.detector.detect(rgb) if self.detector is not None else [])
+            for f in self._detect(rgb, to_source)
             if min(f.width, f.height) * to_source >= self.options.min_face
         ]
         face = main_face(faces, (width, height))
         if face is None and not self.options.keep_faceless:
-            return _Scanned(source, "no_face", "no usable face")
+            return _Scanned(source, "no_face", "no usable face", phash=to_hex(value), colour=colour)
         face_record = None
         if face is not None:
             face_record = FaceRecord(
@@ -187,10 +207,33 @@ class _Scanner:
             title=source.title,
             face=face_record,
             phash=to_hex(value),
+            colour=colour,
             placement=placement_for_face(face.box if face else None, width, height),
             style=typography_style(rgb, face.box if face else None, source.genre),
         )
-        return _Scanned(source, "kept", record=record, image=rgb)
+        return _Scanned(
+            source, "kept", record=record, image=rgb, phash=to_hex(value), colour=colour
+        )
+
+    def _detect(self, rgb: np.ndarray, to_source: float) -> list[Any]:
+        """Faces in `rgb`'s pixels, detected on a copy shrunk so that the smallest usable face
+        is about `DETECT_FACE_PX`: MTCNN's image pyramid costs in proportion to the area."""
+        from models.faces import Face
+
+        if self.detector is None:
+            return []
+        scale = min(1.0, DETECT_FACE_PX * to_source / self.options.min_face)
+        if scale >= 0.95:
+            return self.detector.detect(rgb)
+        height, width = rgb.shape[:2]
+        small = cv2.resize(
+            rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA,
+        )  # fmt: skip
+        return [
+            Face(tuple(v / scale for v in f.box), f.landmarks / scale, f.score)
+            for f in self.detector.detect(small)
+        ]
 
 
 def library_id_for(path: Path) -> str:
@@ -284,7 +327,7 @@ def build_index(
     if existing is not None:
         for record in existing.records:
             if record.phash:
-                known.add(from_hex(record.phash), existing.cover_path(record).as_posix())
+                known.add(from_hex(record.phash), str(existing.cover_path(record)), record.colour)
             indexed_paths.add(str(existing.cover_path(record)))
 
     kept_records: list[CoverRecord] = []
@@ -295,10 +338,10 @@ def build_index(
         for entry in files:
             done_paths.add(entry["path"])
             _count(report, entry)
+            if entry["status"] in ("kept", "no_face"):
+                known.add(from_hex(entry["phash"]), entry["path"], entry["colour"])
             if entry["status"] == "kept":
-                record = CoverRecord.from_json(json.dumps(entry["record"]))
-                kept_records.append(record)
-                known.add(from_hex(record.phash), record.path)
+                kept_records.append(CoverRecord.from_json(json.dumps(entry["record"])))
         for name, array in vectors.items():
             kept_vectors[name].append(array)
     report.resumed_files = len(done_paths)
@@ -335,6 +378,8 @@ def build_index(
                     "status": s.status,
                     "reason": s.reason,
                     "record": asdict(s.record) if s.record else None,
+                    "phash": s.phash,
+                    "colour": s.colour,
                 }
                 for s in scanned
             ]

@@ -56,6 +56,8 @@ class CoverRecord:
     title: str | None = None
     face: FaceRecord | None = None
     phash: str = ""
+    colour: list[int] | None = None
+    """Mean RGB of each quadrant (12 ints): tells apart covers whose pHash alone matches."""
     placement: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.8, 0.95])
     """Where a member's cutout goes, as fractions x0, y0, x1, y1 of the cover."""
     style: dict[str, Any] = field(default_factory=dict)

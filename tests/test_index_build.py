@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -23,7 +24,7 @@ from index import library
 from index.build import BuildOptions, add_embedder, build_index, library_id_for
 from index.cli import main as index_cli
 from index.library import CoverIndex
-from index.phash import NearDuplicateFilter, hamming, phash
+from index.phash import NearDuplicateFilter, colour_signature, hamming, phash
 from index.sources import discover, parse_file_name
 from index.style import FONTS, font_for_genre, placement_for_face, typography_style
 from models.embedder import ClassicEmbedder
@@ -55,12 +56,12 @@ def face_cover(
     return canvas
 
 
-def faceless_gradient(side: int) -> Image.Image:
-    x = np.linspace(0, 255, side)
-    rgb = np.stack(
-        [np.tile(x, (side, 1)), np.tile(x[:, None], (1, side)), 255 - np.tile(x, (side, 1))], -1
-    )
-    return Image.fromarray(rgb.astype(np.uint8))
+def faceless_pattern(side: int, colour: tuple[int, int, int]) -> Image.Image:
+    """Soft blobs from black to `colour`: the grey structure (what pHash sees) is the same
+    for every colour."""
+    blobs = np.random.default_rng(11).uniform(0, 1, (6, 6)).astype(np.float32)
+    shape = cv2.resize(blobs, (side, side), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    return Image.fromarray((shape[:, :, None] * np.array(colour)).astype(np.uint8))
 
 
 def faceless_noise(side: int, seed: int) -> Image.Image:
@@ -69,7 +70,7 @@ def faceless_noise(side: int, seed: int) -> Image.Image:
 
 
 def make_library(root: Path) -> Path:
-    """4 face covers (2 genres), 2 near-duplicates, 2 face-less, 2 broken files."""
+    """4 face covers (2 genres), 2 near-duplicates, 3 face-less, 2 broken files."""
     (root / "rock").mkdir(parents=True)
     (root / "jazz").mkdir()
     covers = [
@@ -87,7 +88,9 @@ def make_library(root: Path) -> Path:
     # Duplicates: byte-identical copy, and a resized re-encoded JPEG of another cover.
     shutil.copy(root / "rock" / "b.png", root / "zz-copy.png")
     covers[2].resize((280, 280)).save(root / "zz-smaller.jpg", quality=70)
-    faceless_gradient(300).save(root / "gradient.png")
+    # Same shape, other colours: pHash alike, colour signature not: both are kept.
+    faceless_pattern(300, (250, 40, 40)).save(root / "pattern-red.png")
+    faceless_pattern(300, (40, 60, 250)).save(root / "pattern-blue.png")
     faceless_noise(300, 7).save(root / "noise.png")
     (root / "broken.jpg").write_bytes(b"this is not a jpeg")
     buffer = io.BytesIO()
@@ -168,7 +171,7 @@ def test_build_reports_what_it_skipped(source: Path, tmp_path: Path, detector) -
         [source], tmp_path / "idx", BuildOptions(genre_from_folders=True),
         embedders=[ClassicEmbedder()], detector=detector, progress=False,
     )  # fmt: skip
-    assert (report.scanned, report.kept, report.duplicates, report.without_face) == (10, 4, 2, 2)
+    assert (report.scanned, report.kept, report.duplicates, report.without_face) == (11, 4, 2, 3)
     assert sorted(Path(p).name for p, _ in report.unreadable) == ["broken.jpg", "truncated.png"]
     assert "2 near-duplicates" in report.summary()
 
@@ -252,9 +255,9 @@ def test_changed_options_discard_a_stale_work_dir(source: Path, tmp_path: Path, 
     report = build_index([source], out, BuildOptions(batch_size=4, keep_faceless=True),
                          [counting], detector, progress=False)  # fmt: skip
     assert report.resumed_files == 0
-    assert counting.embedded == report.kept == FACE_COVERS + 2
+    assert counting.embedded == report.kept == FACE_COVERS + 3
     index = CoverIndex.load(out)
-    assert index.manifest["counts"] == {"covers": 6, "with_face": 4}
+    assert index.manifest["counts"] == {"covers": 7, "with_face": 4}
 
 
 def test_crash_while_writing_vectors_leaves_the_old_index(
@@ -334,7 +337,7 @@ def test_add_embedder_through_the_factory_hook(
     info = capsys.readouterr().out
     assert "fake-neural-v0 v0: 8-d" in info and "4 with a face, 0 without" in info
     assert "rock 2" in info
-    assert "last build: 4 kept of 10 files (2 near-duplicates" in info
+    assert "last build: 4 kept of 11 files (2 near-duplicates" in info
 
 
 def test_add_embedder_that_is_not_available_exits_4(index_copy: Path) -> None:
@@ -373,14 +376,27 @@ def test_phash_is_stable_under_reencoding_and_separates_covers(source: Path) -> 
     assert min(hamming(phash(original), h) for h in others) > 12
 
     seen = NearDuplicateFilter(max_distance=6)
-    seen.add(phash(original), "c")
-    assert seen.find(phash(reencoded)) == "c"
+    seen.add(phash(original), "c", colour_signature(original))
+    assert seen.find(phash(reencoded), colour_signature(reencoded)) == "c"
     assert seen.find(others[0]) is None
+    # Same picture in other colours: pHash matches, the colour signature does not.
+    recoloured = Image.fromarray(np.asarray(original)[:, :, ::-1])
+    assert hamming(phash(original), phash(recoloured)) <= 6
+    assert seen.find(phash(recoloured), colour_signature(recoloured)) is None
+    assert seen.find(phash(recoloured)) == "c"  # no signature (an older index): hash alone
+
+
+def test_same_shape_in_other_colours_is_not_a_duplicate(source: Path) -> None:
+    red, blue = (Image.open(source / f"pattern-{c}.png") for c in ("red", "blue"))
+    assert hamming(phash(red), phash(blue)) <= 2
+    seen = NearDuplicateFilter()
+    seen.add(phash(red), "red", colour_signature(red))
+    assert seen.find(phash(blue), colour_signature(blue)) is None
 
 
 def test_discover_reads_names_and_sidecars(source: Path) -> None:
     found = {s.path.name: s for s in discover([source], genre_from_folders=False)}
-    assert len(found) == 10 and found["d.png"].genre is None
+    assert len(found) == 11 and found["d.png"].genre is None
     assert (found["c.jpg"].artist, found["c.jpg"].genre) == ("Ella", "Vocal Jazz")
     assert parse_file_name(Path("Daft Punk - Discovery.jpg")) == ("Daft Punk", "Discovery")
     assert parse_file_name(Path("untitled.jpg")) == (None, None)
