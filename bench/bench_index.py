@@ -148,7 +148,7 @@ def build_table(quick: bool = False) -> Table:
     from models.embedder import ClassicEmbedder
     from models.faces import FaceDetector
 
-    count = 24 if quick else 60
+    count = 24 if quick else 45
     table = Table(
         f"Index build: {count} generated 400 px covers, classic embedder, CPU",
         ["measure", "value", "vs baseline"],
@@ -186,8 +186,13 @@ def build_table(quick: bool = False) -> Table:
                 index_build.DETECT_FACE_PX = saved
 
         # Baseline: detection at the decoded size (a huge DETECT_FACE_PX disables shrinking).
-        naive, naive_s = timed_build("naive", 10_000)
-        report, seconds = timed_build("ours", index_build.DETECT_FACE_PX)
+        # The two builds alternate and each keeps its best time: the CPU is shared.
+        runs: dict[str, list[tuple[BuildReport, float]]] = {"naive": [], "ours": []}
+        for attempt in range(2):
+            runs["naive"].append(timed_build(f"naive-{attempt}", 10_000))
+            runs["ours"].append(timed_build(f"ours-{attempt}", index_build.DETECT_FACE_PX))
+        naive, naive_s = min(runs["naive"], key=lambda run: run[1])
+        report, seconds = min(runs["ours"], key=lambda run: run[1])
 
         images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(source.iterdir())]
         embedder = ClassicEmbedder()
@@ -195,7 +200,7 @@ def build_table(quick: bool = False) -> Table:
         embedder(images)
         embed_s = time.perf_counter() - embed_start
 
-    table.add("covers scanned / kept with a face (both runs)",
+    table.add("covers scanned / kept with a face (best of 2 alternating runs each)",
               f"{report.scanned} / {report.kept} (baseline kept {naive.kept})", "")  # fmt: skip
     base_rate, rate = naive.scanned / naive_s, report.scanned / seconds
     table.add("baseline: build with face detection at the decoded size",
