@@ -76,7 +76,7 @@ class NearDuplicateFilter:
         count = len(self._owners)
         if not count:
             return None
-        distances = np.bitwise_count(self._hashes[:count] ^ np.uint64(value))
+        distances = _popcount(self._hashes[:count] ^ np.uint64(value))
         close = np.flatnonzero(distances <= self.max_distance)
         if colour is not None and len(close):
             stored = self._colours[close]
@@ -96,3 +96,13 @@ class NearDuplicateFilter:
         if colour is not None:
             self._colours[count] = colour
         self._owners.append(owner)
+
+
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits per uint64 (numpy ≥ 2 has a ufunc; pyproject allows numpy 1.26)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values)
+    return _BYTE_POPCOUNT[values.view(np.uint8)].reshape(-1, 8).sum(axis=1)

@@ -21,6 +21,7 @@ from PIL import Image
 from albumify.errors import MissingAsset
 from index import build as index_build
 from index import library
+from index import phash as phash_module
 from index.build import BuildOptions, add_embedder, build_index, library_id_for
 from index.cli import main as index_cli
 from index.library import CoverIndex
@@ -231,6 +232,8 @@ def test_interrupted_build_resumes_without_reembedding(
                     progress=False)  # fmt: skip
     assert not (out / "manifest.json").exists()
     assert len(list((out / ".build").glob("batch-*.json"))) == 2
+    # A kill between writing a batch's vectors and its record leaves an orphan shard.
+    (out / ".build" / "batch-000002.classic-v1.npy").write_bytes(b"half-written")
 
     second = CountingEmbedder()
     report = build_index([source], out, options, [second], detector, progress=False)
@@ -392,6 +395,12 @@ def test_same_shape_in_other_colours_is_not_a_duplicate(source: Path) -> None:
     seen = NearDuplicateFilter()
     seen.add(phash(red), "red", colour_signature(red))
     assert seen.find(phash(blue), colour_signature(blue)) is None
+
+
+def test_popcount_fallback_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = np.array([0, 1, 0xFFFFFFFFFFFFFFFF, 0x8000000000000001], dtype=np.uint64)
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    assert list(phash_module._popcount(values)) == [0, 1, 64, 2]
 
 
 def test_discover_reads_names_and_sidecars(source: Path) -> None:
