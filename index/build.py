@@ -332,19 +332,8 @@ def build_index(
 
     kept_records: list[CoverRecord] = []
     kept_vectors: dict[str, list[np.ndarray]] = {e.name: [] for e in embedders}
-    done_paths: set[str] = set()
     batches_done = work.batches()
-    for files, vectors in batches_done:
-        for entry in files:
-            done_paths.add(entry["path"])
-            _count(report, entry)
-            if entry["status"] in ("kept", "no_face"):
-                known.add(from_hex(entry["phash"]), entry["path"], entry["colour"])
-            if entry["status"] == "kept":
-                kept_records.append(CoverRecord.from_json(json.dumps(entry["record"])))
-        for name, array in vectors.items():
-            kept_vectors[name].append(array)
-    report.resumed_files = len(done_paths)
+    done_paths = _restore(batches_done, report, known, kept_records, kept_vectors)
 
     todo = [
         s
@@ -372,17 +361,7 @@ def build_index(
             kept = [s for s in scanned if s.status == "kept"]
             images = [s.image for s in kept]
             vectors = {e.name: _embed(e, images) for e in embedders}
-            entries = [
-                {
-                    "path": str(s.source.path),
-                    "status": s.status,
-                    "reason": s.reason,
-                    "record": asdict(s.record) if s.record else None,
-                    "phash": s.phash,
-                    "colour": s.colour,
-                }
-                for s in scanned
-            ]
+            entries = [_work_entry(s) for s in scanned]
             work.commit(batch_number, entries, vectors)
             for entry in entries:
                 _count(report, entry)
@@ -416,6 +395,40 @@ def build_index(
     work.remove()
     report.total_covers = len(kept_records) + (len(existing) if existing is not None else 0)
     return report
+
+
+def _restore(
+    batches: list[tuple[list[dict[str, Any]], dict[str, np.ndarray]]],
+    report: BuildReport,
+    known: NearDuplicateFilter,
+    kept_records: list[CoverRecord],
+    kept_vectors: dict[str, list[np.ndarray]],
+) -> set[str]:
+    """Take over the committed batches of an interrupted run; returns the paths they cover."""
+    done: set[str] = set()
+    for files, vectors in batches:
+        for entry in files:
+            done.add(entry["path"])
+            _count(report, entry)
+            if entry["status"] in ("kept", "no_face"):
+                known.add(from_hex(entry["phash"]), entry["path"], entry["colour"])
+            if entry["status"] == "kept":
+                kept_records.append(CoverRecord.from_json(json.dumps(entry["record"])))
+        for name, array in vectors.items():
+            kept_vectors[name].append(array)
+    report.resumed_files = len(done)
+    return done
+
+
+def _work_entry(scanned: _Scanned) -> dict[str, Any]:
+    return {
+        "path": str(scanned.source.path),
+        "status": scanned.status,
+        "reason": scanned.reason,
+        "record": asdict(scanned.record) if scanned.record else None,
+        "phash": scanned.phash,
+        "colour": scanned.colour,
+    }
 
 
 def _count(report: BuildReport, entry: dict[str, Any]) -> None:
