@@ -318,6 +318,7 @@ def build_index(
         "options": {k: v for k, v in asdict(options).items() if k != "batch_size"},
         "embedders": {e.name: e.version for e in embedders},
     }
+    found = list(discover(sources, options.genre_from_folders, skip_dirs=[index_dir]))
     index_dir.mkdir(parents=True, exist_ok=True)
     work = _WorkDir(index_dir, fingerprint)
     report = BuildReport(index_dir)
@@ -335,11 +336,7 @@ def build_index(
     batches_done = work.batches()
     done_paths = _restore(batches_done, report, known, kept_records, kept_vectors)
 
-    todo = [
-        s
-        for s in discover(sources, options.genre_from_folders, skip_dirs=[index_dir])
-        if str(s.path) not in done_paths
-    ]
+    todo = [s for s in found if str(s.path) not in done_paths]
     scanner = _Scanner(options, detector, known)
     batch_number = len(batches_done)
     bar = tqdm(

@@ -361,6 +361,7 @@ def test_plain_image_folder_is_not_an_index(source: Path) -> None:
 def test_usage_errors_exit_2(index_copy: Path, tmp_path: Path) -> None:
     assert index_cli(["add", str(index_copy), "--quiet"]) == 2
     assert index_cli(["build", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 def test_neural_backend_without_weights_exits_4(source: Path, tmp_path: Path) -> None:
