@@ -56,7 +56,12 @@ class AlbumifyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        # A blocking pool: bursts (200 members voting at once) wait for a connection instead
+        # of failing with MaxConnectionsError.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, decode_responses=True, max_connections=64, timeout=10
+        )
+        self.redis = aioredis.Redis(connection_pool=pool)
         await self.redis.ping()
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
         self._rq_redis = redis.Redis.from_url(settings.redis_url)

@@ -44,7 +44,7 @@ def notice_payload(text: str) -> dict[str, Any]:
 
 
 def result_buttons(result_id: str) -> list[dict[str, Any]]:
-    """The result message's buttons: Re-roll, Delete and Vote (leaderboards)."""
+    """The result message's buttons: Re-roll, Delete, Vote (ids carry the result id)."""
     return [
         {
             "type": BUTTON,

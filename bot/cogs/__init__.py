@@ -2,5 +2,5 @@
 
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.albumify",
-    "bot.leaderboard.cog",  # boards, /leaderboard, the Vote button (albumify:vote:…)
+    "bot.leaderboard.cog",
 )
