@@ -18,7 +18,7 @@ from PIL import Image
 
 from bot.devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
 from bot.devtools.fakediscord.model import INTERACTION_DEADLINE_S
-from bot.devtools.fakediscord.rest import rate_limited, server_error, slow
+from bot.devtools.fakediscord.rest import ScriptedReply, rate_limited, server_error, slow
 from bot.devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, gradient
 
@@ -229,6 +229,10 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
     second_id = assert_cover(discord, second, erin)
     assert matched_cover(second) != matched_cover(first)
 
+    stolen = discord.click(frank, second, f"albumify:reroll:{second_id}")
+    refusal = discord.wait_until(lambda: discord.response_to(stolen), "re-roll refusal", 10)
+    assert refusal.ephemeral and "Only the person who asked" in refusal.content
+
     not_theirs = discord.click(frank, second, f"albumify:delete:{second_id}")
     refusal = discord.wait_until(lambda: discord.response_to(not_theirs), "refusal", 10)
     assert refusal.ephemeral and "Only the person" in refusal.content
@@ -238,7 +242,12 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
     done = discord.wait_until(lambda: second.deleted and discord.response_to(delete), "delete", 10)
     assert done.ephemeral and done.content == "Deleted."
     assert discord.channel() == [first]  # what everyone sees: the first cover only
-    assert discord.channel(viewer=frank) == [first, refusal]
+    assert [m.ephemeral for m in discord.channel(viewer=frank)] == [False, True, True]
+
+    moderator = discord.add_member("sam", moderator=True)  # Manage Messages
+    by_moderator = discord.click(moderator, first, f"albumify:delete:{result_id}")
+    discord.wait_until(lambda: first.deleted and by_moderator.acknowledged, "moderation", 10)
+    assert discord.channel() == []
 
 
 # -- 4. votes and /leaderboard -------------------------------------------------------------
@@ -373,12 +382,66 @@ def test_discord_faults_on_the_upload_still_deliver_once(
     assert [m for m in discord.channel() if m.attachments] == [final]
 
 
-def test_bot_resumes_after_the_gateway_drops(stack: Stack, discord: FakeDiscord) -> None:
+@pytest.mark.parametrize("invalidated", [False, True], ids=["resume", "invalid-session"])
+def test_bot_reconnects_after_the_gateway_drops(
+    stack: Stack, discord: FakeDiscord, invalidated: bool
+) -> None:
     olga = discord.add_member("olga")
-    resumes = discord.resumes
+    resumes, identifies = discord.resumes, discord.identifies
+    if invalidated:  # RESUME is refused: discord.py must dial DEFAULT_GATEWAY and IDENTIFY
+        discord.invalidate_session()
     discord.drop_gateway()
-    discord.wait_until(lambda: discord.resumes > resumes and discord.sessions, "a RESUME", 30)
+    if invalidated:
+        discord.wait_until(lambda: discord.identifies > identifies, "a new IDENTIFY", 30)
+    else:
+        discord.wait_until(lambda: discord.resumes > resumes and discord.sessions, "RESUME", 30)
 
     interaction = discord.slash("albumify", olga, {"image": discord.upload("o.png", faceless(7))})
     assert_cover(discord, wait_final(stack, interaction), olga)
     only_acknowledged_once(interaction, DEFERRED_THINKING)
+
+
+# -- more of what members meet: dead tokens, duplicates, spoilers --------------------------
+
+
+def test_dead_interaction_token_falls_back_to_a_channel_reply(
+    stack: Stack, discord: FakeDiscord
+) -> None:
+    pia = discord.add_member("pia")
+    unknown_webhook = ScriptedReply(404, {"message": "Unknown Webhook", "code": 10015})
+    discord.script("PATCH", "/webhooks/", *[unknown_webhook] * 50)
+
+    interaction = discord.slash("albumify", pia, {"image": discord.upload("p.png", faceless(8))})
+    deferred = discord.wait_until(lambda: discord.response_to(interaction), "the defer", 10)
+    reply = wait_reply(stack, deferred)
+
+    assert_cover(discord, reply, pia)
+    posts = discord.calls("POST", f"/channels/{discord.channel_id}/messages")
+    assert len(posts) == 1 and posts[0].headers["Authorization"].startswith("Bot ")
+
+
+def test_the_same_photo_again_points_at_its_cover(stack: Stack, discord: FakeDiscord) -> None:
+    quinn = discord.add_member("quinn")
+    first = wait_final(
+        stack, discord.slash("albumify", quinn, {"image": discord.upload("q.png", faceless(9))})
+    )
+    again = discord.slash(  # a new upload (another attachment id) of the same bytes
+        "albumify", quinn, {"image": discord.upload("q-again.png", faceless(9))}
+    )
+    notice = discord.wait_until(
+        lambda: (m := discord.response_to(again)) and "same photo" in m.content and m,
+        "the duplicate notice",
+        60,
+    )
+    assert f"/channels/{discord.guild_id}/{discord.channel_id}/{first.id}" in notice.content
+    assert not notice.attachments and not notice.components
+    assert [m for m in discord.channel() if m.attachments] == [first]
+
+
+def test_a_spoilered_photo_gives_a_spoilered_cover(stack: Stack, discord: FakeDiscord) -> None:
+    rex = discord.add_member("rex")
+    photo = discord.upload("SPOILER_me.png", faceless(10))
+    final = wait_final(stack, discord.slash("albumify", rex, {"image": photo}))
+    (attachment,) = final.attachments
+    assert attachment["filename"] == "SPOILER_albumify.png"
+    assert "image" not in final.embeds[0]  # embed images cannot be spoilered

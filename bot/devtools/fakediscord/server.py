@@ -254,6 +254,10 @@ class FakeDiscord(FakeDiscordREST):
         self._run(self._dispatch_interactions(interactions))
         return list(interactions)
 
+    def invalidate_session(self) -> None:
+        """Forget the session: the next RESUME gets INVALID_SESSION and must IDENTIFY anew."""
+        self._session_id = secrets.token_hex(8)
+
     def drop_gateway(self) -> None:
         """Close the bot's websocket with a resumable code (4000), as a network blip would."""
 
