@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot.devtools.fakediscord.server import FakeDiscord
+from bot.devtools.redis_server import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[3]
 """Where the `bot` package was imported from: the processes import the same code."""
@@ -38,12 +38,6 @@ FAST_LIMITS = {
 """Small covers and frequent progress edits keep the scenarios quick; quotas are raised."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Stack:
     """Processes for one run; `stop()` ends exactly the processes it started."""
 
@@ -53,6 +47,7 @@ class Stack:
         self.fake = FakeDiscord()
         self.redis_url = ""
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis_server: RedisProcess | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -69,28 +64,8 @@ class Stack:
         return self
 
     def _start_redis(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed")
-        port = free_port()
-        arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.processes["redis"] = subprocess.Popen(
-            [binary, *arguments, "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.redis_url = f"redis://127.0.0.1:{port}/0"
-        client = self.redis()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.processes["redis"].poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
+        self.redis_server = RedisProcess(self.directory).start()
+        self.redis_url = self.redis_server.url
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -140,7 +115,7 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n" + self.logs())
 
     def stop(self) -> None:
-        for name in ("bot", *[n for n in self.processes if n not in ("bot", "redis")], "redis"):
+        for name in ("bot", *[n for n in self.processes if n != "bot"]):
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
                 continue
@@ -150,8 +125,11 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        if self.redis_server is not None:
+            self.redis_server.stop()
         with contextlib.suppress(Exception):
             self.fake.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -191,8 +169,4 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def logs(self, tail: int = 3000) -> str:
-        return "\n".join(
-            f"--- {name}.log ---\n{self.log(name)[-tail:]}"
-            for name in self.processes
-            if name != "redis"
-        )
+        return "\n".join(f"--- {name}.log ---\n{self.log(name)[-tail:]}" for name in self.processes)
