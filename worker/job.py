@@ -32,8 +32,10 @@ from worker.discord_api import (
     DiscordUnavailable,
     TokenExpired,
     UploadFile,
+    shared_budget,
 )
 from worker.download import DownloadFailed, fetch_photo
+from worker.logs import add_secret, job_context
 from worker.message import as_reply, notice_payload, progress_payload, result_payload
 from worker.progress import Throttle, stage_text
 from worker.schema import CoverJob, CoverOutcome
@@ -79,8 +81,10 @@ def make_cover(payload: dict[str, Any]) -> dict[str, Any]:
     job = CoverJob.from_dict(payload)
     rq_job = get_current_job()
     settings = current_settings()
+    add_secret(settings.discord_token)
     redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
-    return CoverTask(job, settings, redis, rq_job).run().to_dict()
+    with job_context(job.job_id, job.guild_id):
+        return CoverTask(job, settings, redis, rq_job).run().to_dict()
 
 
 def photo_hash(data: bytes) -> str:
@@ -119,10 +123,15 @@ class CoverTask:
         self.redis = redis
         self.rq_job = rq_job
         self.clock = clock
-        self.api = api or DiscordAPI(settings.api_base, settings.discord_token)
+        budget = shared_budget(settings.limits.discord_invalid_budget)
+        self.api = api or DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
         # Progress edits are best effort: one attempt, never a wait on a rate limit.
         self.progress_api = DiscordAPI(
-            settings.api_base, settings.discord_token, session=self.api.session, max_attempts=1
+            settings.api_base,
+            settings.discord_token,
+            session=self.api.session,
+            max_attempts=1,
+            budget=self.api.budget,
         )
         self.throttle = Throttle(settings.limits.progress_interval_s)
         self.started = time.monotonic()
