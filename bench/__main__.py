@@ -9,7 +9,14 @@ from pathlib import Path
 
 from bench.report import machine
 
-SUITE = ("bench.bench_cover", "bench.bench_psp", "bench.bench_index")
+SUITE = (
+    "bench.bench_cover",
+    "bench.bench_worker",
+    "bench.bench_psp",
+    "bench.bench_index",
+    "bench.bench_leaderboard",
+    "bench.bench_e2e",
+)
 
 
 def main_from_args(args: argparse.Namespace) -> int:

@@ -103,6 +103,11 @@ class PSPStyler:
 
         return cls(PSP.from_checkpoint(checkpoint, device=device), cover_wplus, **options)
 
+    def warm_up(self) -> None:
+        """One encode and one generate: the face stage's kernels are ready for the first job."""
+        x = torch.zeros(1, 3, 256, 256)
+        self.psp.generate(self.psp.encode(x), size=self.size)
+
     def cover_latent(self, row: int | None) -> torch.Tensor:
         """The cover's W+ [1, 18, 512], or the average face when the cover has none."""
         if self.cover_wplus is not None and row is not None:

@@ -110,3 +110,11 @@ def test_advisory_label_is_drawn(pipeline):
 def test_bad_photo_raises_bad_input(pipeline):
     with pytest.raises(BadInput):
         pipeline.make_cover(b"not an image")
+
+
+def test_warm_up_runs_every_stage_once(pipeline, monkeypatch):
+    seen = []
+    original = pipeline.make_cover
+    monkeypatch.setattr(pipeline, "make_cover", lambda *a, **k: seen.append(1) or original(*a, **k))
+    assert pipeline.warm_up() > 0
+    assert seen == [1]

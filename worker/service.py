@@ -109,8 +109,18 @@ class AlbumifyWorker(SimpleWorker):
             from worker.pipeline import Pipeline
 
             log.info("loading the pipeline")
-            job_module.set_pipeline(Pipeline.load(self.settings), self.settings)
-            log.info("pipeline ready")
+            started = time.perf_counter()
+            pipeline = Pipeline.load(self.settings)
+            loaded = time.perf_counter()
+            warm = pipeline.warm_up()
+            job_module.set_pipeline(pipeline, self.settings)
+            log.info(
+                "pipeline ready: start-up took %.1f s (loading %.1f s, warm-up %.1f s); %s",
+                time.perf_counter() - started,
+                loaded - started,
+                warm,
+                ", ".join(f"{k}={v}" for k, v in pipeline.stages.names().items()),
+            )
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         self.load_pipeline()

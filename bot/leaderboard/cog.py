@@ -1,0 +1,329 @@
+"""Leaderboards: the Vote button, /leaderboard, /cover top, stats, moderation, settings, forget.
+
+A thin adapter over `LeaderboardStore`: every decision (toggle semantics, self-votes,
+periods, exact undo) lives in the store's Lua scripts; this turns Discord objects into store
+calls and store results into embeds. Nothing here pings anyone (allowed_mentions none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.leaderboard import VOTE_EMOJI
+from bot.leaderboard.store import Entry, GuildSettings, LeaderboardStore, Page, parse_channels
+from bot.leaderboard.views import BoardView, ForgetView, VoteButton, relabel_vote
+
+if TYPE_CHECKING:
+    from bot.app import AlbumifyBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+EMBED_COLOUR = 0xF1C40F
+IMAGE_TIMEOUT_S = 2.0
+"""Fetching the top cover's message must not push a response past Discord's 3 s."""
+
+Period = Literal["week", "month", "all"]
+By = Literal["covers", "creators"]
+
+SELF_VOTE = "You can't vote for your own cover here (a server manager can allow it)."
+NOT_ON_RECORD = "This cover isn't on the leaderboards (it was removed or is too old)."
+
+
+def period_title(page: Page) -> str:
+    if page.period == "week":
+        return f"This week ({page.period_key.removeprefix('week:')})"
+    if page.period == "month":
+        month = datetime.strptime(page.period_key.removeprefix("month:"), "%Y-%m")
+        return f"This month ({month.replace(tzinfo=UTC):%B %Y})"
+    return "All time"
+
+
+def _title(entry: Entry) -> str:
+    text = discord.utils.escape_markdown(entry.library_title or "cover")
+    return text.replace("[", "(").replace("]", ")")[:80]
+
+
+def entry_line(entry: Entry) -> str:
+    """One row: rank, votes, creator mention (never pinged) and a jump link to the cover."""
+    line = f"**{entry.rank}.** {VOTE_EMOJI} {entry.score} · <@{entry.creator_id}>"
+    if entry.result_id is None:
+        return line + f" · {entry.covers} cover{'s' if entry.covers != 1 else ''}"
+    if entry.jump_url:
+        return line + f" · [{_title(entry)}]({entry.jump_url})"
+    return line + f" · {_title(entry)}"
+
+
+def board_embed(page: Page, image_url: str | None = None) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"🏆 {period_title(page)} — top {page.by}",
+        colour=EMBED_COLOUR,
+        description="\n".join(entry_line(e) for e in page.entries)
+        or f"No votes yet. Press {VOTE_EMOJI} **Vote** on a cover you like.",
+    )
+    noun = "cover" if page.by == "covers" else "creator"
+    embed.set_footer(
+        text=f"Page {page.page + 1}/{page.pages} · {page.total} {noun}{'s' * (page.total != 1)}"
+    )
+    if image_url:
+        embed.set_image(url=image_url)
+    return embed
+
+
+def settings_text(settings: GuildSettings) -> str:
+    channels = " ".join(f"<#{c}>" for c in settings.channels) or "every channel"
+    return (
+        f"**Self-votes:** {'on' if settings.self_votes else 'off'}\n"
+        f"**Albumify works in:** {channels}\n"
+        f"**Members may albumify others' photos:** {'yes' if settings.allow_others else 'no'}"
+    )
+
+
+class Leaderboard(commands.Cog):
+    """Members vote on covers; each server has its hall of fame."""
+
+    cover = app_commands.guild_only(
+        app_commands.Group(name="cover", description="Albumify covers", guild_only=True)
+    )
+
+    def __init__(self, bot: AlbumifyBot, store: LeaderboardStore | None = None) -> None:
+        self.bot = bot
+        self.store = store if store is not None else LeaderboardStore(bot.redis)
+
+    # -- voting -----------------------------------------------------------------------------
+
+    async def vote(self, interaction: discord.Interaction, result_id: str) -> None:
+        """Toggle the member's vote, then show the live count on the button."""
+        outcome = await self.store.toggle_vote(result_id, interaction.user.id)
+        if outcome.status in ("self", "missing"):
+            text = SELF_VOTE if outcome.status == "self" else NOT_ON_RECORD
+            await interaction.response.send_message(
+                text, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        if interaction.message is None:  # should not happen for a component
+            await interaction.response.defer()
+            return
+        view = relabel_vote(interaction.message, result_id, outcome.votes)
+        await interaction.response.edit_message(view=view, allowed_mentions=NO_MENTIONS)
+
+    # -- boards -----------------------------------------------------------------------------
+
+    async def cover_image(self, entry: Entry) -> str | None:
+        """A fresh URL of the cover's first attachment (CDN URLs expire: never stored)."""
+        if not entry.message_id or not entry.channel_id:
+            return None
+        try:
+            async with asyncio.timeout(IMAGE_TIMEOUT_S):
+                channel = self.bot.get_channel(entry.channel_id)
+                if channel is None:
+                    channel = await self.bot.fetch_channel(entry.channel_id)
+                message = await channel.fetch_message(entry.message_id)  # type: ignore[union-attr]
+        except (TimeoutError, discord.HTTPException, AttributeError) as err:
+            log.debug("no image for %s: %r", entry.result_id, err)
+            return None
+        if not message.attachments or message.attachments[0].is_spoiler():
+            return None  # embed images cannot be spoilered
+        return message.attachments[0].url
+
+    async def board_embed(self, page: Page) -> discord.Embed:
+        """The page's first cover is its image (on page 1: the board's top cover)."""
+        image = None
+        if page.by == "covers" and page.entries:
+            image = await self.cover_image(page.entries[0])
+        return board_embed(page, image)
+
+    @app_commands.command(name="leaderboard", description="This server's best covers")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        period="Which votes count (default: this week)", by="Rank covers or creators"
+    )
+    async def leaderboard(
+        self, interaction: discord.Interaction, period: Period = "week", by: By = "covers"
+    ) -> None:
+        assert interaction.guild_id is not None
+        page = await self.store.page(interaction.guild_id, period, by, 0)
+        embed = await self.board_embed(page)
+        if page.pages == 1:
+            await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+            return
+        view = BoardView(self, interaction.user.id, interaction.guild_id, page)
+        callback = await interaction.response.send_message(
+            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+        )
+        resource = getattr(callback, "resource", None)
+        if isinstance(resource, discord.InteractionMessage):
+            view.message = resource  # to drop the buttons when the view times out
+
+    @cover.command(name="top", description="Post this week's best cover")
+    async def cover_top(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        entry = await self.store.top_cover(interaction.guild_id, "week")
+        if entry is None:
+            await interaction.response.send_message(
+                f"No votes this week yet. Press {VOTE_EMOJI} **Vote** on a cover you like.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        embed = discord.Embed(
+            title="🏆 Cover of the week",
+            colour=EMBED_COLOUR,
+            description=f"<@{entry.creator_id}> · {VOTE_EMOJI} {entry.score} · {_title(entry)}",
+            url=entry.jump_url,
+        )
+        image = await self.cover_image(entry)
+        if image:
+            embed.set_image(url=image)
+        await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="albumify-stats", description="Covers and votes of a member")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Whose stats (default: yours)")
+    async def albumify_stats(
+        self, interaction: discord.Interaction, member: discord.Member | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        user = member or interaction.user
+        stats = await self.store.member_stats(interaction.guild_id, user.id)
+        lines = [
+            f"**Covers:** {stats.covers}",
+            f"**Votes received:** {stats.votes_received} ({stats.week_votes} this week)",
+            f"**Votes given:** {stats.votes_given}",
+        ]
+        if stats.best is not None:
+            lines.append(f"**Best cover:** #{stats.best.rank} all time · {entry_line(stats.best)}")
+        embed = discord.Embed(
+            title="Albumify stats", description=f"<@{user.id}>\n" + "\n".join(lines)
+        )
+        embed.colour = EMBED_COLOUR
+        await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+
+    # -- moderation and settings --------------------------------------------------------------
+
+    @app_commands.command(name="leaderboard-remove", description="Take a cover off the boards")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_messages=True)
+    @app_commands.describe(cover="The cover's message link, message id, or result id")
+    async def leaderboard_remove(self, interaction: discord.Interaction, cover: str) -> None:
+        """The post stays; its votes leave every board and its creator's scores."""
+        if not interaction.permissions.manage_messages:
+            text = "You need the Manage Messages permission to do that."
+        else:
+            result_id = await self.store.resolve(cover)
+            data = await self.store.cover(result_id) if result_id else {}
+            if not result_id or data.get("guild") != str(interaction.guild_id):
+                text = "I can't find that cover on this server's boards."
+            else:
+                await self.store.remove_cover(result_id)
+                text = "Removed from the leaderboards."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="albumify-config", description="Albumify settings for this server")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(
+        self_votes="Let members vote for their own covers",
+        channels="Channels Albumify works in (mentions or ids), or 'all'",
+        allow_others="Let members albumify other members' photos",
+    )
+    async def albumify_config(
+        self,
+        interaction: discord.Interaction,
+        self_votes: bool | None = None,
+        channels: str | None = None,
+        allow_others: bool | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        if not interaction.permissions.manage_guild:
+            await interaction.response.send_message(
+                "You need the Manage Server permission to change these settings.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        notes = []
+        channel_ids = None
+        if channels is not None:
+            channel_ids = () if channels.strip().lower() in ("all", "any", "") else None
+            if channel_ids is None:
+                channel_ids, unknown = self._guild_channels(interaction, parse_channels(channels))
+                if unknown:
+                    notes.append(f"Ignored {len(unknown)} id(s) that are not channels here.")
+                if not channel_ids:
+                    channel_ids = None
+                    notes.append("No channel given: the channel list is unchanged.")
+        settings = await self.store.update_settings(
+            interaction.guild_id,
+            self_votes=self_votes,
+            channels=channel_ids,
+            allow_others=allow_others,
+        )
+        text = "\n".join([settings_text(settings), *notes])
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @staticmethod
+    def _guild_channels(
+        interaction: discord.Interaction, ids: tuple[int, ...]
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        guild = interaction.guild
+        if guild is None:
+            return ids, ()
+        known = tuple(i for i in ids if guild.get_channel_or_thread(i) is not None)
+        return known, tuple(i for i in ids if i not in known)
+
+    # -- forgetting ---------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="albumify-forget", description="Remove your covers and votes from every leaderboard"
+    )
+    @app_commands.guild_only()
+    async def albumify_forget(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            "This removes **your covers from every leaderboard, in every server**, takes back "
+            "the votes you gave, and deletes what Albumify stored about you. The posted "
+            "messages stay (delete them with their 🗑️ button). This can't be undone.",
+            view=ForgetView(self, interaction.user.id),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def forget(self, user_id: int) -> str:
+        covers, votes = await self.store.forget_member(user_id)
+        return (
+            f"Done: {covers} cover{'s' * (covers != 1)} removed from the leaderboards and "
+            f"{votes} vote{'s' * (votes != 1)} taken back. Nothing about you is kept."
+        )
+
+    # -- deleted covers -----------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deleted result leaves every board (whoever deleted it, however)."""
+        await self._forget_messages([payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._forget_messages(list(payload.message_ids))
+
+    async def _forget_messages(self, message_ids: list[int]) -> None:
+        for message_id in message_ids:
+            result_id = await self.store.result_for_message(message_id)
+            if result_id is None:
+                continue
+            try:
+                await self.store.remove_cover(result_id)
+            except Exception:  # a listener must not die on one bad key; the log says which
+                log.exception("could not remove deleted result %s from the boards", result_id)
+
+
+async def setup(bot: AlbumifyBot) -> None:
+    await bot.add_cog(Leaderboard(bot))
+    bot.add_dynamic_items(VoteButton)

@@ -1,0 +1,145 @@
+"""The Vote button (persistent, survives restarts) and the leaderboard's page buttons."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.leaderboard import VOTE_EMOJI, vote_label
+from bot.leaderboard.store import Page
+from worker.schema import VOTE_ID, custom_id_pattern
+
+if TYPE_CHECKING:
+    from bot.leaderboard.cog import Leaderboard
+
+
+def _cog(interaction: discord.Interaction) -> Leaderboard:
+    from bot.leaderboard.cog import Leaderboard
+
+    cog = interaction.client.get_cog(Leaderboard.__cog_name__)  # type: ignore[attr-defined]
+    assert isinstance(cog, Leaderboard)
+    return cog
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=re.compile(custom_id_pattern(VOTE_ID)),
+):
+    """⭐ Vote on a result; pressing again takes the vote back. The label is the live count."""
+
+    def __init__(self, result_id: str, votes: int = 0) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=vote_label(votes),
+                emoji=VOTE_EMOJI,
+                style=discord.ButtonStyle.primary,
+                custom_id=VOTE_ID.format(result_id=result_id),
+            )
+        )
+        self.result_id = result_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(match["result_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _cog(interaction).vote(interaction, self.result_id)
+
+
+def relabel_vote(message: discord.Message, result_id: str, votes: int) -> discord.ui.View:
+    """The message's own components with the Vote label set to `votes`.
+
+    The view is stopped so discord.py does not store it as a (second) handler for the
+    message: clicks keep going to the DynamicItems.
+    """
+    view = discord.ui.View.from_message(message, timeout=None)
+    assert isinstance(view, discord.ui.View)
+    custom_id = VOTE_ID.format(result_id=result_id)
+    for item in view.children:
+        if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
+            item.label = vote_label(votes)
+    view.stop()
+    return view
+
+
+class BoardView(discord.ui.View):
+    """Previous/Next for one member's `/leaderboard`; pages are read live from Redis."""
+
+    def __init__(self, cog: Leaderboard, owner_id: int, guild_id: int, page: Page) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.owner_id = owner_id
+        self.guild_id = guild_id
+        self.page = page
+        self.message: discord.Message | discord.InteractionMessage | None = None
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.page.page <= 0
+        self.next.disabled = self.page.page >= self.page.pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            "Only the member who opened this leaderboard can turn its pages. "
+            "Try `/leaderboard` yourself.",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        return False
+
+    async def turn(self, interaction: discord.Interaction, number: int) -> None:
+        self.page = await self.cog.store.page(self.guild_id, self.page.period, self.page.by, number)
+        self._sync()
+        embed = await self.cog.board_embed(self.page)
+        await interaction.response.edit_message(
+            embed=embed, view=self, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        await self.turn(interaction, self.page.page - 1)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        await self.turn(interaction, self.page.page + 1)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(view=None)
+
+
+class ForgetView(discord.ui.View):
+    """Confirm `/albumify-forget`: it cannot be undone."""
+
+    def __init__(self, cog: Leaderboard, owner_id: int) -> None:
+        super().__init__(timeout=120)
+        self.cog = cog
+        self.owner_id = owner_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    @discord.ui.button(label="Forget me", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        self.stop()
+        text = await self.cog.forget(interaction.user.id)
+        await interaction.response.edit_message(
+            content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        self.stop()
+        await interaction.response.edit_message(
+            content="Nothing was removed.",
+            view=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )

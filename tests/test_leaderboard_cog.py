@@ -1,0 +1,374 @@
+"""The leaderboard cog's commands and views, driven with small fake interactions (real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import redis.asyncio as aioredis
+
+from bot.leaderboard import vote_component
+from bot.leaderboard.cog import NOT_ON_RECORD, SELF_VOTE, Leaderboard
+from bot.leaderboard.store import CoverMeta, LeaderboardStore, board_key
+from bot.leaderboard.views import BoardView, VoteButton
+from tests.support_board import board_redis_server, board_redis_url
+from worker.message import result_buttons
+from worker.schema import VOTE_ID, custom_id_pattern
+
+__all__ = ["board_redis_server", "board_redis_url"]  # fixtures, imported explicitly
+
+GUILD, CHANNEL, CREATOR = 111111, 222222, 500001
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
+CDN = "https://cdn.discordapp.com/attachments/222222/1/albumify.png?ex=fresh"
+
+
+def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+class FakeResponse:
+    """Records what the cog answers; the returned callback has no message (`resource`).
+
+    Strict about the product rule: every message and edit must say allowed_mentions none.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.edits: list[dict[str, Any]] = []
+
+    async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
+        assert pings_nobody(kwargs)
+        self.sent.append({"content": content, **kwargs})
+
+    async def edit_message(self, **kwargs: Any) -> None:
+        assert pings_nobody(kwargs)
+        self.edits.append(kwargs)
+
+    async def defer(self, **kwargs: Any) -> None:
+        self.edits.append({"deferred": True})
+
+
+class FakeChannel:
+    def __init__(self, attachments: list[Any] | None = None, fail: bool = False) -> None:
+        self.attachments = attachments if attachments is not None else [attachment()]
+        self.fail = fail
+        self.fetched: list[int] = []
+
+    async def fetch_message(self, message_id: int) -> Any:
+        self.fetched.append(message_id)
+        if self.fail:
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")
+        return SimpleNamespace(id=message_id, attachments=self.attachments)
+
+
+def attachment(url: str = CDN, spoiler: bool = False) -> Any:
+    return SimpleNamespace(url=url, is_spoiler=lambda: spoiler)
+
+
+def fake_bot(client: Any, channel: FakeChannel) -> Any:
+    bot = SimpleNamespace(redis=client, cogs={})
+    bot.get_channel = lambda channel_id: channel if channel_id == CHANNEL else None
+    bot.get_cog = lambda name: bot.cogs.get(name)
+    return bot
+
+
+def interaction(cog: Leaderboard, user_id: int, *, message: Any = None, **permissions: bool) -> Any:
+    known = {CHANNEL: object()}
+    return SimpleNamespace(
+        user=SimpleNamespace(id=user_id),
+        guild_id=GUILD,
+        guild=SimpleNamespace(id=GUILD, get_channel_or_thread=known.get),
+        channel_id=CHANNEL,
+        message=message,
+        permissions=discord.Permissions(**permissions),
+        client=cog.bot,
+        response=FakeResponse(),
+    )
+
+
+def result_message(result_id: str, message_id: int) -> Any:
+    """The worker's raw result row plus the Vote button, parsed as discord.py parses it."""
+    row = {"type": 1, "components": [*result_buttons(result_id), vote_component(result_id)]}
+    return SimpleNamespace(id=message_id, components=[discord.components.ActionRow(row)])
+
+
+@asynccontextmanager
+async def harness(
+    url: str, channel: FakeChannel | None = None
+) -> AsyncIterator[tuple[Leaderboard, LeaderboardStore]]:
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    store = LeaderboardStore(client, clock=lambda: NOW)
+    cog = Leaderboard(fake_bot(client, channel or FakeChannel()), store)
+    cog.bot.cogs[Leaderboard.__cog_name__] = cog
+    try:
+        yield cog, store
+    finally:
+        await client.aclose()
+
+
+def cover(i: int, creator: int = CREATOR, guild: int = GUILD) -> CoverMeta:
+    return CoverMeta(
+        result_id=f"r-{i}",
+        guild_id=guild,
+        channel_id=CHANNEL,
+        message_id=900000 + i,
+        creator_id=creator,
+        library_title=f"Cover [{i}]",
+        created_at=NOW,
+    )
+
+
+def pings_nobody(kwargs: dict[str, Any]) -> bool:
+    return kwargs["allowed_mentions"].to_dict() == {"parse": []}
+
+
+def vote_label_of(view: discord.ui.View, result_id: str) -> str | None:
+    custom_id = VOTE_ID.format(result_id=result_id)
+    for item in view.children:
+        if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
+            return item.label
+    return None
+
+
+def test_worker_vote_button_matches_the_dynamic_item() -> None:
+    template = re.compile(custom_id_pattern(VOTE_ID))
+    match = template.match(vote_component("1234567890123456789")["custom_id"])
+    assert match is not None and match["result_id"] == "1234567890123456789"
+    assert VOTE_ID.format(result_id="x") == "albumify:vote:x"
+
+
+@aio
+async def test_vote_button_toggles_and_shows_the_live_count(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        await store.record_cover(cover(1))
+        message = result_message("r-1", 900001)
+
+        press = interaction(cog, 7, message=message)
+        await VoteButton("r-1").callback(press)
+        (edit,) = press.response.edits
+        view = edit["view"]
+        assert vote_label_of(view, "r-1") == "Vote · 1"
+        assert view.is_finished()  # not stored as a second handler for the message
+        assert [b.custom_id for b in view.children] == [
+            "albumify:reroll:r-1",
+            "albumify:delete:r-1",
+            "albumify:vote:r-1",
+        ]
+        assert pings_nobody(edit)
+
+        again = interaction(cog, 7, message=message)
+        await VoteButton("r-1").callback(again)
+        assert vote_label_of(again.response.edits[0]["view"], "r-1") == "Vote"
+
+        own = interaction(cog, CREATOR, message=message)
+        await VoteButton("r-1").callback(own)
+        assert own.response.edits == []
+        assert own.response.sent[0]["content"] == SELF_VOTE
+        assert own.response.sent[0]["ephemeral"] is True
+
+        gone = interaction(cog, 8, message=result_message("r-9", 900009))
+        await VoteButton("r-9").callback(gone)
+        assert gone.response.sent[0]["content"] == NOT_ON_RECORD
+
+
+@aio
+async def test_leaderboard_command_pages_for_its_caller_only(board_redis_url: str) -> None:
+    channel = FakeChannel()
+    async with harness(board_redis_url, channel) as (cog, store):
+        for i in range(11):
+            await store.record_cover(cover(i, creator=CREATOR + i))
+            for voter in range(i + 1):  # cover i has i + 1 votes
+                await store.toggle_vote(f"r-{i}", 10 + voter)
+
+        asked = interaction(cog, 42)
+        await cog.leaderboard.callback(cog, asked, "week", "covers")
+        (sent,) = asked.response.sent
+        assert pings_nobody(sent)
+        embed: discord.Embed = sent["embed"]
+        lines = embed.description.splitlines()
+        assert len(lines) == 10
+        assert lines[0] == (
+            f"**1.** ⭐ 11 · <@{CREATOR + 10}> · "
+            f"[Cover (10)](https://discord.com/channels/{GUILD}/{CHANNEL}/900010)"
+        )
+        assert embed.image.url == CDN  # fetched through the message, not stored
+        assert channel.fetched == [900010]
+        assert embed.footer.text == "Page 1/2 · 11 covers"
+        assert "2026-W48" in embed.title
+
+        view: BoardView = sent["view"]
+        assert view.previous.disabled and not view.next.disabled
+        stranger = interaction(cog, 43)
+        assert await view.interaction_check(stranger) is False
+        assert stranger.response.sent[0]["ephemeral"] is True
+
+        owner = interaction(cog, 42)
+        assert await view.interaction_check(owner) is True
+        await view.next.callback(owner)
+        (edit,) = owner.response.edits
+        assert edit["embed"].description.startswith(f"**11.** ⭐ 1 · <@{CREATOR}>")
+        assert edit["embed"].footer.text == "Page 2/2 · 11 covers"
+        assert view.next.disabled and not view.previous.disabled
+        back = interaction(cog, 42)
+        await view.previous.callback(back)
+        assert back.response.edits[0]["embed"].description.startswith("**1.**")
+
+
+@aio
+async def test_leaderboard_without_image_or_votes(board_redis_url: str) -> None:
+    for channel in (FakeChannel(fail=True), FakeChannel([attachment(spoiler=True)])):
+        async with harness(board_redis_url, channel) as (cog, store):
+            asked = interaction(cog, 42)
+            await cog.leaderboard.callback(cog, asked, "all", "creators")
+            (sent,) = asked.response.sent
+            assert "No votes yet" in sent["embed"].description
+            assert "view" not in sent  # one page: no buttons
+
+            await store.record_cover(cover(1))
+            await store.toggle_vote("r-1", 7)
+            asked = interaction(cog, 42)
+            await cog.leaderboard.callback(cog, asked, "all", "covers")
+            assert asked.response.sent[0]["embed"].image.url is None
+            await store.remove_cover("r-1")
+
+
+@aio
+async def test_cover_top_and_stats(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        nothing = interaction(cog, 7)
+        await cog.cover_top.callback(cog, nothing)
+        assert nothing.response.sent[0]["ephemeral"] is True
+
+        await store.record_cover(cover(1))
+        await store.toggle_vote("r-1", 7)
+        asked = interaction(cog, 7)
+        await cog.cover_top.callback(cog, asked)
+        embed = asked.response.sent[0]["embed"]
+        assert embed.url == f"https://discord.com/channels/{GUILD}/{CHANNEL}/900001"
+        assert embed.image.url == CDN
+        assert f"<@{CREATOR}>" in embed.description
+        assert pings_nobody(asked.response.sent[0])
+
+        mine = interaction(cog, CREATOR)
+        await cog.albumify_stats.callback(cog, mine, None)
+        text = mine.response.sent[0]["embed"].description
+        assert "**Covers:** 1" in text and "**Votes received:** 1 (1 this week)" in text
+
+
+@aio
+async def test_moderators_remove_a_cover_by_link(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        await store.record_cover(cover(1))
+        await store.record_cover(cover(2, guild=GUILD + 1))
+        await store.toggle_vote("r-1", 7)
+        link = f"https://discord.com/channels/{GUILD}/{CHANNEL}/900001"
+
+        member = interaction(cog, 7)
+        await cog.leaderboard_remove.callback(cog, member, link)
+        assert "Manage Messages" in member.response.sent[0]["content"]
+        assert await store.votes("r-1") == 1
+
+        moderator = interaction(cog, 8, manage_messages=True)
+        await cog.leaderboard_remove.callback(cog, moderator, "r-2")  # another server's
+        assert "can't find" in moderator.response.sent[0]["content"]
+        moderator = interaction(cog, 8, manage_messages=True)
+        await cog.leaderboard_remove.callback(cog, moderator, link)
+        assert moderator.response.sent[0]["content"] == "Removed from the leaderboards."
+        assert moderator.response.sent[0]["ephemeral"] is True
+        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
+
+
+@aio
+async def test_deleted_result_message_leaves_the_boards(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        await store.record_cover(cover(1))
+        await store.record_cover(cover(2))
+        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote("r-2", 7)
+        await cog.on_raw_message_delete(SimpleNamespace(message_id=900001))
+        await cog.on_raw_bulk_message_delete(SimpleNamespace(message_ids={900002, 5}))
+        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
+        assert await store.redis.exists(board_key(GUILD, "creators", "all")) == 0
+
+
+@aio
+async def test_config_needs_manage_server_and_writes_the_shared_hash(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        member = interaction(cog, 7)
+        await cog.albumify_config.callback(cog, member, True, None, None)
+        assert "Manage Server" in member.response.sent[0]["content"]
+        assert not (await store.guild_settings(GUILD)).self_votes
+
+        admin = interaction(cog, 8, manage_guild=True)
+        await cog.albumify_config.callback(cog, admin, True, f"<#{CHANNEL}> 99999999", False)
+        (sent,) = admin.response.sent
+        assert sent["ephemeral"] is True
+        assert "**Self-votes:** on" in sent["content"]
+        assert f"<#{CHANNEL}>" in sent["content"] and "Ignored 1 id" in sent["content"]
+        raw = await store.redis.hgetall(f"albumify:guild:{GUILD}:settings")
+        assert raw == {"self_votes": "1", "channels": str(CHANNEL), "allow_others": "0"}
+
+        admin = interaction(cog, 8, manage_guild=True)
+        await cog.albumify_config.callback(cog, admin, None, "all", None)
+        assert (await store.guild_settings(GUILD)).channels == ()
+
+
+@aio
+async def test_forget_asks_first_then_forgets(board_redis_url: str) -> None:
+    async with harness(board_redis_url) as (cog, store):
+        await store.record_cover(cover(1))
+        await store.toggle_vote("r-1", 7)
+        asked = interaction(cog, CREATOR)
+        await cog.albumify_forget.callback(cog, asked)
+        (sent,) = asked.response.sent
+        assert sent["ephemeral"] is True
+        assert await store.votes("r-1") == 1  # nothing yet: a button confirms
+
+        confirm = interaction(cog, CREATOR)
+        await sent["view"].confirm.callback(confirm)
+        assert confirm.response.edits[0]["content"].startswith("Done: 1 cover removed")
+        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
+        assert (await store.toggle_vote("r-1", 7)).status == "missing"
+
+
+@aio
+async def test_extension_setup_registers_commands_and_vote_item(board_redis_url: str) -> None:
+    """What `setup_hook` does: load the extension into a real Bot and build the payloads."""
+    from discord.ext import commands
+
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+    bot.redis = aioredis.Redis.from_url(board_redis_url, decode_responses=True)  # type: ignore[attr-defined]
+    try:
+        await bot.load_extension("bot.leaderboard.cog")
+        payloads = {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}
+        assert set(payloads) == {
+            "cover",
+            "leaderboard",
+            "albumify-stats",
+            "leaderboard-remove",
+            "albumify-config",
+            "albumify-forget",
+        }
+        options = {o["name"]: o for o in payloads["leaderboard"]["options"]}
+        assert [c["value"] for c in options["period"]["choices"]] == ["week", "month", "all"]
+        assert [c["value"] for c in options["by"]["choices"]] == ["covers", "creators"]
+        assert payloads["cover"]["options"][0]["name"] == "top"
+        assert payloads["albumify-config"]["default_member_permissions"] == 32  # Manage Server
+        assert payloads["leaderboard-remove"]["default_member_permissions"] == 8192
+        assert all(p["contexts"] == [0] for p in payloads.values())  # guild-only
+        assert all(not c.allowed_contexts.dm_channel for c in bot.tree.get_commands())
+        assert VoteButton in bot._connection._view_store._dynamic_items.values()
+    finally:
+        await bot.close()
+        await bot.redis.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,394 @@
+"""Leaderboard store against a real redis-server: votes, periods, removal, forget, AOF."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from bot.leaderboard import periods
+from bot.leaderboard.store import (
+    CoverMeta,
+    LeaderboardStore,
+    board_key,
+    cover_key,
+    member_votes_key,
+    message_key,
+    parse_channels,
+    record_cover_sync,
+    voters_key,
+)
+from tests.support_board import RedisProcess, board_redis_server, board_redis_url
+
+__all__ = ["board_redis_server", "board_redis_url"]  # fixtures, imported explicitly
+
+GUILD = 111111
+CREATOR = 500001
+W48 = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()  # Friday, 2026-W48, November
+W49_DEC = datetime(2026, 12, 2, 9, tzinfo=UTC).timestamp()  # Wednesday, 2026-W49, December
+W49_NOV = datetime(2026, 11, 30, 8, tzinfo=UTC).timestamp()  # Monday, 2026-W49, November
+
+
+def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test body in a fresh loop (no pytest-asyncio here)."""
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def opened(url: str, clock: Clock) -> AsyncIterator[LeaderboardStore]:
+    # Blocking pool: 200 concurrent votes wait for one of 20 connections (the default async
+    # pool raises MaxConnectionsError past 100 instead).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=20, timeout=20
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        yield LeaderboardStore(client, clock=clock)
+    finally:
+        await client.aclose()
+        await pool.aclose()
+
+
+def meta(rid: str, creator: int = CREATOR, created: float = W48, **kw: Any) -> CoverMeta:
+    values: dict[str, Any] = dict(
+        result_id=rid,
+        guild_id=GUILD,
+        channel_id=222222,
+        message_id=900000 + int(rid.rsplit("-", 1)[-1]) if rid[-1].isdigit() else 999999,
+        creator_id=creator,
+        library_id="lib-1",
+        library_title="Abbey Road",
+        created_at=created,
+    )
+    values.update(kw)
+    return CoverMeta(**values)
+
+
+def boards(created: float, by: str = "covers") -> list[str]:
+    p = periods.Periods.at(created)
+    return [board_key(GUILD, by, p.key(name)) for name in ("all", "week", "month")]
+
+
+async def scores(store: LeaderboardStore, member: str | int, created: float, by: str) -> list:
+    return [await store.redis.zscore(key, str(member)) for key in boards(created, by)]
+
+
+def test_period_keys() -> None:
+    assert periods.week_key(W48) == "2026-W48"
+    assert periods.month_key(W48) == "2026-11"
+    assert periods.week_key(W49_NOV) == "2026-W49"
+    assert periods.month_key(W49_NOV) == "2026-11"
+    new_year = datetime(2025, 12, 29, tzinfo=UTC).timestamp()
+    assert periods.week_key(new_year) == "2026-W01"
+    assert periods.month_key(new_year) == "2025-12"
+    p = periods.Periods.at(W48)
+    assert p.week_expires_at == datetime(2026, 12, 8, tzinfo=UTC).timestamp()  # Mon 30 + 8 d
+    assert p.month_expires_at == datetime(2026, 12, 9, tzinfo=UTC).timestamp()
+    dec = periods.Periods.at(datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp())
+    assert dec.month == "2026-12"
+    assert dec.month_expires_at == datetime(2027, 1, 9, tzinfo=UTC).timestamp()
+
+
+@aio
+async def test_vote_toggles_and_unvote_undoes_it(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        first = await store.toggle_vote("r-1", 7)
+        assert (first.status, first.votes) == ("added", 1)
+        assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]
+        assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
+        assert await store.has_voted("r-1", 7)
+
+        second = await store.toggle_vote("r-1", 7)
+        assert (second.status, second.votes) == ("removed", 0)
+        for key in boards(W48) + boards(W48, "creators"):
+            assert await store.redis.exists(key) == 0  # zero scores leave the board
+        assert await store.redis.scard(member_votes_key(GUILD, 7)) == 0
+
+        again = await store.toggle_vote("r-1", 7)
+        assert (again.status, again.votes) == ("added", 1)
+        assert (await store.toggle_vote("r-404", 7)).status == "missing"
+
+
+@aio
+async def test_self_votes_refused_by_default_and_allowed_by_setting(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1", author_id=42))
+        for self_voter in (CREATOR, 42):  # the creator and the photo's author
+            outcome = await store.toggle_vote("r-1", self_voter)
+            assert (outcome.status, outcome.votes) == ("self", 0)
+        assert await store.redis.exists(*boards(W48)) == 0
+
+        settings = await store.update_settings(GUILD, self_votes=True)
+        assert settings.self_votes
+        assert (await store.toggle_vote("r-1", CREATOR)).status == "added"
+        assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
+        # Turning the setting off again never blocks taking a vote back.
+        await store.update_settings(GUILD, self_votes=False)
+        assert (await store.toggle_vote("r-1", CREATOR)).status == "removed"
+
+
+@aio
+async def test_record_is_idempotent_and_keeps_votes(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        await store.toggle_vote("r-1", 7)
+        worker_client = redis.Redis.from_url(board_redis_url)  # bytes, as the worker's
+        record_cover_sync(worker_client, meta("r-1", message_id=123456))
+        worker_client.close()
+        assert await store.votes("r-1") == 1
+        assert await store.result_for_message(123456) == "r-1"
+        assert await store.resolve("https://discord.com/channels/1/2/123456") == "r-1"
+        assert await store.resolve("r-1") == "r-1"
+        assert await store.resolve("nothing") is None
+        assert (await store.cover("r-1"))["library_title"] == "Abbey Road"
+
+
+@aio
+async def test_200_concurrent_votes_all_count(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        outcomes = await asyncio.gather(*(store.toggle_vote("r-1", 10_000 + i) for i in range(200)))
+        assert {o.status for o in outcomes} == {"added"}
+        assert sorted(o.votes for o in outcomes) == list(range(1, 201))
+        assert await scores(store, "r-1", W48, "covers") == [200, 200, 200]
+        assert await scores(store, CREATOR, W48, "creators") == [200, 200, 200]
+
+
+def test_200_votes_from_4_threads_all_count(board_redis_url: str) -> None:
+    asyncio.run(_record(board_redis_url, meta("r-1")))
+
+    def voter_thread(first: int) -> None:
+        async def votes() -> None:
+            async with opened(board_redis_url, Clock(W48)) as store:
+                await asyncio.gather(*(store.toggle_vote("r-1", first + i) for i in range(50)))
+
+        asyncio.run(votes())
+
+    threads = [threading.Thread(target=voter_thread, args=(20_000 + 50 * t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client = redis.Redis.from_url(board_redis_url)
+    assert client.scard(voters_key("r-1")) == 200
+    assert [client.zscore(k, "r-1") for k in boards(W48)] == [200, 200, 200]
+    assert [client.zscore(k, str(CREATOR)) for k in boards(W48, "creators")] == [200, 200, 200]
+    client.close()
+
+
+async def _record(url: str, cover: CoverMeta) -> None:
+    async with opened(url, Clock(cover.created_at)) as store:
+        await store.record_cover(cover)
+
+
+@aio
+async def test_week_rollover_votes_count_in_the_creation_week(board_redis_url: str) -> None:
+    clock = Clock(W48)
+    async with opened(board_redis_url, clock) as store:
+        await store.record_cover(meta("r-1"))
+        clock.now = W49_DEC  # voted next week, next month
+        assert (await store.toggle_vote("r-1", 7)).status == "added"
+        assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]  # W48 and November
+        assert await scores(store, "r-1", W49_DEC, "covers") == [1, None, None]
+        assert (await store.page(GUILD, "week")).entries == []  # this week's board: W49
+        assert (await store.page(GUILD, "month")).entries == []
+        assert (await store.page(GUILD, "all")).entries[0].result_id == "r-1"
+        week_key = board_key(GUILD, "covers", "week:2026-W48")
+        expected = periods.Periods.at(W48).week_expires_at - int(W49_DEC)
+        for key in (week_key, board_key(GUILD, "creators", "week:2026-W48")):
+            assert 0 < await store.redis.ttl(key) <= expected
+        assert await store.redis.ttl(board_key(GUILD, "covers", "month:2026-11")) > 0
+        assert await store.redis.ttl(board_key(GUILD, "covers", "all")) == -1
+
+        clock.now = W48 + 3600  # back in W48, that cover is this week's
+        assert (await store.top_cover(GUILD, "week")).result_id == "r-1"
+        clock.now = W49_DEC
+        assert (await store.toggle_vote("r-1", 7)).status == "removed"  # undoes W48 too
+        assert await store.redis.exists(week_key) == 0
+
+
+@aio
+async def test_month_rollover_within_one_iso_week(board_redis_url: str) -> None:
+    clock = Clock(W49_NOV)  # Monday 30 November: ISO week 49, month of November
+    async with opened(board_redis_url, clock) as store:
+        await store.record_cover(meta("r-1", created=W49_NOV))
+        clock.now = W49_DEC
+        await store.toggle_vote("r-1", 7)
+        assert (await store.page(GUILD, "week")).entries[0].result_id == "r-1"
+        assert (await store.page(GUILD, "month")).entries == []  # December
+        assert await store.redis.zscore(board_key(GUILD, "covers", "month:2026-11"), "r-1") == 1
+
+
+@aio
+async def test_votes_after_a_board_expired_do_not_recreate_it(board_redis_url: str) -> None:
+    clock = Clock(W48)
+    async with opened(board_redis_url, clock) as store:
+        await store.record_cover(meta("r-1"))
+        clock.now = periods.Periods.at(W48).week_expires_at + 1
+        await store.toggle_vote("r-1", 7)
+        assert await store.redis.exists(board_key(GUILD, "covers", "week:2026-W48")) == 0
+        assert await store.redis.zscore(board_key(GUILD, "covers", "all"), "r-1") == 1
+        await store.toggle_vote("r-1", 7)
+        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
+
+
+@aio
+async def test_removed_cover_leaves_every_board_and_creator_scores(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        await store.record_cover(meta("r-2"))
+        for voter in (7, 8, 9):
+            await store.toggle_vote("r-1", voter)
+        await store.toggle_vote("r-2", 7)
+        assert await scores(store, CREATOR, W48, "creators") == [4, 4, 4]
+
+        assert await store.remove_cover("r-1")
+        assert await scores(store, "r-1", W48, "covers") == [None, None, None]
+        assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
+        assert await store.redis.exists(cover_key("r-1"), voters_key("r-1")) == 0
+        assert await store.redis.smembers(member_votes_key(GUILD, 7)) == {"r-2"}
+        assert await store.redis.smembers(member_votes_key(GUILD, 8)) == set()
+        assert await store.redis.exists(message_key(900001)) == 0
+        assert (await store.toggle_vote("r-1", 10)).status == "missing"
+        assert not await store.remove_cover("r-1")
+
+        await store.remove_cover("r-2")
+        assert await store.redis.exists(*boards(W48, "creators")) == 0
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (10, 1), (11, 2), (25, 3)])
+@aio
+async def test_pagination_boundaries(board_redis_url: str, count: int, pages: int) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        pipe = store.redis.pipeline()
+        for i in range(count):  # cover i gets i + 1 votes: ranks are known
+            rid = f"r-{i}"
+            await store.record_cover(meta(rid, creator=CREATOR + i))
+            for key in boards(W48):
+                pipe.zadd(key, {rid: i + 1})
+        await pipe.execute()
+        seen = []
+        for number in range(pages):
+            page = await store.page(GUILD, "all", "covers", number)
+            assert (page.page, page.pages, page.total) == (number, pages, count)
+            assert len(page.entries) == min(10, count - 10 * number)
+            seen += page.entries
+        assert [e.rank for e in seen] == list(range(1, count + 1))
+        assert [e.score for e in seen] == list(range(count, 0, -1))
+        if count:
+            assert (
+                seen[0].jump_url
+                == f"https://discord.com/channels/{GUILD}/222222/{900000 + count - 1}"
+            )
+            assert seen[0].creator_id == CREATOR + count - 1
+        last = await store.page(GUILD, "all", "covers", 99)  # clamped to the last page
+        assert last.page == pages - 1
+
+
+@aio
+async def test_creators_board_and_member_stats(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        await store.record_cover(meta("r-2"))
+        await store.record_cover(meta("r-3", creator=600))
+        for voter in (7, 8):
+            await store.toggle_vote("r-2", voter)
+        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote("r-3", CREATOR)
+        page = await store.page(GUILD, "week", "creators")
+        assert [(e.rank, e.creator_id, e.score, e.covers) for e in page.entries] == [
+            (1, CREATOR, 3, 2),
+            (2, 600, 1, 1),
+        ]
+        stats = await store.member_stats(GUILD, CREATOR)
+        assert (stats.covers, stats.votes_received, stats.votes_given, stats.week_votes) == (
+            2,
+            3,
+            1,
+            3,
+        )
+        assert stats.best is not None and (stats.best.result_id, stats.best.rank) == ("r-2", 1)
+        empty = await store.member_stats(GUILD, 999)
+        assert (empty.covers, empty.votes_received, empty.best) == (0, 0, None)
+
+
+@aio
+async def test_forget_removes_covers_and_undoes_votes_everywhere(board_redis_url: str) -> None:
+    forgetful, other = 700, 800
+    async with opened(board_redis_url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1", creator=forgetful))
+        await store.record_cover(meta("r-2", creator=other))
+        await store.record_cover(meta("r-3", creator=other, guild_id=GUILD + 1))
+        await store.redis.hset("albumify:result:r-1", "guild", str(GUILD))
+        await store.toggle_vote("r-1", other)
+        await store.toggle_vote("r-2", forgetful)
+        await store.toggle_vote("r-2", 9)
+        await store.toggle_vote("r-3", forgetful)  # another server
+
+        assert await store.forget_member(forgetful) == (1, 2)
+        assert await scores(store, "r-2", W48, "covers") == [1, 1, 1]
+        assert await scores(store, other, W48, "creators") == [1, 1, 1]
+        assert await scores(store, forgetful, W48, "creators") == [None, None, None]
+        assert await store.redis.smembers(voters_key("r-2")) == {"9"}
+        assert await store.redis.scard(voters_key("r-3")) == 0
+        assert await store.redis.smembers(member_votes_key(GUILD, other)) == set()
+        left = [k async for k in store.redis.scan_iter(match=f"*{forgetful}*")]
+        assert left == []
+        assert await store.redis.exists(cover_key("r-1"), "albumify:result:r-1") == 0
+        assert await store.forget_member(forgetful) == (0, 0)
+
+
+@aio
+async def test_settings_roundtrip(board_redis_url: str) -> None:
+    async with opened(board_redis_url, Clock(W48)) as store:
+        assert (await store.guild_settings(GUILD)).channel_allowed(1)
+        channels = parse_channels("<#123456789>, 987654321 123456789")
+        assert channels == (123456789, 987654321)
+        settings = await store.update_settings(GUILD, channels=channels, allow_others=True)
+        assert settings.allow_others and not settings.self_votes
+        assert settings.channel_allowed(987654321) and not settings.channel_allowed(5)
+        raw = await store.redis.hgetall(f"albumify:guild:{GUILD}:settings")
+        assert raw == {"channels": "123456789,987654321", "allow_others": "1"}
+
+
+def test_votes_survive_a_restart_with_aof(tmp_path) -> None:
+    server = RedisProcess(tmp_path, "--appendonly", "yes", "--appendfsync", "always").start()
+    try:
+        asyncio.run(_vote_many(server.url, 25))
+        server.stop()  # SIGTERM
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.scard(voters_key("r-1")) == 25
+        assert [client.zscore(k, "r-1") for k in boards(W48)] == [25, 25, 25]
+        assert client.hget(cover_key("r-1"), "creator") == str(CREATOR).encode()
+        client.close()
+    finally:
+        server.stop()
+
+
+async def _vote_many(url: str, count: int) -> None:
+    async with opened(url, Clock(W48)) as store:
+        await store.record_cover(meta("r-1"))
+        await asyncio.gather(*(store.toggle_vote("r-1", 100 + i) for i in range(count)))
