@@ -133,6 +133,13 @@ class AlbumifyWorker(SimpleWorker):
             with contextlib.suppress(redis.RedisError):
                 self.connection.delete(heartbeat_key(self.name))
 
+    @property
+    def dequeue_timeout(self) -> int:
+        """RQ checks for maintenance only between dequeues, and an idle worker blocks for
+        `worker_ttl - 15` (405 s): wake at least every maintenance interval instead, or a
+        killed worker's job would wait minutes for an idle worker to notice it."""
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """How long a started job may go without news before it counts as abandoned."""
         if job.timeout == -1:
