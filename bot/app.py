@@ -17,6 +17,7 @@ from discord.ext import commands
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from albumify.connections import async_redis, sync_redis
 from albumify.settings import Settings
 from bot.cogs import EXTENSIONS
 from bot.intake import Intake
@@ -56,10 +57,11 @@ class AlbumifyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        # Both clients retry through a Redis restart (albumify.connections).
+        self.redis = async_redis(settings.redis_url)
         await self.redis.ping()
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
-        self._rq_redis = redis.Redis.from_url(settings.redis_url)
+        self._rq_redis = sync_redis(settings.redis_url)
         queue = Queue(settings.queue_name, connection=self._rq_redis, serializer=JSONSerializer)
         self.intake = Intake(self.redis, queue, settings)
         for extension in EXTENSIONS:

@@ -33,6 +33,7 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify.connections import sync_redis
 from albumify.settings import Settings
 from worker import job as job_module
 from worker import logs
@@ -196,7 +197,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     logs.configure()
     logs.add_secret(settings.discord_token)
     level = logging.getLevelName(logging.getLogger().level)
-    connection = Redis.from_url(settings.redis_url, health_check_interval=10)
+    connection = sync_redis(settings.redis_url)
     restarts = 0
     while True:
         worker = build_worker(settings, connection=connection, name=name)
