@@ -87,6 +87,10 @@ class InvalidRequestBudget:
     def exhausted(self) -> bool:
         return self.used() >= self.limit
 
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
     def frees_in(self) -> float:
         """Seconds until the oldest counted answer leaves the window."""
         with self._lock:
