@@ -32,13 +32,20 @@ def sync_redis(url: str, **options) -> redis.Redis:
     )
 
 
-def async_redis(url: str, **options) -> aioredis.Redis:
-    """The bot's asyncio client (decode_responses=True by default)."""
+def async_redis(
+    url: str, *, max_connections: int | None = None, pool_timeout: float = 10, **options
+) -> aioredis.Redis:
+    """The bot's asyncio client (decode_responses=True by default). With `max_connections`,
+    a blocking pool: bursts wait up to `pool_timeout` for a connection instead of failing."""
     options.setdefault("decode_responses", True)
-    return aioredis.Redis.from_url(
-        url,
+    options.update(
         retry=AsyncRetry(ExponentialBackoff(**BACKOFF), RETRIES),
         retry_on_error=RETRY_ON,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        **options,
     )
+    if max_connections is None:
+        return aioredis.Redis.from_url(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=pool_timeout, **options
+    )
+    return aioredis.Redis(connection_pool=pool)

@@ -57,8 +57,9 @@ class AlbumifyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        # Both clients retry through a Redis restart (albumify.connections).
-        self.redis = async_redis(settings.redis_url)
+        # A blocking pool: bursts (200 members voting at once) wait for a connection instead
+        # of failing with MaxConnectionsError; both clients retry through a Redis restart.
+        self.redis = async_redis(settings.redis_url, max_connections=64, pool_timeout=10)
         await self.redis.ping()
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
         self._rq_redis = sync_redis(settings.redis_url)

@@ -19,6 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from albumify.settings import Settings
+from bot.leaderboard.store import parse_channels
 from bot.quota import DUPLICATE, GUILD_LIMIT, MEMBER_LIMIT, QUEUE_FULL, QuotaGate
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
@@ -33,7 +34,7 @@ NO_IMAGE = "I couldn't find a photo there. Attach a PNG, JPEG, WebP or GIF image
 NOT_A_PHOTO = "That file isn't a photo I can use (PNG, JPEG, WebP or GIF)."
 NOT_YOURS = (
     "You can only albumify your own photos in this server. "
-    "(A server manager can allow it with `/albumify-settings`.)"
+    "(A server manager can allow it with `/albumify-config`.)"
 )
 
 
@@ -142,6 +143,15 @@ class Intake:
 
     # -- admission ------------------------------------------------------------------------
 
+    async def channel_refusal(self, request: CoverRequest) -> str | None:
+        """Servers may keep Albumify to some channels (`/albumify-config channels:`)."""
+        raw = await self.redis.hget(keys.guild_settings(request.guild_id), "channels")
+        allowed = parse_channels(raw or "")
+        if not allowed or request.channel_id in allowed:
+            return None
+        where = ", ".join(f"<#{channel}>" for channel in allowed)
+        return f"Albumify is used in {where} on this server."
+
     def validate(self, request: CoverRequest) -> str | None:
         """The refusal text for a request that can never work, else None."""
         image = request.image
@@ -169,6 +179,8 @@ class Intake:
             request.guild_id
         ):
             return Admission(False, NOT_YOURS)
+        if (refusal := await self.channel_refusal(request)) is not None:
+            return Admission(False, refusal)
         assert request.image is not None
         job_id = job_id_for(request.request_id)
         dedup_key = None

@@ -325,14 +325,19 @@ def test_first_image_prefers_attachments_and_skips_non_images():
 
 def test_button_ids_match_the_workers_custom_ids():
     from bot.cogs.albumify import DeleteButton, RerollButton
+    from bot.leaderboard.views import VoteButton
     from worker.message import result_buttons
 
-    ids = [b["custom_id"] for b in result_buttons("1234567890")]
-    assert (
-        re.match(RerollButton.__discord_ui_compiled_template__, ids[0])["result_id"] == "1234567890"
-    )
-    assert re.match(DeleteButton.__discord_ui_compiled_template__, ids[1])
-    assert not re.match(RerollButton.__discord_ui_compiled_template__, ids[1])
+    reroll, delete, vote = (b["custom_id"] for b in result_buttons("1234567890"))
+    templates = {
+        "vote": VoteButton.__discord_ui_compiled_template__,
+        "reroll": RerollButton.__discord_ui_compiled_template__,
+        "delete": DeleteButton.__discord_ui_compiled_template__,
+    }
+    for name, custom_id in (("vote", vote), ("reroll", reroll), ("delete", delete)):
+        matches = {k for k, template in templates.items() if re.match(template, custom_id)}
+        assert matches == {name}, (custom_id, matches)
+    assert re.match(templates["reroll"], reroll)["result_id"] == "1234567890"
 
 
 def test_bot_never_imports_torch():
@@ -352,6 +357,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
 
     async def scenario():
         bot = AlbumifyBot(Settings(redis_url=redis_url))
+        bot.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)  # as setup_hook
         try:
             for extension in EXTENSIONS:
                 await bot.load_extension(extension)
@@ -367,10 +373,30 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
             assert guild_only
             return commands, menus, set(bot._connection._view_store._dynamic_items)
         finally:
+            await bot.redis.aclose()
             await bot.close()
 
     commands, menus, dynamic = asyncio.run(scenario())
-    assert {"albumify", "albumify-settings"} <= commands and menus == {"Albumify"}
-    assert len(dynamic) == 2
+    assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
+    assert menus == {"Albumify"}
+    assert len(dynamic) == 3  # Vote, Re-roll, Delete
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content
+
+
+def test_channel_restriction_refuses_other_channels(harness, redis_sync):
+    from worker import keys
+
+    redis_sync.hset(keys.guild_settings(1), "channels", "555555,666666")
+
+    async def scenario(intake, clock):
+        refused = await intake.admit(request(channel_id=777777))
+        allowed = await intake.admit(request(request_id=1001, channel_id=555555))
+        return refused, allowed
+
+    try:
+        refused, allowed = harness(scenario)
+    finally:
+        redis_sync.hdel(keys.guild_settings(1), "channels")
+    assert not refused.ok and "<#555555>" in refused.message and "<#666666>" in refused.message
+    assert allowed.ok

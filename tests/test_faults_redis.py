@@ -127,7 +127,7 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(fake_rest, server, 
         )
 
     async def scenario() -> None:
-        client = async_redis(server.url)
+        client = async_redis(server.url, max_connections=64)  # as bot.app makes it
         intake = Intake(client, queue, settings)
         board = LeaderboardStore(client)
 

@@ -98,8 +98,8 @@ def interaction(cog: Leaderboard, user_id: int, *, message: Any = None, **permis
 
 
 def result_message(result_id: str, message_id: int) -> Any:
-    """The worker's raw result row plus the Vote button, parsed as discord.py parses it."""
-    row = {"type": 1, "components": [*result_buttons(result_id), vote_component(result_id)]}
+    """The worker's result row (Re-roll, Delete, Vote), parsed as discord.py parses it."""
+    row = {"type": 1, "components": result_buttons(result_id)}
     return SimpleNamespace(id=message_id, components=[discord.components.ActionRow(row)])
 
 

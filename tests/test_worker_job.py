@@ -79,7 +79,7 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     assert embed["image"] == {"url": "attachment://albumify.png"}
     assert "One" in embed["fields"][0]["value"] and "The Fakes" in embed["fields"][0]["value"]
     ids = [c["custom_id"] for c in final.payload["components"][0]["components"]]
-    assert ids == ["albumify:reroll:r111", "albumify:delete:r111"]
+    assert ids == ["albumify:reroll:r111", "albumify:delete:r111", "albumify:vote:r111"]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert "Authorization" not in final.headers
     record = redis_sync.hgetall(keys.result("r111"))
@@ -252,3 +252,13 @@ def test_network_fault_on_the_last_attempt_tells_the_member_and_raises(
         run_task(make_job(url), settings, redis_sync)  # no RQ job: counts as the last attempt
     notice = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert "try again" in notice.payload["content"].lower()
+
+
+def test_posted_cover_is_recorded_for_the_leaderboards(fake_rest, settings, redis_sync, pipeline):
+    url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
+    job = make_job(url, result_id="r222", job_id="albumify-cover-222")
+    outcome = run_task(job, settings, redis_sync)
+    cover = redis_sync.hgetall("albumify:cover:r222")
+    assert cover[b"message"] == str(outcome.message_id).encode()
+    assert cover[b"library_id"] == b"lib-1"
+    assert redis_sync.get(f"albumify:msg:{outcome.message_id}") == b"r222"

@@ -93,6 +93,7 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
     assert [b["custom_id"] for b in buttons] == [
         f"albumify:reroll:{job.result_id}",
         f"albumify:delete:{job.result_id}",
+        f"albumify:vote:{job.result_id}",
     ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert outcome.library_id and outcome.message_id

@@ -25,6 +25,7 @@ from rq.job import Job
 
 from albumify.errors import AlbumifyError, MissingAsset
 from albumify.settings import Settings
+from bot.leaderboard.store import CoverMeta, record_cover_sync
 from worker import keys
 from worker.discord_api import (
     DiscordAPI,
@@ -221,6 +222,23 @@ class CoverTask:
         self.redis.hset(keys.result(result_id), "message", str(message_id or ""))
         if message.get("channel_id"):
             self.redis.hset(keys.result(result_id), "channel", str(message["channel_id"]))
+        if message_id is not None:
+            record_cover_sync(
+                self.redis,
+                CoverMeta(
+                    result_id=result_id,
+                    guild_id=job.guild_id,
+                    channel_id=int(message.get("channel_id") or job.channel_id),
+                    message_id=message_id,
+                    creator_id=job.requester_id,
+                    author_id=(
+                        job.photo_author_id if job.photo_author_id != job.requester_id else None
+                    ),
+                    library_id=result.record.library_id,
+                    library_title=result.record.title or "",
+                    created_at=self.clock(),
+                ),
+            )
         self.redis.set(
             keys.job_result(job.job_id), result_id, ex=max(self.settings.limits.photo_ttl_s, 60)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from albumify import CAPTION
+from bot.leaderboard import vote_component
 from worker.schema import DELETE_ID, REROLL_ID, CoverJob
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
@@ -43,7 +44,7 @@ def notice_payload(text: str) -> dict[str, Any]:
 
 
 def result_buttons(result_id: str) -> list[dict[str, Any]]:
-    """The result message's buttons. The leaderboards issue adds Vote (`VOTE_ID`) here."""
+    """The result message's buttons: Re-roll, Delete, Vote (ids carry the result id)."""
     return [
         {
             "type": BUTTON,
@@ -59,6 +60,7 @@ def result_buttons(result_id: str) -> list[dict[str, Any]]:
             "emoji": {"name": "🗑️"},
             "custom_id": DELETE_ID.format(result_id=result_id),
         },
+        vote_component(result_id),
     ]
 
 

@@ -2,5 +2,5 @@
 
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.albumify",
-    # "bot.cogs.leaderboard",  # the leaderboards issue: boards, Vote button (albumify:vote:…)
+    "bot.leaderboard.cog",
 )

@@ -321,25 +321,9 @@ class Albumify(commands.Cog):
                 await interaction.message.delete()
             except discord.HTTPException as err:
                 log.info("could not delete result %s: %s", result_id, err)
+        if (board := self.bot.get_cog("Leaderboard")) is not None:
+            await board.store.remove_cover(result_id)
         await self.intake.forget_result(result_id)
-
-    # -- server settings ------------------------------------------------------------------
-
-    @app_commands.command(name="albumify-settings", description="Albumify settings for this server")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @app_commands.describe(allow_others="Let members albumify other members' photos (default off)")
-    async def albumify_settings(
-        self, interaction: discord.Interaction, allow_others: bool | None = None
-    ) -> None:
-        assert interaction.guild_id is not None
-        if allow_others is not None:
-            await self.intake.set_allows_others(interaction.guild_id, allow_others)
-        current = await self.intake.allows_others(interaction.guild_id)
-        state = "can" if current else "can't"
-        await interaction.response.send_message(
-            f"Members {state} albumify other members' photos here.", ephemeral=True
-        )
 
 
 async def setup(bot: AlbumifyBot) -> None:

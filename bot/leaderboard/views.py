@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 
 
 def _cog(interaction: discord.Interaction) -> Leaderboard:
-    from bot.leaderboard.cog import Leaderboard
-
-    cog = interaction.client.get_cog(Leaderboard.__cog_name__)  # type: ignore[attr-defined]
-    assert isinstance(cog, Leaderboard)
+    # By name, not isinstance: `load_extension` re-imports the module, so after a reload the
+    # loaded cog's class is not the one this module would import.
+    cog = interaction.client.get_cog("Leaderboard")  # type: ignore[attr-defined]
+    if cog is None:
+        raise RuntimeError("the Leaderboard cog is not loaded")
     return cog
 
 
