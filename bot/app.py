@@ -21,6 +21,7 @@ from albumify.connections import async_redis, sync_redis
 from albumify.settings import Settings
 from bot.cogs import EXTENSIONS
 from bot.intake import Intake
+from worker.logs import DISCORD_PY_LOGGERS, add_secret, install_redaction
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class AlbumifyBot(commands.Bot):
             help_command=None,
         )
         self.settings = settings
+        # discord.py logs request URLs at DEBUG; interaction tokens are part of some of them.
+        install_redaction(DISCORD_PY_LOGGERS)
+        add_secret(settings.discord_token)
         self._rq_redis: redis.Redis | None = None
 
     async def setup_hook(self) -> None:

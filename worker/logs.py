@@ -26,7 +26,8 @@ from collections.abc import Iterator
 _job_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_job_id", default="-")
 _guild_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_guild_id", default="-")
 
-WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[A-Za-z0-9._~%+\-]+")
+WEBHOOK_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._~%+\-]+")
+"""Interaction tokens sit in webhook URLs (edits, follow-ups) and in callback URLs."""
 _secrets: set[str] = set()
 
 
@@ -106,12 +107,14 @@ class PlainFormatter(logging.Formatter):
         return redact(super().formatException(ei))
 
 
-_URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+DISCORD_PY_LOGGERS = ("discord.http", "discord.webhook.async_", "discord.webhook.sync")
+"""discord.py logs every request URL at DEBUG, interaction webhook and callback URLs included."""
 
 
-def install_redaction() -> None:
+def install_redaction(names: tuple[str, ...] = URLLIB3_LOGGERS) -> None:
     """Mask tokens in loggers that log request URLs, whatever handler later sees them."""
-    for name in _URLLIB3_LOGGERS:
+    for name in names:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactFilter) for f in logger.filters):
             logger.addFilter(RedactFilter())
