@@ -262,3 +262,26 @@ def test_resnet_weights_with_a_pickled_object_are_refused_without_running_them(t
     with pytest.raises(MissingAsset, match="not a torchvision ResNet50 state dict"):
         ResNetEmbedder.load(tmp_path, "cpu")
     assert not marker.exists()
+
+
+def test_the_bot_masks_interaction_tokens_in_discord_py_debug_lines(redis_url, caplog):
+    from bot.app import AlbumifyBot
+
+    caplog.set_level(logging.DEBUG)
+    AlbumifyBot(Settings(redis_url=redis_url, discord_token=BOT_TOKEN))
+    http = logging.getLogger("discord.http")
+    base = "https://discord.com/api/v10"
+    http.debug(
+        "%s %s with %s has returned %s",
+        "POST",
+        f"{base}/interactions/1/{TOKEN}/callback",
+        None,
+        200,
+    )
+    http.debug(
+        "%s %s has received %s", "PATCH", f"{base}/webhooks/77/{TOKEN}/messages/@original", {}
+    )
+    http.debug("token %s", BOT_TOKEN)
+    assert "/interactions/1/<token>/callback" in caplog.text
+    assert "/webhooks/77/<token>/messages/@original" in caplog.text
+    assert TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
