@@ -18,11 +18,8 @@ from bot.leaderboard import vote_component
 from bot.leaderboard.cog import NOT_ON_RECORD, SELF_VOTE, Leaderboard
 from bot.leaderboard.store import CoverMeta, LeaderboardStore, board_key
 from bot.leaderboard.views import BoardView, VoteButton
-from tests.support_board import board_redis_server, board_redis_url
 from worker.message import result_buttons
 from worker.schema import VOTE_ID, custom_id_pattern
-
-__all__ = ["board_redis_server", "board_redis_url"]  # fixtures, imported explicitly
 
 GUILD, CHANNEL, CREATOR = 111111, 222222, 500001
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
@@ -149,8 +146,8 @@ def test_worker_vote_button_matches_the_dynamic_item() -> None:
 
 
 @aio
-async def test_vote_button_toggles_and_shows_the_live_count(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_vote_button_toggles_and_shows_the_live_count(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         await store.record_cover(cover(1))
         message = result_message("r-1", 900001)
 
@@ -183,9 +180,9 @@ async def test_vote_button_toggles_and_shows_the_live_count(board_redis_url: str
 
 
 @aio
-async def test_leaderboard_command_pages_for_its_caller_only(board_redis_url: str) -> None:
+async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> None:
     channel = FakeChannel()
-    async with harness(board_redis_url, channel) as (cog, store):
+    async with harness(redis_url, channel) as (cog, store):
         for i in range(11):
             await store.record_cover(cover(i, creator=CREATOR + i))
             for voter in range(i + 1):  # cover i has i + 1 votes
@@ -226,9 +223,9 @@ async def test_leaderboard_command_pages_for_its_caller_only(board_redis_url: st
 
 
 @aio
-async def test_leaderboard_without_image_or_votes(board_redis_url: str) -> None:
+async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
     for channel in (FakeChannel(fail=True), FakeChannel([attachment(spoiler=True)])):
-        async with harness(board_redis_url, channel) as (cog, store):
+        async with harness(redis_url, channel) as (cog, store):
             asked = interaction(cog, 42)
             await cog.leaderboard.callback(cog, asked, "all", "creators")
             (sent,) = asked.response.sent
@@ -244,8 +241,8 @@ async def test_leaderboard_without_image_or_votes(board_redis_url: str) -> None:
 
 
 @aio
-async def test_cover_top_and_stats(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_cover_top_and_stats(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         nothing = interaction(cog, 7)
         await cog.cover_top.callback(cog, nothing)
         assert nothing.response.sent[0]["ephemeral"] is True
@@ -267,8 +264,8 @@ async def test_cover_top_and_stats(board_redis_url: str) -> None:
 
 
 @aio
-async def test_moderators_remove_a_cover_by_link(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_moderators_remove_a_cover_by_link(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         await store.record_cover(cover(1))
         await store.record_cover(cover(2, guild=GUILD + 1))
         await store.toggle_vote("r-1", 7)
@@ -290,8 +287,8 @@ async def test_moderators_remove_a_cover_by_link(board_redis_url: str) -> None:
 
 
 @aio
-async def test_deleted_result_message_leaves_the_boards(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_deleted_result_message_leaves_the_boards(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         await store.record_cover(cover(1))
         await store.record_cover(cover(2))
         await store.toggle_vote("r-1", 7)
@@ -303,8 +300,8 @@ async def test_deleted_result_message_leaves_the_boards(board_redis_url: str) ->
 
 
 @aio
-async def test_config_needs_manage_server_and_writes_the_shared_hash(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_config_needs_manage_server_and_writes_the_shared_hash(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         member = interaction(cog, 7)
         await cog.albumify_config.callback(cog, member, True, None, None)
         assert "Manage Server" in member.response.sent[0]["content"]
@@ -325,8 +322,8 @@ async def test_config_needs_manage_server_and_writes_the_shared_hash(board_redis
 
 
 @aio
-async def test_forget_asks_first_then_forgets(board_redis_url: str) -> None:
-    async with harness(board_redis_url) as (cog, store):
+async def test_forget_asks_first_then_forgets(redis_url: str) -> None:
+    async with harness(redis_url) as (cog, store):
         await store.record_cover(cover(1))
         await store.toggle_vote("r-1", 7)
         asked = interaction(cog, CREATOR)
@@ -343,12 +340,12 @@ async def test_forget_asks_first_then_forgets(board_redis_url: str) -> None:
 
 
 @aio
-async def test_extension_setup_registers_commands_and_vote_item(board_redis_url: str) -> None:
+async def test_extension_setup_registers_commands_and_vote_item(redis_url: str) -> None:
     """What `setup_hook` does: load the extension into a real Bot and build the payloads."""
     from discord.ext import commands
 
     bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
-    bot.redis = aioredis.Redis.from_url(board_redis_url, decode_responses=True)  # type: ignore[attr-defined]
+    bot.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)  # type: ignore[attr-defined]
     try:
         await bot.load_extension("bot.leaderboard.cog")
         payloads = {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}

@@ -26,9 +26,7 @@ from bot.leaderboard.store import (
     record_cover_sync,
     voters_key,
 )
-from tests.support_board import RedisProcess, board_redis_server, board_redis_url
-
-__all__ = ["board_redis_server", "board_redis_url"]  # fixtures, imported explicitly
+from tests.support.redis_server import RedisProcess
 
 GUILD = 111111
 CREATOR = 500001
@@ -111,8 +109,8 @@ def test_period_keys() -> None:
 
 
 @aio
-async def test_vote_toggles_and_unvote_undoes_it(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_vote_toggles_and_unvote_undoes_it(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         first = await store.toggle_vote("r-1", 7)
         assert (first.status, first.votes) == ("added", 1)
@@ -132,8 +130,8 @@ async def test_vote_toggles_and_unvote_undoes_it(board_redis_url: str) -> None:
 
 
 @aio
-async def test_self_votes_refused_by_default_and_allowed_by_setting(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_self_votes_refused_by_default_and_allowed_by_setting(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1", author_id=42))
         for self_voter in (CREATOR, 42):  # the creator and the photo's author
             outcome = await store.toggle_vote("r-1", self_voter)
@@ -150,11 +148,11 @@ async def test_self_votes_refused_by_default_and_allowed_by_setting(board_redis_
 
 
 @aio
-async def test_record_is_idempotent_and_keeps_votes(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_record_is_idempotent_and_keeps_votes(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         await store.toggle_vote("r-1", 7)
-        worker_client = redis.Redis.from_url(board_redis_url)  # bytes, as the worker's
+        worker_client = redis.Redis.from_url(redis_url)  # bytes, as the worker's
         record_cover_sync(worker_client, meta("r-1", message_id=123456))
         worker_client.close()
         assert await store.votes("r-1") == 1
@@ -166,8 +164,8 @@ async def test_record_is_idempotent_and_keeps_votes(board_redis_url: str) -> Non
 
 
 @aio
-async def test_200_concurrent_votes_all_count(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_200_concurrent_votes_all_count(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         outcomes = await asyncio.gather(*(store.toggle_vote("r-1", 10_000 + i) for i in range(200)))
         assert {o.status for o in outcomes} == {"added"}
@@ -176,12 +174,12 @@ async def test_200_concurrent_votes_all_count(board_redis_url: str) -> None:
         assert await scores(store, CREATOR, W48, "creators") == [200, 200, 200]
 
 
-def test_200_votes_from_4_threads_all_count(board_redis_url: str) -> None:
-    asyncio.run(_record(board_redis_url, meta("r-1")))
+def test_200_votes_from_4_threads_all_count(redis_url: str) -> None:
+    asyncio.run(_record(redis_url, meta("r-1")))
 
     def voter_thread(first: int) -> None:
         async def votes() -> None:
-            async with opened(board_redis_url, Clock(W48)) as store:
+            async with opened(redis_url, Clock(W48)) as store:
                 await asyncio.gather(*(store.toggle_vote("r-1", first + i) for i in range(50)))
 
         asyncio.run(votes())
@@ -191,7 +189,7 @@ def test_200_votes_from_4_threads_all_count(board_redis_url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    client = redis.Redis.from_url(board_redis_url)
+    client = redis.Redis.from_url(redis_url)
     assert client.scard(voters_key("r-1")) == 200
     assert [client.zscore(k, "r-1") for k in boards(W48)] == [200, 200, 200]
     assert [client.zscore(k, str(CREATOR)) for k in boards(W48, "creators")] == [200, 200, 200]
@@ -204,9 +202,9 @@ async def _record(url: str, cover: CoverMeta) -> None:
 
 
 @aio
-async def test_week_rollover_votes_count_in_the_creation_week(board_redis_url: str) -> None:
+async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) -> None:
     clock = Clock(W48)
-    async with opened(board_redis_url, clock) as store:
+    async with opened(redis_url, clock) as store:
         await store.record_cover(meta("r-1"))
         clock.now = W49_DEC  # voted next week, next month
         assert (await store.toggle_vote("r-1", 7)).status == "added"
@@ -230,9 +228,9 @@ async def test_week_rollover_votes_count_in_the_creation_week(board_redis_url: s
 
 
 @aio
-async def test_month_rollover_within_one_iso_week(board_redis_url: str) -> None:
+async def test_month_rollover_within_one_iso_week(redis_url: str) -> None:
     clock = Clock(W49_NOV)  # Monday 30 November: ISO week 49, month of November
-    async with opened(board_redis_url, clock) as store:
+    async with opened(redis_url, clock) as store:
         await store.record_cover(meta("r-1", created=W49_NOV))
         clock.now = W49_DEC
         await store.toggle_vote("r-1", 7)
@@ -242,9 +240,9 @@ async def test_month_rollover_within_one_iso_week(board_redis_url: str) -> None:
 
 
 @aio
-async def test_votes_after_a_board_expired_do_not_recreate_it(board_redis_url: str) -> None:
+async def test_votes_after_a_board_expired_do_not_recreate_it(redis_url: str) -> None:
     clock = Clock(W48)
-    async with opened(board_redis_url, clock) as store:
+    async with opened(redis_url, clock) as store:
         await store.record_cover(meta("r-1"))
         clock.now = periods.Periods.at(W48).week_expires_at + 1
         await store.toggle_vote("r-1", 7)
@@ -255,8 +253,8 @@ async def test_votes_after_a_board_expired_do_not_recreate_it(board_redis_url: s
 
 
 @aio
-async def test_removed_cover_leaves_every_board_and_creator_scores(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_removed_cover_leaves_every_board_and_creator_scores(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         await store.record_cover(meta("r-2"))
         for voter in (7, 8, 9):
@@ -280,8 +278,8 @@ async def test_removed_cover_leaves_every_board_and_creator_scores(board_redis_u
 
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (10, 1), (11, 2), (25, 3)])
 @aio
-async def test_pagination_boundaries(board_redis_url: str, count: int, pages: int) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_pagination_boundaries(redis_url: str, count: int, pages: int) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         pipe = store.redis.pipeline()
         for i in range(count):  # cover i gets i + 1 votes: ranks are known
             rid = f"r-{i}"
@@ -308,8 +306,8 @@ async def test_pagination_boundaries(board_redis_url: str, count: int, pages: in
 
 
 @aio
-async def test_creators_board_and_member_stats(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_creators_board_and_member_stats(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         await store.record_cover(meta("r-2"))
         await store.record_cover(meta("r-3", creator=600))
@@ -335,9 +333,9 @@ async def test_creators_board_and_member_stats(board_redis_url: str) -> None:
 
 
 @aio
-async def test_forget_removes_covers_and_undoes_votes_everywhere(board_redis_url: str) -> None:
+async def test_forget_removes_covers_and_undoes_votes_everywhere(redis_url: str) -> None:
     forgetful, other = 700, 800
-    async with opened(board_redis_url, Clock(W48)) as store:
+    async with opened(redis_url, Clock(W48)) as store:
         await store.record_cover(meta("r-1", creator=forgetful))
         await store.record_cover(meta("r-2", creator=other))
         await store.record_cover(meta("r-3", creator=other, guild_id=GUILD + 1))
@@ -361,8 +359,8 @@ async def test_forget_removes_covers_and_undoes_votes_everywhere(board_redis_url
 
 
 @aio
-async def test_settings_roundtrip(board_redis_url: str) -> None:
-    async with opened(board_redis_url, Clock(W48)) as store:
+async def test_settings_roundtrip(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
         assert (await store.guild_settings(GUILD)).channel_allowed(1)
         channels = parse_channels("<#123456789>, 987654321 123456789")
         assert channels == (123456789, 987654321)

@@ -1,6 +1,6 @@
-"""A private redis-server for the leaderboard tests (imported explicitly, not via conftest).
+"""Private redis-server processes for tests: never the machine's default port.
 
-`RedisProcess` also lets a test restart a server on the same directory (the AOF test).
+`RedisProcess` also lets a test restart a server on the same directory (the AOF tests).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,18 +62,3 @@ class RedisProcess:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
-
-
-@pytest.fixture(scope="module")
-def board_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = RedisProcess(tmp_path_factory.mktemp("board-redis")).start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-def board_redis_url(board_redis_server: str) -> str:
-    client = redis.Redis.from_url(board_redis_server)
-    client.flushdb()
-    client.close()
-    return board_redis_server
