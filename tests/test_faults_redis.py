@@ -10,9 +10,6 @@ port and directory) while a real worker is inside a job and more jobs wait in th
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import subprocess
 import time
 
 import pytest
@@ -26,7 +23,6 @@ from bot.leaderboard.store import CoverMeta, LeaderboardStore
 from bot.utils.images import ImageCandidate
 from tests.conftest import ROOT
 from tests.support import fake_pipeline
-from tests.support.fixtures import free_port
 from tests.support.processes import (
     FINAL_STATES,
     WorkerProcess,
@@ -36,6 +32,7 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
+from tests.support.redis_server import RedisProcess
 from tests.support.worker_main import STARTED_KEY
 from worker import keys
 
@@ -49,39 +46,6 @@ def production_redis_args() -> list[str]:
     return command[1:]
 
 
-class RedisServer:
-    def __init__(self, directory) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        args = [*production_redis_args(), "--appendfsync", "always", "--save", ""]
-        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(
-            [binary, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        try:
-            wait_until(lambda: _pings(client), 20, "redis-server to start")
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
-
-
 def _pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
@@ -91,7 +55,8 @@ def _pings(client: redis.Redis) -> bool:
 
 @pytest.fixture
 def server(tmp_path):
-    instance = RedisServer(tmp_path)
+    # Later arguments win: production persistence, fsync on every write for the test.
+    instance = RedisProcess(tmp_path, *production_redis_args(), "--appendfsync", "always")
     instance.start()
     yield instance
     instance.stop()
