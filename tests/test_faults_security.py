@@ -285,3 +285,59 @@ def test_the_bot_masks_interaction_tokens_in_discord_py_debug_lines(redis_url, c
     assert "/interactions/1/<token>/callback" in caplog.text
     assert "/webhooks/77/<token>/messages/@original" in caplog.text
     assert TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
+
+
+# -- size caps apply before the body is read ----------------------------------------------------
+
+
+class StallingCDN:
+    """Answers with headers (a huge Content-Length or chunked) and then never sends a body."""
+
+    def __init__(self, headers: bytes) -> None:
+        import socket
+        import threading
+
+        self.headers = headers
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                connection, _ = self.server.accept()
+                connection.recv(65536)
+                connection.sendall(self.headers)
+                self.connections.append(connection)  # held open: the body never comes
+        except OSError:
+            return
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+        self.server.close()
+
+
+def test_declared_size_over_the_cap_is_refused_before_reading_the_body():
+    from albumify.errors import BadInput
+    from worker.download import DownloadFailed, fetch_photo
+
+    cdn = StallingCDN(
+        b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 104857600\r\n\r\n"
+    )
+    settings = Settings(
+        cdn_hosts=("127.0.0.1",),
+        cdn_hosts_explicit=True,
+        limits=Limits(max_download_bytes=1024 * 1024, download_timeout_s=3),
+    )
+    try:
+        # Reading even one byte of this body would block until the timeout (DownloadFailed).
+        with pytest.raises(BadInput, match="too large"):
+            try:
+                fetch_photo(f"http://127.0.0.1:{cdn.port}/attachments/1/2/big.png", settings)
+            except DownloadFailed as err:
+                pytest.fail(f"the body was read: {err}")
+    finally:
+        cdn.close()
