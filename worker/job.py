@@ -142,6 +142,9 @@ class CoverTask:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
+        answered = self._already_answered()
+        if answered is not None:
+            return answered
         try:
             outcome = self._run_guarded()
         except BaseException:
@@ -297,6 +300,20 @@ class CoverTask:
             text = "You sent this same photo a moment ago — its cover is on the way."
         self._deliver(notice_payload(text), [])
         return CoverOutcome(status="duplicate", result_id=result_id or job.result_id)
+
+    def _already_answered(self) -> CoverOutcome | None:
+        """A retry of a job whose cover was posted (its worker died before RQ heard back)
+        must not post it again: the member gets exactly one answer."""
+        result_id = (self.redis.get(keys.job_result(self.job.job_id)) or b"").decode()
+        if not result_id:
+            return None
+        log.info(
+            "job %s: already answered (result %s); not posting again", self.job.job_id, result_id
+        )
+        message = (self.redis.hget(keys.result(result_id), "message") or b"").decode()
+        return CoverOutcome(
+            status="posted", result_id=result_id, message_id=int(message) if message else None
+        )
 
     def _release_dedup(self) -> None:
         """A request that produced no cover must not make the next identical one a duplicate."""
