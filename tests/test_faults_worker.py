@@ -31,7 +31,7 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
-from tests.support.worker_main import STARTED_KEY
+from tests.support.worker_main import DONE_KEY, STARTED_KEY
 from worker.service import build_worker, heartbeat_key
 
 APP = 55
@@ -138,6 +138,31 @@ def test_killed_worker_job_is_retried_elsewhere_and_answered_once(
         (answer,) = answers(fake_rest, APP, f"tok-{request_id}")
         assert answer.files["files[0]"][0] == "albumify.png"
     assert survivor.alive()
+
+
+def test_worker_killed_after_answering_does_not_answer_twice(
+    fake_rest, redis_url, redis_sync, settings, workers
+):
+    """Killed between posting the cover and RQ marking the job done: the retry sees the
+    recorded answer and posts nothing."""
+    doomed = workers(
+        "answers-then-dies", ALBUMIFY_TEST_STAGE_DELAY="0", ALBUMIFY_TEST_DONE_DELAY="60"
+    )
+    registered(redis_sync, doomed)
+    victim = submit(fake_rest, redis_url, redis_sync, settings, 7051)
+    wait_until(lambda: redis_sync.get(DONE_KEY.format(job_id=victim)), 60, "the answer")
+    assert len(answers(fake_rest, APP, "tok-7051")) == 1
+    doomed.signal(signal.SIGKILL)
+    doomed.wait(10)
+
+    survivor = workers("mops-up", ALBUMIFY_TEST_STAGE_DELAY="0")
+    registered(redis_sync, survivor)
+    # Safety net below RQ's own 60 s grace, as above.
+    wait_until(lambda: job_status(redis_sync, victim) in FINAL_STATES, 40, "the retried job")
+    assert job_status(redis_sync, victim) == "finished"
+    (answer,) = answers(fake_rest, APP, "tok-7051")
+    assert answer.files
+    assert len(fake_rest.calls("PATCH", "/webhooks/55/tok-7051/")) == 2  # progress + cover only
 
 
 # -- SIGTERM ----------------------------------------------------------------------------------
