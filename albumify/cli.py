@@ -144,13 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _optional_subcommands(module: str, subparsers: argparse._SubParsersAction) -> None:
     """Let a room register its own subcommands; its heavy imports stay inside its handlers."""
-    try:
-        room = importlib.import_module(module)
-    except ModuleNotFoundError as exc:  # TODO(merge): the index and weights rooms land soon
-        if exc.name != module:
-            raise
-        return
-    room.add_arguments(subparsers)
+    importlib.import_module(module).add_arguments(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,9 @@
       covers.<gen>.jsonl       one JSON object per library cover, in vector row order
       vectors.<embedder>.<gen>.npy   float16 [N, dim], L2-normalised, memory-mappable
       wplus.<gen>.npy          optional float16 [N, 18, 512]: each cover's pSp W+ (NaN = none)
+      vectors.<embedder>.reduced.<gen>.npy, vectors.<embedder>.basis.<gen>.npy
+                               large indexes only: the search accelerator (see index.search),
+                               listed under the embedder's "search" entry in the manifest
       covers/                  images of generated covers (real libraries point at their files)
 
 Every write goes to new file names and the manifest is replaced last with `os.replace`, so a
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from albumify.errors import MissingAsset
+from index.search import VectorSearcher, fit_projection, project, wants_reduced
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -52,6 +56,8 @@ class CoverRecord:
     title: str | None = None
     face: FaceRecord | None = None
     phash: str = ""
+    colour: list[int] | None = None
+    """Mean RGB of each quadrant (12 ints): tells apart covers whose pHash alone matches."""
     placement: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.8, 0.95])
     """Where a member's cutout goes, as fractions x0, y0, x1, y1 of the cover."""
     style: dict[str, Any] = field(default_factory=dict)
@@ -88,7 +94,10 @@ class CoverIndex:
         self.manifest = manifest
         self.records = records
         self._vectors: dict[str, np.ndarray] = {}
+        self._searchers: dict[str, VectorSearcher] = {}
         self._wplus: np.ndarray | None = None
+        self._row_by_id: dict[str, int] | None = None
+        self._rows_by_genre: dict[str, np.ndarray] | None = None
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -167,6 +176,25 @@ class CoverIndex:
             self._wplus = np.load(self.root / name, mmap_mode="r")
         return self._wplus
 
+    def searcher(self, embedder: str) -> VectorSearcher:
+        """The search path for `embedder`: exact, or reduced + re-rank when the index has it."""
+        if embedder not in self._searchers:
+            vectors = self.vectors(embedder)
+            accel = self.embedders[embedder].get("search")
+            reduced = basis = None
+            if accel and accel.get("method") == "pca-rerank":
+                try:
+                    reduced = np.load(self.root / accel["reduced"], mmap_mode="r")
+                    basis = np.load(self.root / accel["basis"])
+                except (OSError, ValueError) as exc:
+                    raise MissingAsset(
+                        f"Index search files for '{embedder}' are unreadable: {exc}. Rebuild it."
+                    ) from exc
+                if reduced.shape[0] != len(self.records) or basis.shape[0] != vectors.shape[1]:
+                    raise MissingAsset(f"Index search files for '{embedder}' are inconsistent.")
+            self._searchers[embedder] = VectorSearcher(vectors, reduced, basis)
+        return self._searchers[embedder]
+
     # -- search --------------------------------------------------------------------------
     def search(
         self,
@@ -176,25 +204,45 @@ class CoverIndex:
         exclude: Iterable[str] = (),
         genre: str | None = None,
     ) -> list[SearchHit]:
-        """Cosine top-k; `exclude` holds library ids already shown (re-roll = next best)."""
-        vectors = self.vectors(embedder)
+        """Cosine top-k; `exclude` holds library ids already shown (re-roll = next best).
+
+        `genre` matches case-insensitively; an unknown genre matches nothing.
+        """
+        searcher = self.searcher(embedder)
         query = l2_normalise(np.asarray(query, dtype=np.float32).reshape(-1))
-        if query.shape[0] != vectors.shape[1]:
-            raise ValueError(f"query has dim {query.shape[0]}, index has {vectors.shape[1]}")
-        scores = np.asarray(vectors @ query.astype(vectors.dtype), dtype=np.float32)
-        allowed = np.ones(len(scores), dtype=bool)
-        excluded = set(exclude)
-        if excluded or genre:
+        if query.shape[0] != searcher.vectors.shape[1]:
+            raise ValueError(
+                f"query has dim {query.shape[0]}, index has {searcher.vectors.shape[1]}"
+            )
+        row_by_id = self._id_map()
+        skip = np.fromiter((row_by_id[i] for i in set(exclude) if i in row_by_id), dtype=np.int64)
+        keep = None
+        if genre:
+            keep = self._genre_map().get(genre.strip().lower(), np.zeros(0, dtype=np.int64))
+        rows, similarities = searcher.top_k(query, k, skip_rows=skip, keep_rows=keep)
+        return [
+            SearchHit(self.records[row], int(row), float(sim))
+            for row, sim in zip(rows, similarities, strict=True)
+        ]
+
+    def genres(self) -> dict[str, int]:
+        """Cover count per genre (lower-cased), most common first."""
+        counts = {genre: len(rows) for genre, rows in self._genre_map().items()}
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def _id_map(self) -> dict[str, int]:
+        if self._row_by_id is None:
+            self._row_by_id = {r.library_id: row for row, r in enumerate(self.records)}
+        return self._row_by_id
+
+    def _genre_map(self) -> dict[str, np.ndarray]:
+        if self._rows_by_genre is None:
+            rows: dict[str, list[int]] = {}
             for row, record in enumerate(self.records):
-                if record.library_id in excluded or (genre and record.genre != genre):
-                    allowed[row] = False
-        scores = np.where(allowed, scores, -np.inf)
-        k = min(k, int(allowed.sum()))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [SearchHit(self.records[i], int(i), float(scores[i])) for i in top]
+                if record.genre:
+                    rows.setdefault(record.genre.strip().lower(), []).append(row)
+            self._rows_by_genre = {g: np.asarray(r, dtype=np.int64) for g, r in rows.items()}
+        return self._rows_by_genre
 
     # -- covers --------------------------------------------------------------------------
     def cover_path(self, record: CoverRecord) -> Path:
@@ -202,10 +250,7 @@ class CoverIndex:
         return path if path.is_absolute() else self.root / path
 
     def by_id(self, library_id: str) -> CoverRecord:
-        for record in self.records:
-            if record.library_id == library_id:
-                return record
-        raise KeyError(library_id)
+        return self.records[self._id_map()[library_id]]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -254,6 +299,8 @@ class IndexWriter:
                 "dim": int(array.shape[1]),
                 "dtype": "float16",
             }
+            if wants_reduced(*array.shape):
+                manifest["embedders"][name]["search"] = self._write_reduced(name, array, generation)
         if wplus is not None:
             file = f"wplus.{generation}.npy"
             _atomic_save_npy(self.root / file, np.asarray(wplus, dtype=np.float16))
@@ -262,6 +309,20 @@ class IndexWriter:
         _atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         self._remove_stale(manifest)
         return self.root
+
+    def _write_reduced(self, name: str, array: np.ndarray, generation: int) -> dict[str, Any]:
+        """The search accelerator of a large index (see index.search), same generation."""
+        mean, basis = fit_projection(array)
+        reduced_file = f"vectors.{name}.reduced.{generation}.npy"
+        basis_file = f"vectors.{name}.basis.{generation}.npy"
+        _atomic_save_npy(self.root / reduced_file, project(array, mean, basis))
+        _atomic_save_npy(self.root / basis_file, basis)
+        return {
+            "method": "pca-rerank",
+            "reduced": reduced_file,
+            "basis": basis_file,
+            "reduced_dim": int(basis.shape[1]),
+        }
 
     def _next_generation(self) -> int:
         try:
@@ -272,7 +333,10 @@ class IndexWriter:
 
     def _remove_stale(self, manifest: dict[str, Any]) -> None:
         live = {manifest["metadata"], MANIFEST}
-        live.update(info["file"] for info in manifest["embedders"].values())
+        for info in manifest["embedders"].values():
+            live.add(info["file"])
+            search = info.get("search") or {}
+            live.update(search[key] for key in ("reduced", "basis") if key in search)
         if manifest.get("wplus"):
             live.add(manifest["wplus"])
         for path in self.root.iterdir():
