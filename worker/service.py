@@ -40,8 +40,6 @@ from worker import logs
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_INTERVAL_S = 30
-"""A killed worker's job is re-queued by another worker's maintenance pass: keep it short."""
 RECONNECT_MAX_WAIT_S = 30.0
 
 
