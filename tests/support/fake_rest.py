@@ -39,6 +39,8 @@ class ScriptedReply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds to wait before answering (a slow or hanging Discord)."""
 
 
 class FakeDiscordREST:
@@ -126,6 +128,8 @@ class FakeDiscordREST:
             return await self._serve_file(request, *self._files[request.path])
         scripted = self._next_scripted(request.method, request.path)
         if scripted is not None:
+            if scripted.delay:
+                await asyncio.sleep(scripted.delay)
             return _json_response(scripted.status, scripted.body, scripted.headers)
         return self._default(request, recorded)
 
