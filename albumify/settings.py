@@ -84,6 +84,21 @@ class Limits:
     title_max_chars: int = field(default=60, metadata={"env": "ALBUMIFY_TITLE_MAX"})
     artist_max_chars: int = field(default=40, metadata={"env": "ALBUMIFY_ARTIST_MAX"})
     cover_size: int = field(default=1024, metadata={"env": "ALBUMIFY_COVER_SIZE"})
+    maintenance_interval_s: int = field(
+        default=30, metadata={"env": "ALBUMIFY_MAINTENANCE_INTERVAL"}
+    )
+    """How often a worker re-queues abandoned jobs (a killed worker's) and cleans registries."""
+    abandoned_grace_s: int = field(default=60, metadata={"env": "ALBUMIFY_ABANDONED_GRACE"})
+    """A started job whose worker stopped answering is abandoned `job_timeout_s` + this
+    many seconds after it started; the next maintenance pass retries it (RQ's own grace is 60)."""
+    heartbeat_ttl_s: int = field(default=30, metadata={"env": "ALBUMIFY_HEARTBEAT_TTL"})
+    """TTL of `albumify:worker:<name>:heartbeat`, refreshed every third of it (idle or busy)."""
+    discord_invalid_budget: int = field(
+        default=1000, metadata={"env": "ALBUMIFY_DISCORD_INVALID_BUDGET"}
+    )
+    """401/403/429 answers one worker process accepts per 10 minutes before it stops calling
+    Discord until the window frees up. Discord bans an IP at 10,000 per 10 minutes: keep
+    (workers per host) × this well below that."""
 
     @classmethod
     def from_env(cls) -> Limits:

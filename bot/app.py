@@ -17,9 +17,11 @@ from discord.ext import commands
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from albumify.connections import async_redis, sync_redis
 from albumify.settings import Settings
 from bot.cogs import EXTENSIONS
 from bot.intake import Intake
+from worker.logs import DISCORD_PY_LOGGERS, add_secret, install_redaction
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +54,19 @@ class AlbumifyBot(commands.Bot):
             help_command=None,
         )
         self.settings = settings
+        # discord.py logs request URLs at DEBUG; interaction tokens are part of some of them.
+        install_redaction(DISCORD_PY_LOGGERS)
+        add_secret(settings.discord_token)
         self._rq_redis: redis.Redis | None = None
 
     async def setup_hook(self) -> None:
         settings = self.settings
         # A blocking pool: bursts (200 members voting at once) wait for a connection instead
-        # of failing with MaxConnectionsError.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, decode_responses=True, max_connections=64, timeout=10
-        )
-        self.redis = aioredis.Redis(connection_pool=pool)
+        # of failing with MaxConnectionsError; both clients retry through a Redis restart.
+        self.redis = async_redis(settings.redis_url, max_connections=64, pool_timeout=10)
         await self.redis.ping()
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
-        self._rq_redis = redis.Redis.from_url(settings.redis_url)
+        self._rq_redis = sync_redis(settings.redis_url)
         queue = Queue(settings.queue_name, connection=self._rq_redis, serializer=JSONSerializer)
         self.intake = Intake(self.redis, queue, settings)
         for extension in EXTENSIONS:

@@ -32,6 +32,7 @@ from index.library import (
     IndexWriter,
     _atomic_save_npy,
     _atomic_write_text,
+    carried_manifest_keys,
 )
 from index.phash import (
     DEFAULT_MAX_DISTANCE,
@@ -480,7 +481,7 @@ def _write(
     extra: dict[str, Any] = {}
     if existing is not None:
         kind = existing.manifest.get("kind", kind)
-        extra = _extra_keys(existing.manifest)
+        extra = carried_manifest_keys(existing.manifest)
         arrays = {name: np.concatenate([existing.vectors(name), a]) for name, a in arrays.items()}
         versions = {name: existing.embedders[name]["version"] for name in arrays}
         old_wplus = existing.wplus()
@@ -492,22 +493,6 @@ def _write(
     IndexWriter(index_dir, kind=kind).write(
         records, {name: (a, versions[name]) for name, a in arrays.items()}, wplus, extra
     )
-
-
-_WRITER_KEYS = {
-    "format_version",
-    "kind",
-    "generation",
-    "metadata",
-    "embedders",
-    "counts",
-    "wplus",
-}
-
-
-def _extra_keys(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Manifest entries other tools added (e.g. the starter library's): kept on rewrite."""
-    return {k: v for k, v in manifest.items() if k not in _WRITER_KEYS}
 
 
 def add_embedder(
@@ -547,15 +532,8 @@ def add_embedder(
             f"{len(unreadable)} covers of {index.root} can no longer be read (e.g. "
             f"{unreadable[0]}): rebuild the index with: albumify index build SRC -o {index.root}"
         )
-    arrays = {
-        name: (np.asarray(index.vectors(name)), info["version"])
-        for name, info in index.embedders.items()
-    }
     new = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype=np.float16)
-    arrays[embedder.name] = (new, embedder.version)
-    IndexWriter(index.root, kind=index.manifest.get("kind", "library")).write(
-        index.records, arrays, index.wplus(), _extra_keys(index.manifest)
-    )
+    IndexWriter.rewrite(index, {embedder.name: (new, embedder.version)})
     return len(records)
 
 

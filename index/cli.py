@@ -37,7 +37,11 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     )
     add.add_argument("index", metavar="INDEX")
     add.add_argument("sources", nargs="*", metavar="SRC")
-    add.add_argument("--embedder", metavar="NAME", help="e.g. resnet50-v2")
+    add.add_argument(
+        "--embedder",
+        metavar="NAME",
+        help="add vectors of an embedder (e.g. resnet50-v2), or psp: cover-face W+",
+    )
     _scan_arguments(add)
     add.set_defaults(func=add_main)
 
@@ -97,6 +101,29 @@ def _weights_and_device(args: argparse.Namespace) -> tuple[str, str]:
     return weights, str(pick_device(args.device))
 
 
+def _encode_cover_faces(
+    index_dir: str, weights: str, device: str, args: argparse.Namespace, required: bool = False
+) -> None:
+    """With pSp weights present, store each cover face's W+ so requests encode one face."""
+    from albumify.errors import MissingAsset
+    from index.face_latents import add_face_latents
+    from models.weights import PSP_FFHQ, missing_hint, resolve
+
+    if getattr(args, "backend", "auto") == "classic":
+        return
+    checkpoint = resolve(PSP_FFHQ, weights)
+    if checkpoint is None:
+        if required:
+            raise MissingAsset(f"{PSP_FFHQ} is not in {weights}: "
+                               + missing_hint([PSP_FFHQ], weights))  # fmt: skip
+        return
+    from models.psp import PSP
+
+    added = add_face_latents(index_dir, PSP.from_checkpoint(checkpoint, device=device),
+                             progress=not args.quiet)  # fmt: skip
+    print(f"Encoded {added} cover faces to pSp W+ (stored in the index).")
+
+
 def build_main(args: argparse.Namespace) -> int:
     from index.build import build_index, select_embedders
 
@@ -108,6 +135,7 @@ def build_main(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     print("Embedders: " + ", ".join(e.name for e in embedders))
+    _encode_cover_faces(args.output, weights, device, args)
     return 0
 
 
@@ -120,6 +148,9 @@ def add_main(args: argparse.Namespace) -> int:
     if args.embedder:
         if args.sources:
             raise UsageError("Use either SRC... (append covers) or --embedder NAME, not both.")
+        if args.embedder == "psp":
+            _encode_cover_faces(args.index, weights, device, args, required=True)
+            return 0
         embedder = find_embedder(args.embedder, weights, device)
         count = add_embedder(
             args.index, embedder, batch_size=options.batch_size, progress=not args.quiet
@@ -137,6 +168,7 @@ def add_main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )  # fmt: skip
     print(report.summary())
+    _encode_cover_faces(args.index, weights, device, args)
     have = set(CoverIndex.load(args.index).embedders)
     for embedder in available:
         if embedder.name not in have:

@@ -263,6 +263,27 @@ class IndexWriter:
         self.root = Path(root)
         self.kind = kind
 
+    @classmethod
+    def rewrite(
+        cls,
+        index: CoverIndex,
+        add_vectors: dict[str, tuple[np.ndarray, str]] | None = None,
+        wplus: np.ndarray | None = None,
+    ) -> Path:
+        """A new generation of `index` with more vectors and/or W+; the rest carried over."""
+        vectors = {
+            name: (np.asarray(index.vectors(name)), info["version"])
+            for name, info in index.embedders.items()
+        }
+        vectors.update(add_vectors or {})
+        writer = cls(index.root, kind=index.manifest.get("kind", "library"))
+        return writer.write(
+            index.records,
+            vectors,
+            index.wplus() if wplus is None else wplus,
+            carried_manifest_keys(index.manifest),
+        )
+
     def write(
         self,
         records: Sequence[CoverRecord],
@@ -343,6 +364,14 @@ class IndexWriter:
             generated = path.name.startswith(("covers.", "vectors.", "wplus."))
             if path.is_file() and generated and path.name not in live:
                 path.unlink(missing_ok=True)
+
+
+_WRITER_KEYS = {"format_version", "kind", "generation", "metadata", "embedders", "counts", "wplus"}
+
+
+def carried_manifest_keys(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Manifest entries other tools added (e.g. the starter library's): kept on rewrite."""
+    return {k: v for k, v in manifest.items() if k not in _WRITER_KEYS}
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

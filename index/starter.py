@@ -799,13 +799,6 @@ def ensure_starter_index(out_dir: Path, embedders: Sequence[Any]) -> CoverIndex:
             )
             for r in index.records
         ]
-        vectors = {
-            name: (np.asarray(index.vectors(name), np.float32), info["version"])
-            for name, info in index.embedders.items()
-        }
-        vectors.update({e.name: (e(images), e.version) for e in missing})
-        IndexWriter(out_dir, kind="starter").write(
-            index.records, vectors, extra={"starter_version": STARTER_VERSION}
-        )
+        IndexWriter.rewrite(index, {e.name: (e(images), e.version) for e in missing})
         index = CoverIndex.load(out_dir)
     return index

@@ -12,6 +12,8 @@ from PIL import Image
 
 DETECT_SIDE = 640
 """Detect on a copy whose long side is at most this: MTCNN's pyramid cost grows with area."""
+MTCNN_MIN_SIDE = 24
+"""MTCNN's smallest scale (12 px net, 20 px faces) needs this much image."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class FaceDetector:
                 Image.Resampling.BILINEAR,
             )
         )
+        if min(small.size) < MTCNN_MIN_SIDE:  # MTCNN's image pyramid would be empty
+            return []
         boxes, scores, points = self._mtcnn.detect(small, landmarks=True)
         if boxes is None:
             return []

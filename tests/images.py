@@ -87,3 +87,71 @@ def odd_but_fine_inputs() -> dict[str, bytes]:
         "tiff": encode(gradient(), "TIFF"),
         "webp": encode(gradient(), "WEBP"),
     }
+
+
+def twenty_faces(side: int = 1024) -> Image.Image:
+    """A cover-sized photo holding twenty faces (a 5×4 grid of the astronaut's face)."""
+    canvas = Image.new("RGB", (side, side), (30, 30, 36))
+    face = astronaut().crop((150, 40, 300, 200))
+    cell_w, cell_h = side // 5, side // 4
+    tile = face.resize((cell_w - 8, cell_h - 8))
+    for row in range(4):
+        for col in range(5):
+            canvas.paste(tile, (col * cell_w + 4, row * cell_h + 4))
+    return canvas
+
+
+def gif_js_polyglot() -> bytes:
+    """A GIF that is also JavaScript: the screen width bytes open a comment (`GIF89a/*`)."""
+    gif = bytearray(encode(gradient(160, 120).convert("P"), "GIF"))
+    gif[6:8] = b"/*"  # logical screen width 0x2a2f: huge but still a GIF header
+    return bytes(gif) + b"*/=1;alert(document.domain);//"
+
+
+def apng() -> bytes:
+    frames = [gradient(), Image.new("RGB", (320, 240), "green")]
+    return encode(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=100)
+
+
+def zip_bytes() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("payload.txt", "not an image\n" * 100)
+    return buffer.getvalue()
+
+
+@functools.cache
+def more_bad_inputs() -> dict[str, bytes]:
+    """More inputs that must be refused (beyond `bad_inputs`)."""
+    return {
+        "one-by-one": encode(Image.new("RGB", (1, 1), "white"), "PNG"),
+        "100-megapixel": encode(Image.new("1", (10_000, 10_000)), "PNG"),
+        "html-named-jpg": b"<html><head><title>photo.jpg</title></head><body>x</body></html>",
+        "zip": zip_bytes(),
+        "random-bytes": np.random.default_rng(7).integers(0, 256, 4096, np.uint8).tobytes(),
+    }
+
+
+@functools.cache
+def more_fine_inputs() -> dict[str, bytes]:
+    """More odd inputs that must become covers (beyond `odd_but_fine_inputs`)."""
+    jpeg = encode(astronaut(), "JPEG", quality=85)
+    i16 = Image.fromarray((np.arange(200 * 300).reshape(200, 300) * 7 % 65535).astype(np.uint16))
+    inputs = {
+        "jpeg-with-zip-appended": jpeg + zip_bytes(),
+        "jpeg-with-html-appended": jpeg + b"<html><script>alert(1)</script></html>",
+        "png-with-html-appended": encode(gradient(), "PNG") + b"<script>alert(1)</script>",
+        "apng": apng(),
+        "p-mode-png": encode(gradient().convert("P"), "PNG"),
+        "i16-mode-png": encode(i16.convert("I;16"), "PNG"),
+        "twenty-faces": encode(twenty_faces(), "JPEG", quality=88),
+    }
+    for orientation in range(1, 9):
+        inputs[f"exif-orientation-{orientation}"] = exif_rotated(orientation)
+    return inputs
+
+
+EITHER_INPUTS = {"gif-js-polyglot": gif_js_polyglot}
+"""Inputs that may become a cover or a specific refusal, never a crash or a generic error."""

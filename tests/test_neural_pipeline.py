@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from albumify.cli import main
@@ -83,3 +84,63 @@ def test_cli_backend_neural_without_weights_exits_4(tmp_path, monkeypatch, capsy
     assert main(["cover", str(images.EXAMPLE), "--backend", "neural"]) == 4
     err = capsys.readouterr().err
     assert "psp_ffhq_encode.pt" in err and "resnet50-11ad3fa6.pth" in err
+
+
+def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
+    neural_pipeline, neural_weights_dir, tmp_path
+):
+    from index.cli import main as index_cli
+    from index.library import CoverIndex
+    from tests.test_index_build import make_library
+
+    source = make_library(tmp_path / "covers")
+    out = tmp_path / "idx"
+    assert (
+        index_cli(
+            [
+                "build",
+                str(source),
+                "-o",
+                str(out),
+                "--quiet",
+                "--weights",
+                str(neural_weights_dir),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    index = CoverIndex.load(out)
+    assert index.has_embedder("resnet50-v2") and index.has_embedder("classic-v1")
+    latents = index.wplus()
+    assert latents is not None and latents.shape == (len(index), 18, 512)
+    with_face = [row for row, r in enumerate(index.records) if r.face is not None]
+    assert with_face
+    assert all(np.isfinite(latents[row].astype(np.float32)).all() for row in with_face)
+
+    styler = neural_pipeline.stages.styler
+    stored = PSPStyler(styler.psp, latents)
+    row = with_face[0]
+    cover_w = stored.cover_latent(row)
+    assert cover_w.shape == (1, 18, 512)
+    assert not torch.allclose(cover_w, styler.psp.latent_avg[None])
+    assert torch.allclose(cover_w, torch.from_numpy(latents[row].astype(np.float32))[None])
+    # A second run has nothing left to encode.
+    assert (
+        index_cli(
+            [
+                "add",
+                str(out),
+                "--embedder",
+                "psp",
+                "--quiet",
+                "--weights",
+                str(neural_weights_dir),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert CoverIndex.load(out).manifest["generation"] == index.manifest["generation"]

@@ -7,12 +7,19 @@
 429 waits `retry_after` (bounded); 5xx and network faults retry with backoff (bounded), then
 raise `DiscordUnavailable` so RQ can retry the job. Tokens are part of webhook URLs: error
 messages carry a redacted path and never chain the original exception (RQ logs tracebacks).
+
+Invalid-request budget: Discord bans an IP that gets 10,000 401/403/429 answers in 10
+minutes. Every client in a worker process shares one `InvalidRequestBudget`
+(`Limits.discord_invalid_budget`, default 1,000 per 10 min): once it is spent, calls raise
+`DiscordUnavailable` without being sent until the window frees up (RQ retries the job later).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +48,67 @@ class DiscordUnavailable(Exception):
     """Network fault, 5xx or a long rate limit after bounded retries: worth an RQ retry."""
 
 
+INVALID_STATUSES = frozenset({401, 403, 429})
+INVALID_WINDOW_S = 600.0
+DEFAULT_INVALID_BUDGET = 1000
+
+
+class InvalidRequestBudget:
+    """How many 401/403/429 answers this process may still get in the sliding 10 minutes."""
+
+    def __init__(
+        self,
+        limit: int = DEFAULT_INVALID_BUDGET,
+        *,
+        window_s: float = INVALID_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._hits: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        while self._hits and self._hits[0] <= now - self.window_s:
+            self._hits.popleft()
+
+    def spend(self) -> None:
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            self._hits.append(now)
+
+    def used(self) -> int:
+        with self._lock:
+            self._expire(self.clock())
+            return len(self._hits)
+
+    def exhausted(self) -> bool:
+        return self.used() >= self.limit
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+    def frees_in(self) -> float:
+        """Seconds until the oldest counted answer leaves the window."""
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            return max(0.0, self._hits[0] + self.window_s - now) if self._hits else 0.0
+
+
+_shared_budget = InvalidRequestBudget()
+
+
+def shared_budget(limit: int | None = None) -> InvalidRequestBudget:
+    """The process-wide budget (all of a worker's clients count against one IP)."""
+    if limit is not None:
+        _shared_budget.limit = limit
+    return _shared_budget
+
+
 @dataclass(frozen=True)
 class UploadFile:
     filename: str
@@ -59,8 +127,10 @@ class DiscordAPI:
         max_retry_after: float = 30.0,
         timeout: tuple[float, float] = (5.0, 30.0),
         sleep: Callable[[float], None] = time.sleep,
+        budget: InvalidRequestBudget | None = None,
     ) -> None:
         self.api_base = api_base.rstrip("/")
+        self.budget = budget if budget is not None else shared_budget()
         self._bot_token = bot_token
         self.session = session or requests.Session()
         self.max_attempts = max_attempts
@@ -126,6 +196,15 @@ class DiscordAPI:
                 kwargs["files"] = parts
             else:
                 kwargs["json"] = payload
+            if self.budget.exhausted():
+                log.error(
+                    "%s not sent: %d invalid Discord answers (401/403/429) in 10 min; "
+                    "pausing Discord calls for %.0fs",
+                    what,
+                    self.budget.used(),
+                    self.budget.frees_in(),
+                )
+                raise DiscordUnavailable(f"{what}: invalid-request budget spent")
             try:
                 response = self.session.request(method, url, allow_redirects=False, **kwargs)
             except requests.RequestException as exc:
@@ -136,6 +215,8 @@ class DiscordAPI:
                 self.sleep(self._backoff(attempt))
                 continue
             status = response.status_code
+            if status in INVALID_STATUSES:
+                self.budget.spend()
             if status == 429:
                 retry_after = _retry_after(response)
                 if last or retry_after > self.max_retry_after:

@@ -33,8 +33,10 @@ from worker.discord_api import (
     DiscordUnavailable,
     TokenExpired,
     UploadFile,
+    shared_budget,
 )
 from worker.download import DownloadFailed, fetch_photo
+from worker.logs import add_secret, job_context
 from worker.message import as_reply, notice_payload, progress_payload, result_payload
 from worker.progress import Throttle, stage_text
 from worker.schema import CoverJob, CoverOutcome
@@ -82,8 +84,10 @@ def make_cover(payload: dict[str, Any]) -> dict[str, Any]:
     job = CoverJob.from_dict(payload)
     rq_job = get_current_job()
     settings = current_settings()
+    add_secret(settings.discord_token)
     redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
-    return CoverTask(job, settings, redis, rq_job).run().to_dict()
+    with job_context(job.job_id, job.guild_id):
+        return CoverTask(job, settings, redis, rq_job).run().to_dict()
 
 
 def photo_hash(data: bytes) -> str:
@@ -122,10 +126,15 @@ class CoverTask:
         self.redis = redis
         self.rq_job = rq_job
         self.clock = clock
-        self.api = api or DiscordAPI(settings.api_base, settings.discord_token)
+        budget = shared_budget(settings.limits.discord_invalid_budget)
+        self.api = api or DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
         # Progress edits are best effort: one attempt, never a wait on a rate limit.
         self.progress_api = DiscordAPI(
-            settings.api_base, settings.discord_token, session=self.api.session, max_attempts=1
+            settings.api_base,
+            settings.discord_token,
+            session=self.api.session,
+            max_attempts=1,
+            budget=self.api.budget,
         )
         self.throttle = Throttle(settings.limits.progress_interval_s)
         self.started = time.monotonic()
@@ -136,6 +145,9 @@ class CoverTask:
 
     def run(self) -> CoverOutcome:
         self._take_over_message()
+        answered = self._already_answered()
+        if answered is not None:
+            return answered
         try:
             outcome = self._run_guarded()
         except BaseException:
@@ -301,6 +313,20 @@ class CoverTask:
             text = "You sent this same photo a moment ago — its cover is on the way."
         self._deliver(notice_payload(text), [])
         return CoverOutcome(status="duplicate", result_id=result_id or job.result_id)
+
+    def _already_answered(self) -> CoverOutcome | None:
+        """A retry of a job whose cover was posted (its worker died before RQ heard back)
+        must not post it again: the member gets exactly one answer."""
+        result_id = (self.redis.get(keys.job_result(self.job.job_id)) or b"").decode()
+        if not result_id:
+            return None
+        log.info(
+            "job %s: already answered (result %s); not posting again", self.job.job_id, result_id
+        )
+        message = (self.redis.hget(keys.result(result_id), "message") or b"").decode()
+        return CoverOutcome(
+            status="posted", result_id=result_id, message_id=int(message) if message else None
+        )
 
     def _release_dedup(self) -> None:
         """A request that produced no cover must not make the next identical one a duplicate."""

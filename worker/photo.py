@@ -20,6 +20,9 @@ from albumify.errors import BadInput
 
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 MIN_SIDE = 32
+MAX_ASPECT = 10
+"""Longer side over shorter side: beyond this it is a banner or a crafted header, not a photo
+(and the face detector has nothing to scan once the long side is scaled down)."""
 DEFAULT_MAX_PIXELS = 50_000_000
 WORKING_SIDE = 1280
 """Decode large photos down to this long side: the member fills at most ~800 px of a 1024 px
@@ -86,6 +89,11 @@ def decode_photo(
                 raise BadInput(
                     f"That image is too small ({width}×{height}); "
                     f"send one at least {MIN_SIDE}×{MIN_SIDE} pixels."
+                )
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise BadInput(
+                    f"That image is too long and thin ({width}×{height}); "
+                    f"send a photo at most {MAX_ASPECT}:1."
                 )
             notes: list[str] = []
             if getattr(image, "is_animated", False):

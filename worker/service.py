@@ -3,25 +3,91 @@
 SimpleWorker runs jobs in its own process, so models loaded at start stay loaded (a forking
 worker would reload them per job, and CUDA does not survive a fork). SIGTERM is RQ's warm
 shutdown: the current job finishes, then the process exits.
+
+Faults (see docs/operating.md):
+- a killed worker's job stays in RQ's StartedJobRegistry until `job_timeout + abandoned
+  grace` has passed; the next maintenance pass of any worker (every
+  `Limits.maintenance_interval_s`) retries it (`Retry(max=2)`), so it runs again elsewhere;
+- health: `albumify:worker:<name>:heartbeat` (TTL `Limits.heartbeat_ttl_s`) is refreshed by a
+  thread every third of its TTL, while idle and during long jobs; a missing key means the
+  worker is dead or cut off from Redis;
+- Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
+  else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
+  process (the models stay loaded).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import threading
 import time
 from typing import Any
 
+import redis
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify.connections import sync_redis
 from albumify.settings import Settings
 from worker import job as job_module
+from worker import logs
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_INTERVAL_S = 30
-"""A killed worker's job is re-queued by another worker's maintenance pass: keep it short."""
+RECONNECT_MAX_WAIT_S = 30.0
+
+
+def heartbeat_key(name: str) -> str:
+    return f"albumify:worker:{name}:heartbeat"
+
+
+class HealthBeat:
+    """Refreshes the worker's heartbeat key from a thread (the main thread runs the jobs)."""
+
+    def __init__(self, worker: AlbumifyWorker, ttl_s: int) -> None:
+        self.worker = worker
+        self.ttl_s = max(1, int(ttl_s))
+        self.interval_s = max(0.2, self.ttl_s / 3)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="albumify-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def beat(self) -> None:
+        worker = self.worker
+        try:
+            state = worker.get_state()
+            state_name = getattr(state, "value", str(state))
+        except Exception:
+            state_name = "?"
+        value = json.dumps(
+            {
+                "pid": os.getpid(),
+                "state": state_name,
+                "job_id": worker.current_job_id,
+                "at": time.time(),
+            }
+        )
+        try:
+            worker.connection.set(heartbeat_key(worker.name), value, ex=self.ttl_s)
+        except redis.RedisError as err:
+            log.warning("heartbeat not sent: %s", type(err).__name__)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.beat()
 
 
 class AlbumifyWorker(SimpleWorker):
@@ -30,9 +96,11 @@ class AlbumifyWorker(SimpleWorker):
     def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("log_job_description", False)
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL_S)
+        kwargs.setdefault("maintenance_interval", settings.limits.maintenance_interval_s)
         super().__init__(*args, **kwargs)
         self.settings = settings
+        self.current_job_id: str | None = None
+        self.shutdown_requested = False
 
     def load_pipeline(self) -> None:
         job_module.set_pipeline(job_module.loaded_pipeline(), self.settings)
@@ -55,7 +123,48 @@ class AlbumifyWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         self.load_pipeline()
-        return super().work(*args, **kwargs)
+        beat = HealthBeat(self, self.settings.limits.heartbeat_ttl_s)
+        beat.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            beat.stop()
+            with contextlib.suppress(redis.RedisError):
+                self.connection.delete(heartbeat_key(self.name))
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """RQ checks for maintenance only between dequeues, and an idle worker blocks for
+        `worker_ttl - 15` (405 s): wake at least every maintenance interval instead, or a
+        killed worker's job would wait minutes for an idle worker to notice it."""
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a started job may go without news before it counts as abandoned."""
+        if job.timeout == -1:
+            return super().get_heartbeat_ttl(job, working_time)
+        grace = max(1, self.settings.limits.abandoned_grace_s)
+        return int(job.timeout or self.settings.limits.job_timeout_s) + grace
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run one job with its ids on every log record (RQ's lines included)."""
+        guild_id = None
+        try:
+            payload = job.args[0] if job.args else None
+            if isinstance(payload, dict):
+                guild_id = payload.get("guild_id")
+        except Exception:  # unreadable data: RQ fails the job on its own
+            guild_id = None
+        self.current_job_id = job.id
+        try:
+            with logs.job_context(job.id, guild_id):
+                super().execute_job(job, queue)
+        finally:
+            self.current_job_id = None
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.shutdown_requested = True
+        super().request_stop(signum, frame)
 
 
 def build_worker(
@@ -65,12 +174,50 @@ def build_worker(
     return AlbumifyWorker([queue], connection=connection, name=name, settings=settings)
 
 
+def _wait_for_redis(connection: Redis, worker: AlbumifyWorker) -> None:
+    wait = 0.5
+    while not worker.shutdown_requested:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError as err:
+            log.warning("Redis unreachable (%s); retrying in %.1fs", type(err).__name__, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_WAIT_S)
+
+
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> int:
-    """`albumify worker`: process the albumify queue until stopped (or empty, with burst)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    connection = Redis.from_url(settings.redis_url)
-    worker = build_worker(settings, connection=connection, name=name)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-    return 0
+    """`albumify worker`: process the albumify queue until stopped (or empty, with burst).
+
+    The RQ loop ends on a Redis fault it does not handle itself; this loop waits for Redis
+    and starts it again in the same process, so the loaded models are kept.
+    """
+    logs.configure()
+    logs.add_secret(settings.discord_token)
+    level = logging.getLevelName(logging.getLogger().level)
+    connection = sync_redis(settings.redis_url)
+    restarts = 0
+    while True:
+        worker = build_worker(settings, connection=connection, name=name)
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=level)
+        except StopRequested:
+            return 0
+        except redis.RedisError as err:  # raised by RQ's teardown while Redis is away
+            log.warning("worker loop failed: %s", type(err).__name__)
+            if worker.scheduler is not None:
+                worker.stop_scheduler()
+        if burst or worker.shutdown_requested:
+            return 0
+        restarts += 1
+        log.warning("worker loop ended (Redis fault?); restarting it (restart %d)", restarts)
+        try:
+            _wait_for_redis(connection, worker)
+            if worker.shutdown_requested:
+                return 0
+            if name:  # the name is ours: clear a registration the fault left behind
+                with contextlib.suppress(redis.RedisError):
+                    worker.register_death()
+        except StopRequested:
+            return 0
+        time.sleep(0.5)

@@ -3,4 +3,5 @@
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.albumify",
     "bot.leaderboard.cog",
+    "bot.cogs.status",
 )

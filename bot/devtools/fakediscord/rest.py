@@ -46,8 +46,8 @@ class ScriptedReply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    """Wait this long before answering (a slow Discord)."""
+    delay: float = 0.0
+    """Seconds to wait before answering (a slow or hanging Discord)."""
     passthrough: bool = False
     """After the delay, answer as the server normally would (slow but successful)."""
 
@@ -165,8 +165,8 @@ class FakeDiscordREST:
             return await self._serve_file(request, *self._files[request.path])
         scripted = self._next_scripted(recorded)
         if scripted is not None:
-            if scripted.delay_s:
-                await asyncio.sleep(scripted.delay_s)
+            if scripted.delay:
+                await asyncio.sleep(scripted.delay)
             if not scripted.passthrough:
                 return json_response(scripted.status, scripted.body, scripted.headers)
         return await self._answer(request, recorded)
@@ -254,6 +254,6 @@ def server_error(status: int = 500) -> ScriptedReply:
     return ScriptedReply(status, {"message": "Internal Server Error", "code": 0})
 
 
-def slow(delay_s: float) -> ScriptedReply:
-    """Answer normally, but only after `delay_s` seconds."""
-    return ScriptedReply(200, delay_s=delay_s, passthrough=True)
+def slow(delay: float) -> ScriptedReply:
+    """Answer normally, but only after `delay` seconds."""
+    return ScriptedReply(200, delay=delay, passthrough=True)

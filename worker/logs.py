@@ -1,0 +1,140 @@
+"""Worker logging: every record carries the job id and guild id, and secrets never get out.
+
+- `job_context(job_id, guild_id)` sets the ids for everything logged inside it (RQ's own
+  lines, urllib3's, ours); records outside a job carry "-".
+- `ALBUMIFY_LOG_FORMAT=json` writes one JSON object per line (ts, level, logger, message,
+  job_id, guild_id, exc); the default is a plain line with `[job=… guild=…]`.
+- `ALBUMIFY_LOG_LEVEL` (default INFO). Logs go to stderr (collect them with the container's
+  log driver: `docker compose logs worker`).
+- Interaction webhook URLs contain the interaction token: `redact()` masks them, and the
+  filter is installed on urllib3's connection pool logger (which logs request paths at DEBUG)
+  and on the worker's handler, so no handler sees a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+
+_job_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_job_id", default="-")
+_guild_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_guild_id", default="-")
+
+WEBHOOK_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._~%+\-]+")
+"""Interaction tokens sit in webhook URLs (edits, follow-ups) and in callback URLs."""
+_secrets: set[str] = set()
+
+
+def add_secret(value: str | None) -> None:
+    """A string that must never appear in a log record (the bot token)."""
+    if value and len(value) >= 6:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    text = WEBHOOK_PATH.sub(r"\1<token>", text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "<secret>")
+    return text
+
+
+@contextlib.contextmanager
+def job_context(job_id: str, guild_id: int | str | None) -> Iterator[None]:
+    job_token = _job_id.set(str(job_id))
+    guild_token = _guild_id.set(str(guild_id) if guild_id is not None else "-")
+    try:
+        yield
+    finally:
+        _guild_id.reset(guild_token)
+        _job_id.reset(job_token)
+
+
+class ContextFilter(logging.Filter):
+    """Adds `job_id` and `guild_id` to every record (the ones set by `job_context`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "job_id"):
+            record.job_id = _job_id.get()
+        if not hasattr(record, "guild_id"):
+            record.guild_id = _guild_id.get()
+        return True
+
+
+class RedactFilter(logging.Filter):
+    """Masks interaction tokens (webhook paths) and registered secrets in message and args."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler's error path
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "job_id": getattr(record, "job_id", "-"),
+            "guild_id": getattr(record, "guild_id", "-"),
+        }
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s guild=%(guild_id)s]: %(message)s"
+        )
+
+    def formatException(self, ei) -> str:
+        return redact(super().formatException(ei))
+
+
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+DISCORD_PY_LOGGERS = ("discord.http", "discord.webhook.async_", "discord.webhook.sync")
+"""discord.py logs every request URL at DEBUG, interaction webhook and callback URLs included."""
+
+
+def install_redaction(names: tuple[str, ...] = URLLIB3_LOGGERS) -> None:
+    """Mask tokens in loggers that log request URLs, whatever handler later sees them."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactFilter) for f in logger.filters):
+            logger.addFilter(RedactFilter())
+
+
+def configure(level: str | None = None, fmt: str | None = None) -> logging.Handler:
+    """Root handler on stderr with context + redaction (called by `albumify worker`)."""
+    level = (level or os.environ.get("ALBUMIFY_LOG_LEVEL") or "INFO").upper()
+    fmt = (fmt or os.environ.get("ALBUMIFY_LOG_FORMAT") or "plain").lower()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    install_redaction()
+    return handler
+
+
+install_redaction()
