@@ -8,6 +8,7 @@ answered at once (ephemeral); an admitted request is deferred, then enqueued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -366,7 +367,10 @@ class Intake:
             await edit()
             return True
         finally:
-            await self.redis.eval(RELEASE_LUA, 1, lock, holder)
+            # Never let a failed release replace the edit's outcome: a cancelled watcher
+            # must stay cancelled (the lease expires by itself anyway).
+            with contextlib.suppress(Exception):
+                await self.redis.eval(RELEASE_LUA, 1, lock, holder)
 
     async def queue_state(self, job_id: str) -> tuple[str, int | None]:
         """The job's status and its 0-based position while queued."""

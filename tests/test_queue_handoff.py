@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 
+import pytest
 import redis.asyncio as aioredis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -76,3 +77,20 @@ def test_worker_waits_for_an_edit_in_flight(redis_url, redis_sync):
     worker.join(10)
     assert events == ["queued edit landed", "worker took over"]
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_cancelled_edit_stays_cancelled_when_the_release_fails(redis_url, redis_sync):
+    """A release error must not swallow the cancellation (the watcher would never stop)."""
+
+    async def body(intake: Intake) -> None:
+        async def failing_release(*args: object) -> None:
+            raise ConnectionError("the client was closed")
+
+        async def cancelled_edit() -> None:
+            raise asyncio.CancelledError
+
+        intake.redis.eval = failing_release  # type: ignore[method-assign]
+        await intake.edit_while_queued(JOB_ID, cancelled_edit)
+
+    with pytest.raises(asyncio.CancelledError):
+        run_with_intake(redis_url, redis_sync, body)
