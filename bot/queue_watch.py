@@ -32,7 +32,12 @@ async def watch_queue(
     throttle = Throttle(interval, loop_clock)
     deadline = loop_clock() + max_seconds
     edits = 0
+    task = asyncio.current_task()
     while loop_clock() < deadline:
+        if task is not None and task.cancelling():
+            # Python 3.11's wait_for (used by redis-py) can swallow a cancellation that
+            # races a finishing command: stop anyway, or shutdown waits on this loop.
+            raise asyncio.CancelledError
         status, position = await job_state()
         if status not in QUEUED_STATES:
             break

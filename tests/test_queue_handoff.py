@@ -7,6 +7,7 @@ overwrote the worker's progress text (and could overwrite the finished cover's t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -94,3 +95,25 @@ def test_a_cancelled_edit_stays_cancelled_when_the_release_fails(redis_url, redi
 
     with pytest.raises(asyncio.CancelledError):
         run_with_intake(redis_url, redis_sync, body)
+
+
+def test_the_watcher_stops_even_when_a_library_swallows_its_cancellation():
+    """3.11's wait_for can eat a cancel that races a finishing command (seen in redis-py)."""
+    from bot.queue_watch import watch_queue
+
+    async def swallowing_state() -> tuple[str, int | None]:
+        with contextlib.suppress(asyncio.CancelledError):  # what a racing wait_for does
+            await asyncio.sleep(0.05)
+        return "queued", 0
+
+    async def edit(text: str) -> None:
+        return None
+
+    async def main() -> bool:
+        watcher = asyncio.create_task(watch_queue(swallowing_state, edit, interval=0.02))
+        await asyncio.sleep(0.03)
+        watcher.cancel()
+        done, _ = await asyncio.wait({watcher}, timeout=2)
+        return watcher in done and watcher.cancelled()
+
+    assert asyncio.run(main())
