@@ -150,6 +150,9 @@ class ModulatedConv2d(nn.Module):
         )
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
         self.fast = True
+        # Fast path only: the input arrives without the previous activation's sqrt(2) gain,
+        # which is applied here to the (small) weight instead of the (large) activation.
+        self.input_gain = 1.0
 
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, bias: torch.Tensor | None = None
@@ -198,20 +201,27 @@ class ModulatedConv2d(nn.Module):
         self, x: torch.Tensor, s: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         dtype = x.dtype
+        gain = self.input_gain
         bias = None if bias is None else bias.to(dtype)
         weight = self.weight[0] * self.scale  # [out, in, k, k]
         if x.shape[0] == 1:
             weight = weight * s.view(1, -1, 1, 1)
-            if self.demodulate:
-                weight = weight * torch.rsqrt(weight.pow(2).sum([1, 2, 3]) + self.eps).view(
-                    -1, 1, 1, 1
-                )
+            if self.demodulate:  # gain after demodulation, which would cancel it
+                demod = torch.rsqrt(weight.pow(2).sum([1, 2, 3]) + self.eps) * gain
+                weight = weight * demod.view(-1, 1, 1, 1)
+            elif gain != 1.0:
+                weight = weight * gain
             return self._conv(x, weight.to(dtype), bias)
         # conv(x * s, W) * d == conv(x, W * s * d): one shared weight for the whole batch.
-        out = self._conv(x * s.view(s.shape[0], -1, 1, 1).to(dtype), weight.to(dtype), None)
+        x = x * s.view(s.shape[0], -1, 1, 1).to(dtype)
         if self.demodulate:
-            demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum([2, 3]).t() + self.eps)  # [B, out]
-            out.mul_(demod.view(demod.shape[0], -1, 1, 1).to(dtype))
+            out = self._conv(x, weight.to(dtype), None)
+            # Elementwise + sum rather than a matmul so autocast keeps this in fp32.
+            wsq = weight.pow(2).sum([2, 3])  # [out, in]
+            demod = torch.rsqrt((s.pow(2)[:, None, :] * wsq[None]).sum(-1) + self.eps)  # [B, out]
+            out.mul_((demod * gain).view(demod.shape[0], -1, 1, 1).to(dtype))
+        else:
+            out = self._conv(x, (weight * gain).to(dtype), None)
         if bias is not None:
             out.add_(bias.view(1, -1, 1, 1))
         return out
@@ -263,12 +273,14 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
         self.fast = True
+        self.defer_gain = False  # fast path: leave sqrt(2) to the consumers' weights
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.fast:  # bias inside the conv, then noise, leaky ReLU and gain in place
             out = self.conv(x, style, bias=self.activate.bias)
             out.add_(self.noise.weight.to(out.dtype) * noise.to(out.dtype))
-            return F.leaky_relu_(out, 0.2).mul_(SQRT2)
+            out = F.leaky_relu_(out, 0.2)
+            return out if self.defer_gain else out.mul_(SQRT2)
         return self.activate(self.noise(self.conv(x, style), noise))
 
 
@@ -362,6 +374,16 @@ class Generator(nn.Module):
         for m in self.modules():
             if hasattr(m, "fast"):
                 m.fast = fast
+        # Fast path: every StyledConv output feeds only modulated convs (the next StyledConv
+        # and a ToRGB), so its sqrt(2) gain moves into their weights: one fewer full pass
+        # over the largest activations. conv1 reads the constant input, which has no gain.
+        for m in self.modules():
+            if isinstance(m, StyledConv):
+                m.defer_gain = fast
+        consumers = [self.to_rgb1.conv, *(c.conv for c in self.convs)]
+        consumers += [t.conv for t in self.to_rgbs]
+        for conv in consumers:
+            conv.input_gain = SQRT2 if fast else 1.0
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """Z [B, style_dim] -> W [B, style_dim] (not used by pSp, which predicts W+)."""
