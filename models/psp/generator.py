@@ -7,13 +7,16 @@ strictly. Every op has two paths chosen by ``fast_ops``:
   conv over the batch, transposed conv followed by a generic ``upfirdn2d`` blur, generic
   ``upfirdn2d`` upsampling of the RGB skip. This is the numerical reference.
 * fast (default): batch 1 modulates the weight and runs a plain conv; batch > 1 modulates
-  the *input* and demodulates the *output* (same linear map, one shared weight, so no
-  grouped conv); the upsampling blur is a fixed depthwise conv and the skip upsample a fixed
-  depthwise transposed conv; bias + noise + leaky ReLU in one expression.
+  the *input* and demodulates the *output* (same linear map, one shared weight, no grouped
+  conv). The upsampling blur is a fixed depthwise conv that also adds the bias, the RGB skip
+  upsample a fixed depthwise transposed conv; noise and leaky ReLU run in place, and the
+  activation's sqrt(2) gain is folded into the next layers' (small) weights instead of a
+  pass over the (large) activations. Best with channels_last on CPU (oneDNN).
 
 Why not fold the 4x4 blur into the 3x3 transposed-conv weight (one 6x6 transposed conv)?
-It is one op but 4x the multiply-adds; measured on the 2-core CPU it is 1-3x *slower* than
-transposed conv + depthwise blur (see ``bench/bench_psp.py``), so the split form is used.
+It is one op but 4x the multiply-adds: measured on the 2-core CPU it is ~2.7x slower at the
+512-channel layers and no faster at the 1024 px layer than transposed conv + depthwise blur
+(``python -m bench.bench_psp`` prints both), so the split form is used.
 """
 
 from __future__ import annotations
