@@ -185,12 +185,34 @@ class ModulatedConv2d(nn.Module):
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, oc, out.shape[2], out.shape[3])
 
+    def _fast_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight in the conv's layout, per-(out, in) sum of squared taps), cached.
+
+        Inference reuses the same weights every call, so the transposed copy for
+        conv_transpose2d and the demodulation statistics are computed once; the cache key
+        (storage, version counter, dtype) changes whenever the parameter is replaced or
+        modified in place.
+        """
+        w = self.weight
+        key = (w.data_ptr(), w._version, w.dtype, w.device)
+        cache = getattr(self, "_cache", None)
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                base = w[0].detach()
+                if self.upsample:  # conv_transpose2d wants [in, out, k, k]
+                    base = base.transpose(0, 1).contiguous()
+                wsq = w[0].detach().pow(2).sum([2, 3])  # [out, in]
+            cache = (key, base, wsq)
+            self._cache = cache
+        return cache[1], cache[2]
+
     def _conv(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
+        """Plain conv, or (upsample; ``weight`` is [in, out, k, k]) transposed conv + blur."""
         if not self.upsample:
             return F.conv2d(x, weight, bias, padding=self.padding)
-        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        out = F.conv_transpose2d(x, weight, stride=2)
         p0, p1 = self.blur.pad
         if p0 != p1 or p0 < 0:
             out = self.blur(out)
@@ -204,27 +226,22 @@ class ModulatedConv2d(nn.Module):
         self, x: torch.Tensor, s: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         dtype = x.dtype
-        gain = self.input_gain
-        bias = None if bias is None else bias.to(dtype)
-        weight = self.weight[0] * self.scale  # [out, in, k, k]
-        if x.shape[0] == 1:
-            weight = weight * s.view(1, -1, 1, 1)
-            if self.demodulate:  # gain after demodulation, which would cancel it
-                demod = torch.rsqrt(weight.pow(2).sum([1, 2, 3]) + self.eps) * gain
-                weight = weight * demod.view(-1, 1, 1, 1)
-            elif gain != 1.0:
-                weight = weight * gain
-            return self._conv(x, weight.to(dtype), bias)
-        # conv(x * s, W) * d == conv(x, W * s * d): one shared weight for the whole batch.
-        x = x * s.view(s.shape[0], -1, 1, 1).to(dtype)
-        if self.demodulate:
-            out = self._conv(x, weight.to(dtype), None)
-            # Elementwise + sum rather than a matmul so autocast keeps this in fp32.
-            wsq = weight.pow(2).sum([2, 3])  # [out, in]
-            demod = torch.rsqrt((s.pow(2)[:, None, :] * wsq[None]).sum(-1) + self.eps)  # [B, out]
-            out.mul_((demod * gain).view(demod.shape[0], -1, 1, 1).to(dtype))
+        base, wsq = self._fast_weights()
+        s = s.float() * self.scale  # [B, in]; fp32 even under autocast
+        # Per-(out, in) weight scale for layout [out, in] (conv) or [in, out] (transposed).
+        if self.demodulate:  # demod[b, o] = 1 / |W[o] * s[b]|; gain after it (it would cancel)
+            demod = torch.rsqrt((s.pow(2)[:, None, :] * wsq[None]).sum(-1) + self.eps)
+            demod = demod * self.input_gain  # [B, out]
         else:
-            out = self._conv(x, (weight * gain).to(dtype), None)
+            demod = torch.full((s.shape[0], wsq.shape[0]), self.input_gain, device=s.device)
+        bias = None if bias is None else bias.to(dtype)
+        if x.shape[0] == 1:  # fold everything into one weight: a single pass over it
+            coef = s[0][None, :] * demod[0][:, None]  # [out, in]
+            coef = coef.t() if self.upsample else coef
+            return self._conv(x, (base * coef[:, :, None, None]).to(dtype), bias)
+        # conv(x * s, W) * d == conv(x, W * s * d): one shared weight for the whole batch.
+        out = self._conv((x * s[:, :, None, None].to(dtype)), base.to(dtype), None)
+        out.mul_(demod[:, :, None, None].to(dtype))
         if bias is not None:
             out.add_(bias.view(1, -1, 1, 1))
         return out
