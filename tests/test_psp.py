@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,11 @@ from tests.psp_checkpoint import (
 
 
 @pytest.fixture(scope="session")
-def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A full-size (~1.2 GB) random checkpoint in the official format, built once."""
-    return save_checkpoint(tmp_path_factory.mktemp("psp") / "psp_ffhq_encode.pt")
+    path = save_checkpoint(tmp_path_factory.mktemp("psp") / "psp_ffhq_encode.pt")
+    yield path
+    path.unlink(missing_ok=True)  # pytest keeps old tmp dirs; do not leave 1.2 GB behind
 
 
 @pytest.fixture(scope="session")
