@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +18,12 @@ from tests.psp_checkpoint import (
     OFFICIAL_OPTS,
     assert_matches_reference,
     reference_shapes,
-    save_checkpoint,
 )
 
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A full-size (~1.2 GB) random checkpoint in the official format, built once."""
-    path = save_checkpoint(tmp_path_factory.mktemp("psp") / "psp_ffhq_encode.pt")
-    yield path
-    path.unlink(missing_ok=True)  # pytest keeps old tmp dirs; do not leave 1.2 GB behind
+# psp_ckpt_path: the shared session fixture in tests/support/weights.py
 
 
 @pytest.fixture(scope="session")
