@@ -8,9 +8,11 @@ answered at once (ephemeral); an admitted request is deferred, then enqueued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,12 @@ from worker.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for
 from worker.urls import NOT_ALLOWED, is_allowed_url
 
 TOKEN_LIFE_S = 15 * 60
+QUEUE_EDIT_LEASE_MS = 5000
+"""How long a 'queued' edit may hold the hand-off lock (a worker waits at most this)."""
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 RETRY = Retry(max=2, interval=[5, 30])
 
 NO_IMAGE = "I couldn't find a photo there. Attach a PNG, JPEG, WebP or GIF image."
@@ -343,6 +351,26 @@ class Intake:
         return admission, job
 
     # -- queue state (for the bot's 'queued' edits) ---------------------------------------
+
+    async def edit_while_queued(self, job_id: str, edit: Callable[[], Awaitable[object]]) -> bool:
+        """Run `edit` only if no worker has taken the job's message over, never during it.
+
+        The worker marks the job started and then waits for this lock, so a 'queued' edit
+        can never land on top of its progress or its result. False when skipped.
+        """
+        lock, holder = keys.queue_edit(job_id), uuid.uuid4().hex
+        if not await self.redis.set(lock, holder, nx=True, px=QUEUE_EDIT_LEASE_MS):
+            return False
+        try:
+            if await self.redis.exists(keys.job_started(job_id)):
+                return False
+            await edit()
+            return True
+        finally:
+            # Never let a failed release replace the edit's outcome: a cancelled watcher
+            # must stay cancelled (the lease expires by itself anyway).
+            with contextlib.suppress(Exception):
+                await self.redis.eval(RELEASE_LUA, 1, lock, holder)
 
     async def queue_state(self, job_id: str) -> tuple[str, int | None]:
         """The job's status and its 0-based position while queued."""

@@ -390,3 +390,12 @@ async def _vote_many(url: str, count: int) -> None:
     async with opened(url, Clock(W48)) as store:
         await store.record_cover(meta("r-1"))
         await asyncio.gather(*(store.toggle_vote("r-1", 100 + i) for i in range(count)))
+
+
+def test_ids_read_back_exactly():
+    """Snowflakes are above 2**53: read through a float they round to the wrong member."""
+    from bot.leaderboard.store import _int
+
+    snowflake = 1_575_205_921_682_882_561
+    assert _int(str(snowflake).encode()) == snowflake
+    assert _int("3.0") == 3 and _int(None, 7) == 7

@@ -43,6 +43,8 @@ from worker.schema import CoverJob, CoverOutcome
 
 log = logging.getLogger(__name__)
 
+QUEUE_EDIT_WAIT_S = 5.0
+"""At most the bot's hand-off lease (`bot.intake.QUEUE_EDIT_LEASE_MS`)."""
 TOKEN_MARGIN_S = 30.0
 """Treat a token this close to its 15 minutes as dead (an upload takes a while)."""
 
@@ -142,6 +144,7 @@ class CoverTask:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
+        self._take_over_message()
         answered = self._already_answered()
         if answered is not None:
             return answered
@@ -257,6 +260,16 @@ class CoverTask:
         )
 
     # -- steps ----------------------------------------------------------------------------
+
+    def _take_over_message(self) -> None:
+        """From now on only this worker edits the response: mark the job started, then let
+        a 'queued' edit the bot has in flight finish (it holds `keys.queue_edit`)."""
+        job_id = self.job.job_id
+        lifetime = self.settings.limits.job_timeout_s + 3600
+        self.redis.set(keys.job_started(job_id), "1", ex=lifetime)
+        deadline = time.monotonic() + QUEUE_EDIT_WAIT_S
+        while self.redis.exists(keys.queue_edit(job_id)) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _photo(self) -> tuple[bytes, str]:
         """Photo bytes and their sha256; kept in Redis for re-rolls (URLs expire)."""

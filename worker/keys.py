@@ -43,3 +43,13 @@ def dedup_content(guild_id: int, member_id: int, photo_hash: str) -> str:
 def job_result(job_id: str) -> str:
     """Which result a finished job produced (lets a duplicate request point at it)."""
     return f"{PREFIX}:job:{job_id}:result"
+
+
+def job_started(job_id: str) -> str:
+    """Set by the worker when it takes over the job's message (the bot stops editing it)."""
+    return f"{PREFIX}:job:{job_id}:started"
+
+
+def queue_edit(job_id: str) -> str:
+    """Held by the bot while a 'queued' edit is in flight; the worker waits for it."""
+    return f"{PREFIX}:job:{job_id}:queue-edit"

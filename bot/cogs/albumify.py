@@ -253,7 +253,9 @@ class Albumify(commands.Cog):
 
     def _watch(self, interaction: discord.Interaction, job_id: str) -> None:
         async def edit(text: str) -> None:
-            await interaction.edit_original_response(content=text)
+            await self.intake.edit_while_queued(
+                job_id, lambda: interaction.edit_original_response(content=text)
+            )
 
         task = asyncio.create_task(
             watch_queue(

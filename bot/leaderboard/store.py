@@ -222,7 +222,11 @@ def _str(value: Any) -> str:
 def _int(value: Any, default: int = 0) -> int:
     if value in (None, "", b""):
         return default
-    return int(float(_str(value)))
+    text = _str(value)
+    try:
+        return int(text)  # ids: snowflakes exceed a double's 53 bits, so never via float
+    except ValueError:
+        return int(float(text))  # scores such as '3.0'
 
 
 def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:

@@ -1,64 +1,21 @@
-"""Private redis-server processes for tests: never the machine's default port.
-
-`RedisProcess` also lets a test restart a server on the same directory (the AOF tests).
-"""
+"""Private redis-server processes for tests (the class lives in `bot.devtools.redis_server`,
+which the e2e stack and `albumify demo` use too); a missing redis-server skips the test."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import redis
+
+from bot.devtools import redis_server
+from bot.devtools.redis_server import free_port
+
+__all__ = ["RedisProcess", "free_port"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisProcess:
-    """One redis-server subprocess on a free loopback port; `extra` args override defaults."""
-
+class RedisProcess(redis_server.RedisProcess):
     def __init__(self, directory: Path, *extra: str) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.binary = binary
-        self.directory = directory
-        self.extra = extra
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.extra]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except redis.ConnectionError:
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("redis-server did not start") from None
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        """SIGTERM: Redis flushes the AOF and exits cleanly."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
+            super().__init__(directory, *extra)
+        except redis_server.RedisServerMissing:
+            pytest.skip("redis-server is not installed")

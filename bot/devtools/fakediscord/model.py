@@ -1,0 +1,265 @@
+"""What the fake Discord remembers: users, messages per channel, interactions.
+
+Payload builders here produce the JSON shapes discord.py 2.7 parses (users, members,
+messages, guilds, interactions), so the server module only routes and records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+INTERACTION_DEADLINE_S = 3.0
+"""Discord drops an interaction that is not acknowledged within 3 s (10062 Unknown)."""
+
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+MANAGE_MESSAGES = 1 << 13
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+ADD_REACTIONS = 1 << 6
+USE_APPLICATION_COMMANDS = 1 << 31
+MEMBER_PERMISSIONS = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | ADD_REACTIONS
+    | USE_APPLICATION_COMMANDS
+)
+
+
+class Snowflakes:
+    """Real-looking snowflakes: discord.py derives `created_at` (and token age) from them."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            increment = next(self._counter) & 0x3FFFFF
+        return ((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | increment
+
+
+def iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+@dataclass
+class FakeUser:
+    id: int
+    username: str
+    bot: bool = False
+    moderator: bool = False
+    """Has Manage Messages in the fake guild."""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.username.title(),
+            "discriminator": "0",
+            "avatar": None,
+            "bot": self.bot,
+        }
+
+    @property
+    def permissions(self) -> int:
+        return MEMBER_PERMISSIONS | (MANAGE_MESSAGES if self.moderator else 0)
+
+    def member_payload(self, *, with_permissions: bool = False) -> dict[str, Any]:
+        member: dict[str, Any] = {
+            "user": self.payload(),
+            "roles": [],
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+        }
+        if with_permissions:
+            member["permissions"] = str(self.permissions)
+        return member
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+
+@dataclass
+class FakeMessage:
+    """One message as members would see it (the latest state) plus its edit history."""
+
+    id: int
+    channel_id: int
+    guild_id: int
+    author: FakeUser
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    flags: int = 0
+    mentions: list[FakeUser] = field(default_factory=list)
+    message_reference: dict[str, Any] | None = None
+    interaction_id: int | None = None
+    """The interaction whose response this message is."""
+    visible_to: int | None = None
+    """Ephemeral messages: the only member who sees them."""
+    reactions: list[str] = field(default_factory=list)
+    timestamp: str = field(default_factory=iso_now)
+    edited_timestamp: str | None = None
+    history: list[str] = field(default_factory=list)
+    """Every content this message showed, in order (progress edits, then the result)."""
+    deleted: bool = False
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self.flags & LOADING)
+
+    @property
+    def custom_ids(self) -> list[str]:
+        return [
+            component["custom_id"]
+            for row in self.components
+            for component in row.get("components", [])
+            if "custom_id" in component
+        ]
+
+    def payload(self, *, stripped: bool = False) -> dict[str, Any]:
+        """The message object; `stripped` = without Message Content (text, files, embeds)."""
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "channel_id": str(self.channel_id),
+            "author": self.author.payload(),
+            "content": "" if stripped else self.content,
+            "embeds": [] if stripped else self.embeds,
+            "components": [] if stripped else self.components,
+            "attachments": [] if stripped else self.attachments,
+            "flags": self.flags,
+            "mentions": [user.payload() for user in self.mentions],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "type": 19 if self.message_reference else 0,
+            "timestamp": self.timestamp,
+            "edited_timestamp": self.edited_timestamp,
+        }
+        if self.message_reference:
+            data["message_reference"] = self.message_reference
+        if self.author.bot:
+            data["application_id"] = str(self.author.id)
+        return data
+
+
+@dataclass
+class Callback:
+    at: float
+    type: int
+    status: int
+
+
+@dataclass
+class FakeInteraction:
+    id: int
+    token: str
+    type: int
+    user: FakeUser
+    channel_id: int
+    payload: dict[str, Any]
+    sent_at: float = 0.0
+    """time.monotonic() when INTERACTION_CREATE went out on the gateway."""
+    callbacks: list[Callback] = field(default_factory=list)
+    response_message_id: int | None = None
+    source_message_id: int | None = None
+    """Component interactions: the message whose button was clicked."""
+
+    @property
+    def acknowledged(self) -> list[Callback]:
+        return [c for c in self.callbacks if c.status == 200]
+
+    @property
+    def ack_latency(self) -> float | None:
+        """Seconds from dispatch to the first accepted callback (None if never)."""
+        accepted = self.acknowledged
+        return accepted[0].at - self.sent_at if accepted else None
+
+
+def guild_payload(
+    guild_id: int, name: str, channel_ids: list[int], members: list[FakeUser]
+) -> dict[str, Any]:
+    """GUILD_CREATE: `member_count` equals the members sent (discord.py checks chunking)."""
+    return {
+        "id": str(guild_id),
+        "name": name,
+        "icon": None,
+        "owner_id": str(members[0].id),
+        "roles": [
+            {
+                "id": str(guild_id),
+                "name": "@everyone",
+                "permissions": str(MEMBER_PERMISSIONS),
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+        ],
+        "channels": [channel_payload(guild_id, cid) for cid in channel_ids],
+        "members": [member.member_payload() for member in members],
+        "member_count": len(members),
+        "joined_at": "2024-01-01T00:00:00+00:00",
+        "large": False,
+        "unavailable": False,
+        "features": [],
+        "emojis": [],
+        "stickers": [],
+        "threads": [],
+        "voice_states": [],
+        "presences": [],
+        "stage_instances": [],
+        "guild_scheduled_events": [],
+        "soundboard_sounds": [],
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "premium_tier": 0,
+        "preferred_locale": "en-US",
+        "system_channel_flags": 0,
+        "nsfw_level": 0,
+        "premium_progress_bar_enabled": False,
+        "afk_timeout": 300,
+    }
+
+
+def channel_payload(guild_id: int, channel_id: int) -> dict[str, Any]:
+    return {
+        "id": str(channel_id),
+        "guild_id": str(guild_id),
+        "type": 0,
+        "name": f"general-{channel_id % 1000}",
+        "position": 0,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "parent_id": None,
+        "topic": None,
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+    }
