@@ -12,6 +12,7 @@ from bench.report import machine
 SUITE = (
     "bench.bench_cover",
     "bench.bench_worker",
+    "bench.bench_neural",
     "bench.bench_psp",
     "bench.bench_index",
     "bench.bench_leaderboard",

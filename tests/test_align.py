@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -118,3 +122,9 @@ def test_bad_inputs() -> None:
         align_face(np.zeros((10, 10, 3), np.uint8), CANONICAL[:4])
     with pytest.raises(ValueError):
         ffhq_quad(np.zeros((5, 2)))
+
+
+def test_align_does_not_import_torch() -> None:
+    code = "import sys, models.align; assert 'torch' not in sys.modules, 'torch imported'"
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

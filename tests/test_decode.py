@@ -30,6 +30,11 @@ def test_bad_inputs_are_refused_with_a_specific_message(kind):
     assert info.value.exit_code == 3
 
 
+def test_a_100_megapixel_photo_is_too_large_not_a_bomb():
+    with pytest.raises(BadInput, match=r"too large \(10000×10000, 100 MP\)"):
+        decode_photo(images.more_bad_inputs()["100-megapixel"])
+
+
 @pytest.mark.parametrize("kind", sorted(images.odd_but_fine_inputs()))
 def test_odd_inputs_decode_to_rgb(kind):
     photo = decode_photo(images.odd_but_fine_inputs()[kind])

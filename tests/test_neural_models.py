@@ -19,7 +19,7 @@ from albumify.errors import MissingAsset, UsageError
 from models.backends import CLASSIC_FACE, NEURAL_FILES, available_embedders, select_backends
 from models.embedder import ClassicEmbedder, ResNetEmbedder, imagenet_input
 from models.faces import Face
-from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person, import_yolo
+from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person
 from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -31,27 +31,7 @@ def _rng_image(seed: int, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(base).resize((width, height), Image.Resampling.BICUBIC))
 
 
-@pytest.fixture(scope="session")
-def random_resnet_state() -> dict[str, torch.Tensor]:
-    from torchvision.models import resnet50
-
-    torch.manual_seed(0)
-    return resnet50(weights=None).state_dict()
-
-
-@pytest.fixture(scope="session")
-def resnet_file(tmp_path_factory: pytest.TempPathFactory, random_resnet_state: dict) -> Path:
-    path = tmp_path_factory.mktemp("resnet") / RESNET50
-    torch.save(random_resnet_state, path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def yolo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    YOLO = import_yolo()
-    path = tmp_path_factory.mktemp("yolo") / YOLO_SEG
-    YOLO("yolo11n-seg.yaml").save(path)  # the format `YOLO(path)` loads, as trainers write it
-    return path
+# random_resnet_state, resnet_file, yolo_file: shared fixtures in tests/support/weights.py
 
 
 @pytest.fixture(scope="session")

@@ -18,16 +18,12 @@ from tests.psp_checkpoint import (
     OFFICIAL_OPTS,
     assert_matches_reference,
     reference_shapes,
-    save_checkpoint,
 )
 
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A full-size (~1.2 GB) random checkpoint in the official format, built once."""
-    return save_checkpoint(tmp_path_factory.mktemp("psp") / "psp_ffhq_encode.pt")
+# psp_ckpt_path: the shared session fixture in tests/support/weights.py
 
 
 @pytest.fixture(scope="session")

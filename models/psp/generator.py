@@ -7,13 +7,16 @@ strictly. Every op has two paths chosen by ``fast_ops``:
   conv over the batch, transposed conv followed by a generic ``upfirdn2d`` blur, generic
   ``upfirdn2d`` upsampling of the RGB skip. This is the numerical reference.
 * fast (default): batch 1 modulates the weight and runs a plain conv; batch > 1 modulates
-  the *input* and demodulates the *output* (same linear map, one shared weight, so no
-  grouped conv); the upsampling blur is a fixed depthwise conv and the skip upsample a fixed
-  depthwise transposed conv; bias + noise + leaky ReLU in one expression.
+  the *input* and demodulates the *output* (same linear map, one shared weight, no grouped
+  conv). The upsampling blur is a fixed depthwise conv that also adds the bias, the RGB skip
+  upsample a fixed depthwise transposed conv; noise and leaky ReLU run in place, and the
+  activation's sqrt(2) gain is folded into the next layers' (small) weights instead of a
+  pass over the (large) activations. Best with channels_last on CPU (oneDNN).
 
 Why not fold the 4x4 blur into the 3x3 transposed-conv weight (one 6x6 transposed conv)?
-It is one op but 4x the multiply-adds; measured on the 2-core CPU it is 1-3x *slower* than
-transposed conv + depthwise blur (see ``bench/bench_psp.py``), so the split form is used.
+It is one op but 4x the multiply-adds: measured on the 2-core CPU it is ~2.7x slower at the
+512-channel layers and no faster at the 1024 px layer than transposed conv + depthwise blur
+(``python -m bench.bench_psp`` prints both), so the split form is used.
 """
 
 from __future__ import annotations
@@ -150,6 +153,9 @@ class ModulatedConv2d(nn.Module):
         )
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
         self.fast = True
+        # Fast path only: the input arrives without the previous activation's sqrt(2) gain,
+        # which is applied here to the (small) weight instead of the (large) activation.
+        self.input_gain = 1.0
 
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, bias: torch.Tensor | None = None
@@ -179,12 +185,34 @@ class ModulatedConv2d(nn.Module):
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, oc, out.shape[2], out.shape[3])
 
+    def _fast_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight in the conv's layout, per-(out, in) sum of squared taps), cached.
+
+        Inference reuses the same weights every call, so the transposed copy for
+        conv_transpose2d and the demodulation statistics are computed once; the cache key
+        (storage, version counter, dtype) changes whenever the parameter is replaced or
+        modified in place.
+        """
+        w = self.weight
+        key = (w.data_ptr(), w._version, w.dtype, w.device)
+        cache = getattr(self, "_cache", None)
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                base = w[0].detach()
+                if self.upsample:  # conv_transpose2d wants [in, out, k, k]
+                    base = base.transpose(0, 1).contiguous()
+                wsq = w[0].detach().pow(2).sum([2, 3])  # [out, in]
+            cache = (key, base, wsq)
+            self._cache = cache
+        return cache[1], cache[2]
+
     def _conv(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
+        """Plain conv, or (upsample; ``weight`` is [in, out, k, k]) transposed conv + blur."""
         if not self.upsample:
             return F.conv2d(x, weight, bias, padding=self.padding)
-        out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        out = F.conv_transpose2d(x, weight, stride=2)
         p0, p1 = self.blur.pad
         if p0 != p1 or p0 < 0:
             out = self.blur(out)
@@ -198,20 +226,22 @@ class ModulatedConv2d(nn.Module):
         self, x: torch.Tensor, s: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         dtype = x.dtype
+        base, wsq = self._fast_weights()
+        s = s.float() * self.scale  # [B, in]; fp32 even under autocast
+        # Per-(out, in) weight scale for layout [out, in] (conv) or [in, out] (transposed).
+        if self.demodulate:  # demod[b, o] = 1 / |W[o] * s[b]|; gain after it (it would cancel)
+            demod = torch.rsqrt((s.pow(2)[:, None, :] * wsq[None]).sum(-1) + self.eps)
+            demod = demod * self.input_gain  # [B, out]
+        else:
+            demod = torch.full((s.shape[0], wsq.shape[0]), self.input_gain, device=s.device)
         bias = None if bias is None else bias.to(dtype)
-        weight = self.weight[0] * self.scale  # [out, in, k, k]
-        if x.shape[0] == 1:
-            weight = weight * s.view(1, -1, 1, 1)
-            if self.demodulate:
-                weight = weight * torch.rsqrt(weight.pow(2).sum([1, 2, 3]) + self.eps).view(
-                    -1, 1, 1, 1
-                )
-            return self._conv(x, weight.to(dtype), bias)
+        if x.shape[0] == 1:  # fold everything into one weight: a single pass over it
+            coef = s[0][None, :] * demod[0][:, None]  # [out, in]
+            coef = coef.t() if self.upsample else coef
+            return self._conv(x, (base * coef[:, :, None, None]).to(dtype), bias)
         # conv(x * s, W) * d == conv(x, W * s * d): one shared weight for the whole batch.
-        out = self._conv(x * s.view(s.shape[0], -1, 1, 1).to(dtype), weight.to(dtype), None)
-        if self.demodulate:
-            demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum([2, 3]).t() + self.eps)  # [B, out]
-            out.mul_(demod.view(demod.shape[0], -1, 1, 1).to(dtype))
+        out = self._conv((x * s[:, :, None, None].to(dtype)), base.to(dtype), None)
+        out.mul_(demod[:, :, None, None].to(dtype))
         if bias is not None:
             out.add_(bias.view(1, -1, 1, 1))
         return out
@@ -263,12 +293,14 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
         self.fast = True
+        self.defer_gain = False  # fast path: leave sqrt(2) to the consumers' weights
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.fast:  # bias inside the conv, then noise, leaky ReLU and gain in place
             out = self.conv(x, style, bias=self.activate.bias)
             out.add_(self.noise.weight.to(out.dtype) * noise.to(out.dtype))
-            return F.leaky_relu_(out, 0.2).mul_(SQRT2)
+            out = F.leaky_relu_(out, 0.2)
+            return out if self.defer_gain else out.mul_(SQRT2)
         return self.activate(self.noise(self.conv(x, style), noise))
 
 
@@ -362,6 +394,16 @@ class Generator(nn.Module):
         for m in self.modules():
             if hasattr(m, "fast"):
                 m.fast = fast
+        # Fast path: every StyledConv output feeds only modulated convs (the next StyledConv
+        # and a ToRGB), so its sqrt(2) gain moves into their weights: one fewer full pass
+        # over the largest activations. conv1 reads the constant input, which has no gain.
+        for m in self.modules():
+            if isinstance(m, StyledConv):
+                m.defer_gain = fast
+        consumers = [self.to_rgb1.conv, *(c.conv for c in self.convs)]
+        consumers += [t.conv for t in self.to_rgbs]
+        for conv in consumers:
+            conv.input_gain = SQRT2 if fast else 1.0
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """Z [B, style_dim] -> W [B, style_dim] (not used by pSp, which predicts W+)."""

@@ -6,6 +6,7 @@ publisher saves it, under its official name, so the real loaders are what the te
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +16,28 @@ from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
 
 
 @pytest.fixture(scope="session")
-def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def psp_ckpt_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A full-size (~1.2 GB) random pSp checkpoint in the official format."""
     from tests.psp_checkpoint import save_checkpoint
 
-    return save_checkpoint(tmp_path_factory.mktemp("psp") / PSP_FFHQ)
+    path = save_checkpoint(tmp_path_factory.mktemp("psp") / PSP_FFHQ)
+    yield path
+    path.unlink(missing_ok=True)  # pytest keeps old tmp dirs; do not leave 1.2 GB behind
 
 
 @pytest.fixture(scope="session")
-def resnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A torchvision ResNet50 state dict, as `resnet50-11ad3fa6.pth` holds it."""
+def random_resnet_state() -> dict[str, torch.Tensor]:
     from torchvision.models import resnet50
 
     torch.manual_seed(0)
+    return resnet50(weights=None).state_dict()
+
+
+@pytest.fixture(scope="session")
+def resnet_file(tmp_path_factory: pytest.TempPathFactory, random_resnet_state: dict) -> Path:
+    """A torchvision ResNet50 state dict, as `resnet50-11ad3fa6.pth` holds it."""
     path = tmp_path_factory.mktemp("resnet") / RESNET50
-    torch.save(resnet50(weights=None).state_dict(), path)
+    torch.save(random_resnet_state, path)
     return path
 
 
