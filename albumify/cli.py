@@ -129,11 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="build and inspect cover indexes")
     index_commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
-    _optional_subcommands("index.cli", index_commands)
+    _room_subcommands("index.cli", index_commands)
 
     models = commands.add_parser("models", help="fetch and list model weights")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    _optional_subcommands("models.weights", model_commands)
+    _room_subcommands("models.weights", model_commands)
+
+    demo = commands.add_parser(
+        "demo", help="run bot, worker and a loopback Discord locally; write the chat as HTML"
+    )
+    # Light to import (aiohttp, redis, rq): the demo's processes load the rest themselves.
+    importlib.import_module("bot.devtools.demo").add_arguments(demo)
+    demo.set_defaults(func=_delegate("bot.devtools.demo", "main_from_args"))
 
     bench = commands.add_parser("bench", help="run the benchmark suite")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -142,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _optional_subcommands(module: str, subparsers: argparse._SubParsersAction) -> None:
+def _room_subcommands(module: str, subparsers: argparse._SubParsersAction) -> None:
     """Let a room register its own subcommands; its heavy imports stay inside its handlers."""
     importlib.import_module(module).add_arguments(subparsers)
 
