@@ -12,6 +12,7 @@ import pytest
 from albumify.settings import Limits, Settings
 from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply, rate_limited
+from tests.support.jobs import cover_job
 from worker import keys
 from worker.discord_api import (
     DiscordAPI,
@@ -21,7 +22,6 @@ from worker.discord_api import (
     shared_budget,
 )
 from worker.job import TOKEN_MARGIN_S, CoverTask
-from worker.schema import CoverJob, PhotoRef
 
 TOKEN = "tok-discord-faults"
 
@@ -49,24 +49,6 @@ def settings(fake_rest, redis_url) -> Settings:
     )
 
 
-def cover_job(url: str, **overrides) -> CoverJob:
-    values = dict(
-        job_id="albumify-cover-5150",
-        result_id="r5150",
-        guild_id=10,
-        channel_id=20,
-        requester_id=30,
-        photo_author_id=30,
-        photo=PhotoRef(filename="me.png", url=url, attachment_id=5, content_type="image/png"),
-        application_id=99,
-        token_expires_at=time.time() + 900,
-        response_message_id=555,
-        requested_at=time.time(),
-    )
-    values.update(overrides)
-    return CoverJob(**values)
-
-
 def final_answers(fake_rest):
     edits = [r for r in fake_rest.calls("PATCH", "/webhooks/") if "embeds" in (r.payload or {})]
     return edits + fake_rest.calls("POST", "/channels/")
@@ -90,7 +72,7 @@ def test_429_then_5xx_on_the_result_upload_is_retried_and_answered_once(
         ScriptedReply(503, {}),
     )
     sleeps: list[float] = []
-    redis_sync.set(keys.token("albumify-cover-5150"), TOKEN, ex=900)
+    redis_sync.set(keys.token("albumify-cover-111"), TOKEN, ex=900)
     api = DiscordAPI(settings.api_base, "bot-token", sleep=sleeps.append)
     outcome = CoverTask(cover_job(url), settings, redis_sync, None, api=api).run()
 
@@ -163,7 +145,7 @@ def test_a_job_spends_from_the_process_budget_set_by_its_limits(
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
     fake_rest.script("PATCH", "/webhooks/", *[rate_limited(0)] * 50)
     fake_rest.script("POST", "/channels/", *[ScriptedReply(401, {"message": "401"})] * 50)
-    redis_sync.set(keys.token("albumify-cover-5150"), TOKEN, ex=900)
+    redis_sync.set(keys.token("albumify-cover-111"), TOKEN, ex=900)
     for _ in range(3):  # RQ's attempts
         with pytest.raises(DiscordUnavailable):
             CoverTask(cover_job(url), settings, redis_sync, None).run()
@@ -185,7 +167,7 @@ def test_token_that_expires_mid_job_falls_back_to_a_channel_reply(fake_rest, set
         now[0] += 3  # each look at the clock is a few seconds later: it dies mid-job
         return now[0]
 
-    redis_sync.set(keys.token("albumify-cover-5150"), TOKEN, ex=900)
+    redis_sync.set(keys.token("albumify-cover-111"), TOKEN, ex=900)
     job = cover_job(url, token_expires_at=expires)
     outcome = CoverTask(job, settings, redis_sync, None, clock=clock).run()
 

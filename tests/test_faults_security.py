@@ -29,10 +29,11 @@ from models.psp.checkpoint import CheckpointError, read_checkpoint
 from models.weights import PSP_FFHQ, RESNET50
 from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply
+from tests.support.jobs import cover_job
 from tests.support.processes import bot_queue
 from worker import keys
 from worker.job import CoverTask
-from worker.schema import CoverJob, PhotoRef
+from worker.schema import PhotoRef
 
 TOKEN = "Tok3n-interaction-SECRET-abcdef"
 BOT_TOKEN = "MTIz.bot-token-SECRET"
@@ -52,18 +53,10 @@ def test_a_full_job_logs_neither_tokens_nor_webhook_paths(fake_rest, redis_url, 
         cdn_hosts_explicit=True,
     )
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
-    job = CoverJob(
-        job_id="albumify-cover-31337",
-        result_id="r31337",
-        guild_id=10,
-        channel_id=20,
-        requester_id=30,
-        photo_author_id=30,
+    job = cover_job(
+        url, job_id="albumify-cover-31337", result_id="r31337", requested_at=0.0,
         photo=PhotoRef(filename="me.png", url=url, attachment_id=5),
-        application_id=99,
-        token_expires_at=time.time() + 900,
-        response_message_id=555,
-    )
+    )  # fmt: skip
     redis_sync.set(keys.token(job.job_id), TOKEN, ex=900)
     # The webhook fails once (a 404 → the channel path with the bot token), so both secrets
     # are used on the wire during the job.

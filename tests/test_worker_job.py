@@ -12,11 +12,12 @@ from albumify.errors import BadInput
 from albumify.settings import Limits, Settings
 from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply, rate_limited
+from tests.support.jobs import cover_job
 from worker import keys
 from worker.discord_api import DiscordAPI, DiscordUnavailable
 from worker.download import fetch_photo
 from worker.job import CoverTask
-from worker.schema import CoverJob, PhotoRef
+from worker.schema import PhotoRef
 
 TOKEN = "interaction-token-secret"
 
@@ -38,24 +39,6 @@ def pipeline(settings):
     return fake_pipeline.install()
 
 
-def make_job(url: str | None, **overrides) -> CoverJob:
-    values = dict(
-        job_id="albumify-cover-111",
-        result_id="r111",
-        guild_id=10,
-        channel_id=20,
-        requester_id=30,
-        photo_author_id=30,
-        photo=PhotoRef(filename="me.png", url=url, attachment_id=5, content_type="image/png"),
-        application_id=99,
-        token_expires_at=time.time() + 900,
-        response_message_id=555,
-        requested_at=time.time(),
-    )
-    values.update(overrides)
-    return CoverJob(**values)
-
-
 def run_task(job, settings, redis_sync, *, sleeps=None, token=TOKEN):
     if token:
         redis_sync.set(keys.token(job.job_id), token, ex=900)
@@ -67,7 +50,7 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     fake_rest, settings, redis_sync, pipeline
 ):
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
-    outcome = run_task(make_job(url), settings, redis_sync)
+    outcome = run_task(cover_job(url), settings, redis_sync)
 
     assert outcome.status == "posted" and outcome.library_id == "lib-1"
     edits = fake_rest.calls("PATCH", f"/webhooks/99/{TOKEN}/messages/@original")
@@ -91,7 +74,7 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
 
 def test_progress_edits_are_throttled(fake_rest, settings, redis_sync, pipeline):
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
-    run_task(make_job(url), settings, redis_sync)
+    run_task(cover_job(url), settings, redis_sync)
     edits = fake_rest.calls("PATCH", "/messages/@original")
     progress = [e for e in edits if not e.files]
     # Seven stages run in well under 2 s: only the first is shown, then the result.
@@ -103,7 +86,7 @@ def test_spoilered_photo_gives_spoilered_cover_without_embed_image(
     fake_rest, settings, redis_sync, pipeline
 ):
     url = fake_rest.add_file("/attachments/1/5/SPOILER_me.png", fake_pipeline.png_bytes())
-    job = make_job(url, photo=PhotoRef(filename="SPOILER_me.png", url=url, spoiler=True))
+    job = cover_job(url, photo=PhotoRef(filename="SPOILER_me.png", url=url, spoiler=True))
     run_task(job, settings, redis_sync)
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert final.files["files[0]"][0] == "SPOILER_albumify.png"
@@ -112,7 +95,7 @@ def test_spoilered_photo_gives_spoilered_cover_without_embed_image(
 
 def test_expired_token_falls_back_to_a_channel_reply(fake_rest, settings, redis_sync, pipeline):
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
-    run_task(make_job(url, token_expires_at=time.time() - 1), settings, redis_sync)
+    run_task(cover_job(url, token_expires_at=time.time() - 1), settings, redis_sync)
     assert fake_rest.calls("PATCH") == []
     (post,) = fake_rest.calls("POST", "/channels/20/messages")
     assert post.headers["Authorization"] == "Bot bot-token"
@@ -123,7 +106,7 @@ def test_expired_token_falls_back_to_a_channel_reply(fake_rest, settings, redis_
 def test_webhook_404_falls_back_to_a_channel_reply(fake_rest, settings, redis_sync, pipeline):
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
     fake_rest.script("PATCH", "/webhooks/", ScriptedReply(404, {"message": "Unknown Webhook"}))
-    outcome = run_task(make_job(url), settings, redis_sync)
+    outcome = run_task(cover_job(url), settings, redis_sync)
     assert outcome.status == "posted"
     (post,) = fake_rest.calls("POST", "/channels/20/messages")
     assert post.files and post.payload["components"]
@@ -158,7 +141,7 @@ def test_network_errors_never_show_the_token(settings):
 
 def test_unreadable_photo_is_told_to_the_member(fake_rest, settings, redis_sync, pipeline):
     url = fake_rest.add_file("/attachments/1/5/me.png", b"not an image at all")
-    outcome = run_task(make_job(url), settings, redis_sync)
+    outcome = run_task(cover_job(url), settings, redis_sync)
     assert outcome.status == "refused"
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert "not an image" in final.payload["content"] and final.payload["components"] == []
@@ -169,10 +152,10 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
 ):
     data = fake_pipeline.png_bytes()
     url = fake_rest.add_file("/attachments/1/5/me.png", data)
-    run_task(make_job(url), settings, redis_sync)
+    run_task(cover_job(url), settings, redis_sync)
     digest = redis_sync.hget(keys.result("r111"), "photo_hash").decode()
     fake_rest.requests.clear()
-    reroll = make_job(
+    reroll = cover_job(
         None,
         job_id="albumify-reroll-222",
         result_id="r222",
@@ -187,7 +170,9 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
 
 
 def test_reroll_after_the_photo_expired_says_so(fake_rest, settings, redis_sync, pipeline):
-    job = make_job(None, photo=PhotoRef(filename="me.png", photo_hash="0" * 64), rerolled_from="r1")
+    job = cover_job(
+        None, photo=PhotoRef(filename="me.png", photo_hash="0" * 64), rerolled_from="r1"
+    )
     outcome = run_task(job, settings, redis_sync)
     assert outcome.status == "refused" and "Post it again" in (outcome.error or "")
 
@@ -198,9 +183,9 @@ def test_same_photo_within_a_minute_reuses_the_earlier_job(
     data = fake_pipeline.png_bytes()
     first = fake_rest.add_file("/attachments/1/5/me.png", data)
     second = fake_rest.add_file("/attachments/1/6/again.png", data)
-    run_task(make_job(first), settings, redis_sync)
+    run_task(cover_job(first), settings, redis_sync)
     outcome = run_task(
-        make_job(second, job_id="albumify-cover-112", result_id="r112"), settings, redis_sync
+        cover_job(second, job_id="albumify-cover-112", result_id="r112"), settings, redis_sync
     )
     assert outcome.status == "duplicate" and outcome.result_id == "r111"
     assert len(pipeline.calls) == 1
@@ -249,14 +234,14 @@ def test_network_fault_on_the_last_attempt_tells_the_member_and_raises(
     url = fake_rest.base + "/api/v10/cdn-down/me.png"
     fake_rest.script("GET", "/cdn-down/", ScriptedReply(503, {}))
     with pytest.raises(DownloadFailed):
-        run_task(make_job(url), settings, redis_sync)  # no RQ job: counts as the last attempt
+        run_task(cover_job(url), settings, redis_sync)  # no RQ job: counts as the last attempt
     notice = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert "try again" in notice.payload["content"].lower()
 
 
 def test_posted_cover_is_recorded_for_the_leaderboards(fake_rest, settings, redis_sync, pipeline):
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
-    job = make_job(url, result_id="r222", job_id="albumify-cover-222")
+    job = cover_job(url, result_id="r222", job_id="albumify-cover-222")
     outcome = run_task(job, settings, redis_sync)
     cover = redis_sync.hgetall("albumify:cover:r222")
     assert cover[b"message"] == str(outcome.message_id).encode()
