@@ -144,3 +144,12 @@ def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
         == 0
     )
     assert CoverIndex.load(out).manifest["generation"] == index.manifest["generation"]
+
+
+def test_compile_is_off_by_default_so_the_neural_models_run_eager(neural_pipeline):
+    from models.compile import is_compiled
+
+    psp = neural_pipeline.stages.styler.psp
+    assert not is_compiled(psp.encoder) and not is_compiled(psp.decoder)
+    assert not is_compiled(neural_pipeline.stages.embedder.model)
+    assert not psp.clone_outputs
