@@ -58,7 +58,8 @@ def resnet_cases(weights: Path) -> dict[int, Callable[[], object]]:
 def run(quick: bool = False) -> Table:
     repeat = 3 if quick else 5
     table = Table(
-        "Model stages, batch 1 vs 8 (CPU, fp32, random weights; GPU not measured: none lent)",
+        f"Model stages, batch 1 vs 8 (CPU, {torch.get_num_threads()} threads, fp32, random"
+        " weights; GPU not measured: none lent)",
         ["stage", "batch", "per batch", "per photo", "photos/s", "vs batch 1"],
     )
     with tempfile.TemporaryDirectory(prefix="albumify-bench-") as tmp:

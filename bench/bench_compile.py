@@ -67,7 +67,8 @@ def run(quick: bool = False) -> Table:
 
     repeat = 3 if quick else 7
     table = Table(
-        "torch.compile vs eager (CPU, batch 1, empty compile cache; same run, round-robin)",
+        f"torch.compile vs eager (CPU, {torch.get_num_threads()} threads, batch 1, empty compile"
+        " cache; same run, round-robin)",
         ["model", "eager median", "compiled median", "speed-up", "compile time", "break-even"],
     )
     with tempfile.TemporaryDirectory(prefix="albumify-bench-") as tmp:

@@ -37,3 +37,19 @@ def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu"
     """
     mmap = zipfile.is_zipfile(path)
     return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+
+
+@contextlib.contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Undo a library's ``torch.set_num_threads`` once its call returns.
+
+    ultralytics' ``select_device`` sets torch to ``min(8, cores - 1)`` threads on every CPU
+    predict: process-wide, so after the first YOLO cutout pSp and ResNet50 ran on one thread
+    of a 2-core machine (the face stage ~2x slower) and on at most 8 of a big one.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
