@@ -53,6 +53,21 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw in {"1", "true", "yes", "on"}
 
 
+COMPILE_MODES = ("off", "compile", "cudagraphs")
+"""``ALBUMIFY_COMPILE``: eager (default), ``torch.compile``, or compile with CUDA graphs."""
+
+
+def parse_compile_mode(raw: str | None) -> str:
+    """``ALBUMIFY_COMPILE`` -> one of :data:`COMPILE_MODES` (empty = off); else a clear error.
+
+    Parsed here rather than beside the models because the bot reads settings without torch.
+    """
+    value = (raw or "").strip().lower() or "off"
+    if value not in COMPILE_MODES:
+        raise ValueError(f"ALBUMIFY_COMPILE must be one of {', '.join(COMPILE_MODES)}, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """Product limits. Each is overridable by the env var named in its metadata."""
@@ -128,7 +143,13 @@ class Settings:
     """True when ALBUMIFY_CDN_HOSTS was set: listed hosts may then be plain http."""
     queue_name: str = "albumify"
     backend: str = "auto"
+    compile_mode: str = "off"
+    """How the worker runs pSp and ResNet50: eager, compiled, or compiled with CUDA graphs
+    (see models/compile.py); compilation happens at start-up, never in a job."""
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        parse_compile_mode(self.compile_mode)  # a typo fails at start-up, not silently
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -149,6 +170,7 @@ class Settings:
             cdn_hosts_explicit=bool(hosts),
             queue_name=_env_str("ALBUMIFY_QUEUE", "albumify"),
             backend=_env_str("ALBUMIFY_BACKEND", "auto"),
+            compile_mode=parse_compile_mode(os.environ.get("ALBUMIFY_COMPILE")),
             limits=Limits.from_env(),
         )
 

@@ -14,6 +14,8 @@ SUITE = (
     "bench.bench_worker",
     "bench.bench_neural",
     "bench.bench_psp",
+    "bench.bench_batch",
+    "bench.bench_compile",
     "bench.bench_index",
     "bench.bench_leaderboard",
     "bench.bench_e2e",

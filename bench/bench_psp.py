@@ -87,16 +87,14 @@ def upsample_conv_ops(cin: int, cout: int, res_in: int) -> dict[str, Callable[[]
     return {"naive (convT + upfirdn2d)": naive, "fused 6x6 convT": fused_6x6, "ours": ours}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--skip-encoder", action="store_true")
-    args = parser.parse_args()
+def report(rep: int = 5, skip_encoder: bool = False) -> str:
+    """Every case, round-robin, as markdown (ops table, then the ratios against targets)."""
     torch.manual_seed(0)
-    rep = args.repeat
+    lines: list[str] = []
+    out = lines.append
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(
+    out(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}, load avg {load:.2f} at start"
     )
@@ -175,7 +173,7 @@ def main() -> None:
         )
     )
 
-    if not args.skip_encoder:
+    if not skip_encoder:
         enc = GradualStyleEncoder().eval().requires_grad_(False)
         x = torch.rand(1, 3, 256, 256) * 2 - 1
 
@@ -213,18 +211,18 @@ def main() -> None:
             if name == MM_CASE:
                 peak = 2 * MM_N**3 / best / 1e9
 
-    print()
-    print(f"fp32 matmul peak ({MM_CASE}, best of {rep}, same rounds): **{peak:.1f} GFLOP/s**")
-    print()
-    print("| case | median ms | best ms | GFLOP | GFLOP/s (best) | % of mm peak | note |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    out("")
+    out(f"fp32 matmul peak ({MM_CASE}, best of {rep}, same rounds): **{peak:.1f} GFLOP/s**")
+    out("")
+    out("| case | median ms | best ms | GFLOP | GFLOP/s (best) | % of mm peak | note |")
+    out("|---|---:|---:|---:|---:|---:|---|")
     for name, med, best, gflop, note in rows:
         if gflop:
             rate = gflop / best
             flops = f"{gflop:.1f} | {rate:.0f} | {100 * rate / peak:.0f}%"
         else:
             flops = "– | – | –"
-        print(f"| {name} | {med * 1e3:.1f} | {best * 1e3:.1f} | {flops} | {note} |")
+        out(f"| {name} | {med * 1e3:.1f} | {best * 1e3:.1f} | {flops} | {note} |")
 
     def ratio(a: str, b: str) -> str:
         return f"{results[a][1] / results[b][1]:.2f}x"  # best times: least hit by load
@@ -246,13 +244,27 @@ def main() -> None:
             "≥ 60%",
         ),
     ]
-    print()
-    print(f"| ratio (best of {rep}, same run, interleaved) | value | target |")
-    print("|---|---:|---:|")
+    out("")
+    out(f"| ratio (best of {rep}, same run, interleaved) | value | target |")
+    out("|---|---:|---:|")
     for label, value, target in ratio_rows:
-        print(f"| {label} | {value} | {target} |")
+        out(f"| {label} | {value} | {target} |")
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nload avg {load_end:.2f} at end (other processes on the machine skew timings)")
+    out(f"\nload avg {load_end:.2f} at end (other processes on the machine skew timings)")
+    return "### pSp generator and encoder ops (CPU)\n\n" + "\n".join(lines) + "\n"
+
+
+def run(quick: bool = False) -> str:
+    """For ``python -m bench``: 3 rounds with ``--quick``, 5 otherwise."""
+    return report(rep=3 if quick else 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-encoder", action="store_true")
+    args = parser.parse_args()
+    print(report(args.repeat, args.skip_encoder))
 
 
 if __name__ == "__main__":

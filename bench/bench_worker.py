@@ -1,30 +1,73 @@
 """Worker economics: cold start vs warm job, peak RSS, and RSS growth over many jobs.
 
 Cold = a fresh process that imports, loads every model and the index, and makes one cover
-(what a worker that loaded models per job would pay each time). Warm = the median job of a
-worker that keeps its models. Growth = RSS after N jobs minus RSS after the first few.
+(what a worker that loaded models per job would pay each time); its peak RSS is the worker's
+footprint, for the classic and the neural backends (random official-format weights). Warm =
+the median job of a worker that keeps its models. Growth = RSS after N jobs (1,000 in the
+full run) minus RSS after the first 15. Weights loading: read whole vs memory-mapped.
 """
 
 from __future__ import annotations
 
-import resource
+import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import torch
 
 from bench.report import Table
 
 EXAMPLE = Path("examples/astronaut.png")
 COLD_SCRIPT = """
-import time; t = time.perf_counter()
+import json, resource, sys, time; t = time.perf_counter()
+from pathlib import Path
+from albumify.settings import Settings
 from worker.pipeline import Pipeline, CoverOptions
 from worker.photo import encode_cover
-p = Pipeline.load(backend="classic")
+settings = Settings(weights_dir=Path(sys.argv[1]))
+p = Pipeline.load(settings, backend=sys.argv[2], device="cpu")
+loaded = time.perf_counter() - t
 encode_cover(p.make_cover("examples/astronaut.png", CoverOptions(size=512)).image, "jpeg")
-print(time.perf_counter() - t)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"cold": time.perf_counter() - t, "load": loaded, "peak_mib": peak}))
 """
+
+
+def cold_worker(weights: Path, backend: str, cache: Path | None = None) -> dict[str, float]:
+    """Cold start of a new worker process: seconds to load, to first cover, and peak RSS.
+
+    ``cache``: a private starter library (the neural one gains ResNet vectors, which the
+    shared one must not); None = the usual one.
+    """
+    env = {**os.environ, **({"ALBUMIFY_CACHE": str(cache)} if cache else {})}
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_SCRIPT, str(weights), backend],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**result, "wall": time.perf_counter() - started}
+
+
+def weights_load_times(weights: Path, repeat: int) -> dict[str, tuple[float, float]]:
+    """torch.load of the pSp and ResNet50 files, read whole vs mmap (page cache warm)."""
+    from bench.bench_psp import time_interleaved
+    from models.weights import PSP_FFHQ, RESNET50
+
+    def load(mmap: bool) -> Callable[[], object]:
+        files = (weights / PSP_FFHQ, weights / RESNET50)
+        return lambda: [torch.load(f, weights_only=True, mmap=mmap) for f in files]
+
+    return time_interleaved({"read whole": load(False), "mmap": load(True)}, repeat=repeat)
 
 
 def rss_mib() -> float:
@@ -35,19 +78,19 @@ def rss_mib() -> float:
 
 
 def run(quick: bool = False, jobs: int | None = None) -> Table:
+    from bench.bench_neural import write_random_weights
     from worker.photo import encode_cover
     from worker.pipeline import CoverOptions, Pipeline
 
-    jobs = jobs or (60 if quick else 300)
-    started = time.perf_counter()
-    cold = float(
-        subprocess.run(
-            [sys.executable, "-c", COLD_SCRIPT], capture_output=True, text=True, check=True
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    cold_wall = time.perf_counter() - started
+    jobs = jobs or (60 if quick else 1000)
+    with tempfile.TemporaryDirectory(prefix="albumify-bench-") as tmp:
+        weights, cache = Path(tmp) / "weights", Path(tmp) / "cache"
+        weights.mkdir()
+        write_random_weights(weights)
+        classic = cold_worker(weights, "classic")
+        cold_worker(weights, "neural", cache)  # untimed: adds the library's ResNet vectors
+        neural = cold_worker(weights, "neural", cache)
+        loads = weights_load_times(weights, repeat=3 if quick else 5)
 
     pipeline = Pipeline.load(backend="classic")
     photo = EXAMPLE.read_bytes()
@@ -62,25 +105,42 @@ def run(quick: bool = False, jobs: int | None = None) -> Table:
     warm = statistics.median(times)
     settled = statistics.median(rss[5:15])
     growth = rss[-1] - settled
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     table = Table(
-        "Worker: cold vs warm, memory (CPU, classic backends, 512 px covers)",
+        "Worker: cold vs warm, memory (CPU, 512 px covers; neural = random official weights)",
         ["measure", "value", "ratio"],
     )
+    cold = classic["cold"]
     table.add(
-        "cold: new process, load models, one cover",
-        f"{cold * 1000:.0f} ms ({cold_wall:.1f} s with interpreter start)",
+        "cold, classic: new process, load models, one cover",
+        f"{cold * 1000:.0f} ms ({classic['wall']:.1f} s with interpreter start)",
         "1.00× (baseline)",
     )
     table.add(
-        "warm: median job in a loaded worker",
+        "warm, classic: median job in a loaded worker",
         f"{warm * 1000:.0f} ms",
         f"{cold / warm:.1f}× faster than cold",
     )
-    table.add("peak RSS of the worker process", f"{peak:.0f} MiB", "")
     table.add(
-        f"RSS growth over {jobs} jobs (after the first 15)",
+        "cold, neural: new process, load models, one cover",
+        f"{neural['cold'] * 1000:.0f} ms (loading {neural['load'] * 1000:.0f} ms)",
+        f"{neural['cold'] / cold:.1f}× classic cold",
+    )
+    for name in ("read whole", "mmap"):
+        median = loads[name][0]
+        table.add(
+            f"torch.load pSp + ResNet50 files, {name}",
+            f"{median * 1000:.0f} ms",
+            f"{median / loads['read whole'][0]:.2f}× read whole",
+        )
+    table.add("peak RSS, classic worker (load + one cover)", f"{classic['peak_mib']:.0f} MiB", "")
+    table.add(
+        "peak RSS, neural worker (load + one cover)",
+        f"{neural['peak_mib']:.0f} MiB",
+        f"{neural['peak_mib'] / classic['peak_mib']:.1f}× classic",
+    )
+    table.add(
+        f"RSS growth over {jobs} classic jobs (after the first 15)",
         f"{growth:+.1f} MiB",
         f"{growth / settled:+.1%} of settled RSS",
     )

@@ -152,7 +152,7 @@ class ResNetEmbedder:
         import torch
         from torchvision.models import resnet50
 
-        from models.device import pick_device
+        from models.device import load_weights_only, pick_device
 
         path = resolve(cls.weights_file, weights_dir)
         if path is None:
@@ -161,10 +161,11 @@ class ResNetEmbedder:
                 + missing_hint([cls.weights_file], weights_dir)
             )
         device = pick_device(str(device) if device is not None else None)
-        model = resnet50(weights=None)
+        with torch.device("meta"):  # no random init just to overwrite it
+            model = resnet50(weights=None)
         try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state_dict, strict=True)
+            state_dict = load_weights_only(path, map_location="cpu")
+            model.load_state_dict(state_dict, strict=True, assign=True)
         except Exception as exc:  # unpickling and key/shape errors alike mean a bad file
             raise MissingAsset(
                 f"{path} is not a torchvision ResNet50 state dict ({exc}); delete it and "
@@ -175,6 +176,13 @@ class ResNetEmbedder:
         if device.type == "cuda":
             model = model.to(device, memory_format=torch.channels_last)
         return cls(model, device)
+
+    def compile(self, mode: str) -> None:
+        """Compile the network for a worker's shape (one 224 px crop); eager if that fails."""
+        from models.compile import compile_module
+
+        crop = [np.zeros((CROP_SIDE, CROP_SIDE, 3), np.uint8)]
+        compile_module(self.model, mode, self.device, lambda: self._embed(crop), "ResNet50")
 
     def __call__(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
         if not images:

@@ -108,6 +108,20 @@ class PSPStyler:
         x = torch.zeros(1, 3, 256, 256)
         self.psp.generate(self.psp.encode(x), size=self.size)
 
+    def compile(self, mode: str) -> None:
+        """Compile the encoder and generator for the shapes a job uses (batch 1, 256 px in,
+        ``self.size`` out); each part falls back to eager on its own if compiling fails."""
+        from models.compile import compile_module
+
+        psp = self.psp
+        # CUDA graphs reuse their output buffers on the next replay: hand out copies.
+        psp.clone_outputs = mode == "cudagraphs"
+        x = torch.zeros(1, 3, 256, 256, device=psp.device)
+        # Warm up with what a job passes (W+ from encode: an inference tensor), or the first
+        # job would recompile on the changed guard.
+        compile_module(psp.encoder, mode, psp.device, lambda: psp.encode(x), "pSp encoder")
+        compile_module(psp.decoder, mode, psp.device, self.warm_up, "pSp generator")
+
     def cover_latent(self, row: int | None) -> torch.Tensor:
         """The cover's W+ [1, 18, 512], or the average face when the cover has none."""
         if self.cover_wplus is not None and row is not None:

@@ -250,18 +250,21 @@ class YoloSegmenter:
 
     def people(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person masks float32 [N, H, W] at the image's size and their boxes [N, 4]."""
+        from models.device import keep_torch_threads
+
         height, width = image.shape[:2]
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # ultralytics reads arrays as OpenCV BGR
-        result = self.model.predict(
-            bgr,
-            classes=[COCO_PERSON],
-            conf=self.conf,
-            imgsz=self.imgsz,
-            retina_masks=True,  # masks at the original resolution, not the 160 px prototype
-            device=str(self.device),
-            verbose=False,
-            **self._precision,
-        )[0]
+        with keep_torch_threads():
+            result = self.model.predict(
+                bgr,
+                classes=[COCO_PERSON],
+                conf=self.conf,
+                imgsz=self.imgsz,
+                retina_masks=True,  # masks at the original resolution, not the 160 px prototype
+                device=str(self.device),
+                verbose=False,
+                **self._precision,
+            )[0]
         if result.masks is None or len(result.masks) == 0:
             return np.zeros((0, height, width), np.float32), np.zeros((0, 4), np.float32)
         masks = result.masks.data.float().cpu().numpy()

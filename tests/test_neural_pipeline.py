@@ -144,3 +144,26 @@ def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
         == 0
     )
     assert CoverIndex.load(out).manifest["generation"] == index.manifest["generation"]
+
+
+def test_compile_is_off_by_default_so_the_neural_models_run_eager(neural_pipeline):
+    from models.compile import is_compiled
+
+    psp = neural_pipeline.stages.styler.psp
+    assert not is_compiled(psp.encoder) and not is_compiled(psp.decoder)
+    assert not is_compiled(neural_pipeline.stages.embedder.model)
+    assert not psp.clone_outputs
+
+
+def test_the_yolo_cutout_leaves_torch_thread_count_alone(neural_pipeline):
+    # ultralytics sets torch to min(8, cores - 1) threads on CPU predicts, process-wide;
+    # pSp and ResNet50 must keep what the worker had.
+    from ultralytics.utils import NUM_THREADS
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(NUM_THREADS + 1)
+    try:
+        neural_pipeline.make_cover(images.encode(images.astronaut(), "PNG"), CoverOptions(size=256))
+        assert torch.get_num_threads() == NUM_THREADS + 1
+    finally:
+        torch.set_num_threads(before)

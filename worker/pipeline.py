@@ -109,6 +109,7 @@ class Pipeline:
             embedders.insert(0, ClassicEmbedder())
         index = load_index(index_dir or settings.index_dir, embedders)
         stages = build_stages(backends, index, device)
+        compile_stages(stages, settings.compile_mode)
         return cls(index, stages, settings.limits)
 
     def warm_up(self) -> float:
@@ -278,6 +279,20 @@ def oval_matte(shape: tuple[int, int], face: Face) -> np.ndarray:
     from models.segmenter import feather
 
     return feather(mask, radius=face.width * 0.15)
+
+
+def compile_stages(stages: Stages, mode: str) -> None:
+    """``ALBUMIFY_COMPILE``: compile the neural models that can be (pSp, ResNet50) at load.
+
+    Off by default: on the CPU it does not pay (README, Performance); each model falls back
+    to eager with a warning when compiling fails, so a bad toolchain costs speed, not jobs.
+    """
+    if mode == "off":
+        return
+    for model in (stages.embedder, stages.styler):
+        compile_model = getattr(model, "compile", None)
+        if compile_model is not None:
+            compile_model(mode)
 
 
 def build_stages(backends: Backends, index: CoverIndex, device: str | None = None) -> Stages:

@@ -1,7 +1,10 @@
 """Loader for the official pSp checkpoint (``psp_ffhq_encode.pt``, loaded unchanged).
 
 The file is a dict ``{"state_dict", "latent_avg", "opts"}``. It is read with
-``torch.load(weights_only=True)``: tensors and plain containers only, no code runs.
+``torch.load(weights_only=True)``: tensors and plain containers only, no code runs; and with
+``mmap=True`` when the file is in torch's zip format: the tensors are then views of the
+page-cached file instead of a private copy read in full up front, so loading is cheaper and
+workers on one host share the weights' pages (the keys are still checked strictly).
 
 How ``opts`` is handled: it is a dict of plain values (str/int/float/bool/None) saved from
 the training argparse namespace. We *read* a few fields to validate that the file is the
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from models.device import load_weights_only
 
 
 class CheckpointError(ValueError):
@@ -86,7 +91,7 @@ def validate_opts(opts: Mapping[str, Any], has_latent_avg: bool) -> tuple[bool, 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> PSPCheckpoint:
     """Load and validate the container (not the keys -- see :func:`check_state_dict`)."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = load_weights_only(path, map_location)
     except FileNotFoundError:
         raise
     except Exception as exc:  # unpickling refused or corrupt file

@@ -194,17 +194,21 @@ class ModulatedConv2d(nn.Module):
         modified in place.
         """
         w = self.weight
+        if torch.compiler.is_compiling():  # a Python-side cache breaks the graph: recompute
+            return self._weights_for_conv(w)  # (cheap next to the conv; inductor fuses it)
         key = (w.data_ptr(), w._version, w.dtype, w.device)
         cache = getattr(self, "_cache", None)
         if cache is None or cache[0] != key:
             with torch.no_grad():
-                base = w[0].detach()
-                if self.upsample:  # conv_transpose2d wants [in, out, k, k]
-                    base = base.transpose(0, 1).contiguous()
-                wsq = w[0].detach().pow(2).sum([2, 3])  # [out, in]
-            cache = (key, base, wsq)
+                cache = (key, *self._weights_for_conv(w))
             self._cache = cache
         return cache[1], cache[2]
+
+    def _weights_for_conv(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        base = w[0].detach()
+        if self.upsample:  # conv_transpose2d wants [in, out, k, k]
+            base = base.transpose(0, 1).contiguous()
+        return base, w[0].detach().pow(2).sum([2, 3])  # [out, in]
 
     def _conv(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None

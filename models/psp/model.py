@@ -78,6 +78,8 @@ class PSP(nn.Module):
         self.start_from_latent_avg = True
         self.amp_dtype = amp_dtype
         self.channels_last = channels_last
+        self.clone_outputs = False
+        """Set when the parts run as CUDA graphs, whose output buffers the next call reuses."""
 
     @classmethod
     def from_checkpoint(
@@ -138,7 +140,7 @@ class PSP(nn.Module):
         with torch.inference_mode(), self._autocast():
             x = x.to(self.device, torch.float32)
             x = x.contiguous(memory_format=self._memory_format("encoder"))
-            codes = self.encoder(x).float()
+            codes = self._owned(self.encoder(x).float())
             if self.start_from_latent_avg:
                 codes = codes + self.latent_avg
         return codes
@@ -156,4 +158,7 @@ class PSP(nn.Module):
         with torch.inference_mode(), self._autocast():
             w = w.to(self.device, torch.float32)
             img = self.decoder(w, size=size, memory_format=self._memory_format("decoder"))
-        return img.float()
+        return self._owned(img.float())
+
+    def _owned(self, out: torch.Tensor) -> torch.Tensor:
+        return out.clone() if self.clone_outputs else out
