@@ -1,15 +1,11 @@
 """A tiny stand-in for `worker.pipeline.Pipeline` with the same interface (fast, no models).
 
 Used by tests of the job's plumbing; the end-to-end worker test uses the real pipeline.
-If the real `worker.pipeline` / `worker.photo` have not landed, `install()` registers minimal
-modules under those names so the job's lazy imports resolve.
 """
 
 from __future__ import annotations
 
 import io
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,43 +58,10 @@ class FakePipeline:
         return FakeResult(cover, candidates[0], 0.8, notes=["no face found: fake pipeline"])
 
 
-def _encode_cover(image: Image.Image, fmt: str = "png", max_bytes: int | None = None) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class _CoverOptions:
-    title: str | None = None
-    artist: str | None = None
-    advisory: bool = False
-    seed: int = 0
-    size: int = 1024
-    exclude: tuple[str, ...] = ()
-    backend: str = "auto"
-
-
-def ensure_pipeline_modules() -> None:
-    """Register stand-in modules when the real pipeline has not landed on this branch."""
-    try:
-        import worker.photo
-        import worker.pipeline  # noqa: F401
-    except ImportError:
-        pipeline = types.ModuleType("worker.pipeline")
-        pipeline.CoverOptions = _CoverOptions  # type: ignore[attr-defined]
-        pipeline.Pipeline = FakePipeline  # type: ignore[attr-defined]
-        photo = types.ModuleType("worker.photo")
-        photo.encode_cover = _encode_cover  # type: ignore[attr-defined]
-        sys.modules["worker.pipeline"] = pipeline
-        sys.modules["worker.photo"] = photo
-
-
 def install(settings: Any = None) -> FakePipeline:
     """Make the job use a FakePipeline (as the worker does with the real one at start)."""
     from worker import job
 
-    ensure_pipeline_modules()
     fake = FakePipeline()
     job.set_pipeline(fake, settings)
     return fake

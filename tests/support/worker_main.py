@@ -73,7 +73,6 @@ def main() -> int:
     else:
         from tests.support import fake_pipeline
 
-        fake_pipeline.ensure_pipeline_modules()
         pipeline = fake_pipeline.FakePipeline()
     delay = float(os.environ.get("ALBUMIFY_TEST_STAGE_DELAY", "0") or 0)
     if delay > 0:
