@@ -13,7 +13,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from bench.report import Table
+from bench.report import Table, add_stage_rows
 from worker.photo import Photo, encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
@@ -70,13 +70,7 @@ def run(repeats: int = 5) -> Table:
         f"{cold * 1000:.0f} ms",
         f"warm is {cold / median:.1f}× faster than cold",
     )
-    for stage in ours[0][1]:
-        stage_median = statistics.median(t[stage] for _, t in ours if stage in t)
-        table.add(
-            f"  stage: {stage}",
-            f"{stage_median * 1000:.0f} ms",
-            f"{stage_median / median:.0%} of total",
-        )
+    add_stage_rows(table, [t for _, t in ours], median, "of total")
     table.add("target", "≤ 1000 ms", "met" if median <= 1.0 else "NOT met")
     return table
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.bench_cover import twelve_megapixel_jpeg
-from bench.report import Table
+from bench.report import Table, add_stage_rows
 
 
 def write_random_weights(weights: Path) -> None:
@@ -77,13 +77,7 @@ def run(quick: bool = False) -> Table:
         f"{cold * 1000:.0f} ms",
         f"warm is {cold / warm:.1f}× faster",
     )
-    for stage in runs[0][1]:
-        values = [t[stage] for _, t in runs if stage in t]
-        table.add(
-            f"  stage: {stage}",
-            f"{statistics.median(values) * 1000:.0f} ms",
-            f"{statistics.median(values) / warm:.0%} of warm",
-        )
+    add_stage_rows(table, [t for _, t in runs], warm, "of warm")
     table.add("target (issue 10)", "≤ 3500 ms", "met" if warm <= 3.5 else "NOT met")
     return table
 

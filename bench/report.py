@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import statistics
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +27,13 @@ class Table:
         ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         return "\n".join(lines) + "\n"
+
+
+def add_stage_rows(table: Table, timings: list[dict[str, float]], total: float, of: str) -> None:
+    """One row per pipeline stage: its median time and its share of the median request."""
+    for stage in timings[0]:
+        median = statistics.median(t[stage] for t in timings if stage in t)
+        table.add(f"  stage: {stage}", f"{median * 1000:.0f} ms", f"{median / total:.0%} {of}")
 
 
 def machine() -> str:
