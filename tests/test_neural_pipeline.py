@@ -95,22 +95,8 @@ def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
 
     source = make_library(tmp_path / "covers")
     out = tmp_path / "idx"
-    assert (
-        index_cli(
-            [
-                "build",
-                str(source),
-                "-o",
-                str(out),
-                "--quiet",
-                "--weights",
-                str(neural_weights_dir),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    weights = ["--quiet", "--weights", str(neural_weights_dir), "--device", "cpu"]
+    assert index_cli(["build", str(source), "-o", str(out), *weights]) == 0
     index = CoverIndex.load(out)
     assert index.has_embedder("resnet50-v2") and index.has_embedder("classic-v1")
     latents = index.wplus()
@@ -127,22 +113,7 @@ def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
     assert not torch.allclose(cover_w, styler.psp.latent_avg[None])
     assert torch.allclose(cover_w, torch.from_numpy(latents[row].astype(np.float32))[None])
     # A second run has nothing left to encode.
-    assert (
-        index_cli(
-            [
-                "add",
-                str(out),
-                "--embedder",
-                "psp",
-                "--quiet",
-                "--weights",
-                str(neural_weights_dir),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert index_cli(["add", str(out), "--embedder", "psp", *weights]) == 0
     assert CoverIndex.load(out).manifest["generation"] == index.manifest["generation"]
 
 
