@@ -13,7 +13,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from bench.report import Table, add_stage_rows
+from bench.report import Table, add_stage_rows, timed_request
 from worker.photo import Photo, encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
@@ -47,16 +47,8 @@ def run(repeats: int = 5) -> Table:
     encode_cover(pipeline.make_cover(data, options).image, "png")
     cold = time.perf_counter() - cold_start
 
-    def one(make_photo) -> tuple[float, dict[str, float]]:
-        start = time.perf_counter()
-        result = pipeline.make_cover(make_photo(), options)
-        encode_start = time.perf_counter()
-        encode_cover(result.image, "jpeg")
-        timings = {**result.timings, "encoding": time.perf_counter() - encode_start}
-        return time.perf_counter() - start, timings
-
-    ours = [one(lambda: data) for _ in range(repeats)]
-    naive = [one(lambda: full_resolution_photo(data)) for _ in range(repeats)]
+    ours = [timed_request(pipeline, data, options) for _ in range(repeats)]
+    naive = [timed_request(pipeline, full_resolution_photo(data), options) for _ in range(repeats)]
     median = statistics.median(t for t, _ in ours)
     baseline = statistics.median(t for t, _ in naive)
 

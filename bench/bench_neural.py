@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.bench_cover import twelve_megapixel_jpeg
-from bench.report import Table, add_stage_rows
+from bench.report import Table, add_stage_rows, timed_request
 
 
 def write_random_weights(weights: Path) -> None:
@@ -35,7 +35,6 @@ def write_random_weights(weights: Path) -> None:
 
 def run(quick: bool = False) -> Table:
     from albumify.settings import Settings
-    from worker.photo import encode_cover
     from worker.pipeline import CoverOptions, Pipeline
 
     repeats = 3 if quick else 5
@@ -48,12 +47,7 @@ def run(quick: bool = False) -> Table:
         os.environ["ALBUMIFY_CACHE"] = str(cache)
 
         def timed(pipeline: Pipeline) -> tuple[float, dict[str, float]]:
-            start = time.perf_counter()
-            result = pipeline.make_cover(photo, options)
-            encode_start = time.perf_counter()
-            encode_cover(result.image, "jpeg")
-            timings = {**result.timings, "encoding": time.perf_counter() - encode_start}
-            return time.perf_counter() - start, timings
+            return timed_request(pipeline, photo, options)
 
         cold_start = time.perf_counter()
         settings = Settings(weights_dir=weights)

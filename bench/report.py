@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 import statistics
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -27,6 +29,18 @@ class Table:
         ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         return "\n".join(lines) + "\n"
+
+
+def timed_request(pipeline: Any, photo: Any, options: Any) -> tuple[float, dict[str, float]]:
+    """One cover as a member gets it (pipeline + JPEG encode): total seconds and per stage."""
+    from worker.photo import encode_cover
+
+    start = time.perf_counter()
+    result = pipeline.make_cover(photo, options)
+    encode_start = time.perf_counter()
+    encode_cover(result.image, "jpeg")
+    timings = {**result.timings, "encoding": time.perf_counter() - encode_start}
+    return time.perf_counter() - start, timings
 
 
 def add_stage_rows(table: Table, timings: list[dict[str, float]], total: float, of: str) -> None:
