@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -75,6 +76,14 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert TOKEN not in done.stdout + done.stderr  # never logged
     assert "Liftoff" not in done.stderr  # job descriptions (arguments) are not logged
+    # Start-up is logged whole: a fresh process spends real time importing torch.
+    ready = re.search(
+        r"start-up took ([\d.]+) s \(interpreter and imports ([\d.]+) s, loading ([\d.]+) s",
+        done.stdout + done.stderr,
+    )
+    assert ready, done.stderr[-3000:]
+    total, imports, loading = map(float, ready.groups())
+    assert 0 < imports < total and loading < total
 
     finished = Job.fetch(job.job_id, connection=redis_sync, serializer=JSONSerializer)
     outcome = CoverOutcome.from_dict(finished.return_value())
