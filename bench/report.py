@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 
 @dataclass
 class Table:
@@ -51,6 +49,8 @@ def add_stage_rows(table: Table, timings: list[dict[str, float]], total: float, 
 
 
 def machine() -> str:
+    import torch  # here, not at import: bench_coldstart must not map torch's libraries
+
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "

@@ -51,13 +51,15 @@ class Stack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, *, timeout: float = 120.0) -> Stack:
+    def start(self, *, timeout: float = 120.0, worker: bool = True) -> Stack:
+        """``worker=False``: no worker yet (a cold-start benchmark starts its own)."""
         try:
             self.fake.start()
             self._start_redis()
-            self.start_worker()
+            if worker:
+                self.start_worker()
             self.start_bot()
-            self.wait_ready(timeout)
+            self.wait_ready(timeout, worker=worker)
         except BaseException:
             self.stop()
             raise
@@ -96,12 +98,14 @@ class Stack:
     def start_worker(self, name: str = "worker") -> None:
         self._spawn(name, "worker", "--name", f"e2e-{name}-{os.getpid()}")
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
+    def wait_ready(self, timeout: float = 120.0, *, worker: bool = True) -> None:
         """The bot has synced commands and identified; a worker has loaded its pipeline."""
         deadline = time.monotonic() + timeout
         client = self.redis()
         try:
-            while not (self.fake.connected and self.fake.commands and Worker.count(client)):
+            while not (
+                self.fake.connected and self.fake.commands and (Worker.count(client) or not worker)
+            ):
                 self.check_alive()
                 if time.monotonic() > deadline:
                     raise RuntimeError("the stack did not get ready:\n" + self.logs())
@@ -114,17 +118,21 @@ class Stack:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n" + self.logs())
 
+    def stop_process(self, name: str) -> None:
+        """Ask one process to end the way its supervisor would (SIGINT bot, SIGTERM worker)."""
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT if name == "bot" else signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
     def stop(self) -> None:
         for name in ("bot", *[n for n in self.processes if n != "bot"]):
-            process = self.processes.get(name)
-            if process is None or process.poll() is not None:
-                continue
-            process.send_signal(signal.SIGINT if name == "bot" else signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            self.stop_process(name)
         if self.redis_server is not None:
             self.redis_server.stop()
         with contextlib.suppress(Exception):
