@@ -136,7 +136,7 @@ def test_killed_worker_job_is_retried_elsewhere_and_answered_once(
     assert job_status(redis_sync, first) == "finished"
     for request_id in (7001, 7002):
         (answer,) = answers(fake_rest, APP, f"tok-{request_id}")
-        assert answer.files["files[0]"][0] == "albumify.png"
+        assert answer.files["files[0]"][0] == "albumify.jpg"
     assert survivor.alive()
 
 
@@ -152,6 +152,8 @@ def test_worker_killed_after_answering_does_not_answer_twice(
     victim = submit(fake_rest, redis_url, redis_sync, settings, 7051)
     wait_until(lambda: redis_sync.get(DONE_KEY.format(job_id=victim)), 60, "the answer")
     assert len(answers(fake_rest, APP, "tok-7051")) == 1
+    # How many progress edits came first depends on the machine's load; none may follow.
+    edits_before_the_kill = len(fake_rest.calls("PATCH", "/webhooks/55/tok-7051/"))
     doomed.signal(signal.SIGKILL)
     doomed.wait(10)
 
@@ -162,7 +164,7 @@ def test_worker_killed_after_answering_does_not_answer_twice(
     assert job_status(redis_sync, victim) == "finished"
     (answer,) = answers(fake_rest, APP, "tok-7051")
     assert answer.files
-    assert len(fake_rest.calls("PATCH", "/webhooks/55/tok-7051/")) == 2  # progress + cover only
+    assert len(fake_rest.calls("PATCH", "/webhooks/55/tok-7051/")) == edits_before_the_kill
 
 
 # -- SIGTERM ----------------------------------------------------------------------------------
