@@ -104,12 +104,12 @@ def assert_cover(fake: FakeDiscord, message: FakeMessage, requester: FakeUser) -
     """A finished result: one PNG file, the embed, Re-roll/Delete. Returns the result id."""
     assert message.content.startswith(f"{requester.mention}'s album cover")
     (attachment,) = message.attachments
-    assert attachment["filename"] == "albumify.png"
+    assert attachment["filename"] == "albumify.jpg"
     cover = Image.open(io.BytesIO(fake.attachment_bytes(attachment)))
     assert cover.format == "PNG" and cover.size == (256, 256)
     (embed,) = message.embeds
     assert CAPTION in embed["description"]
-    assert embed["image"]["url"] == "attachment://albumify.png"
+    assert embed["image"]["url"] == "attachment://albumify.jpg"
     assert {field["name"] for field in embed["fields"]} >= {"Matched cover", "Similarity"}
     reroll, delete = message.custom_ids[:2]
     result_id = reroll.removeprefix("albumify:reroll:")
@@ -443,5 +443,5 @@ def test_a_spoilered_photo_gives_a_spoilered_cover(stack: Stack, discord: FakeDi
     photo = discord.upload("SPOILER_me.png", faceless(10))
     final = wait_final(stack, discord.slash("albumify", rex, {"image": photo}))
     (attachment,) = final.attachments
-    assert attachment["filename"] == "SPOILER_albumify.png"
+    assert attachment["filename"] == "SPOILER_albumify.jpg"
     assert "image" not in final.embeds[0]  # embed images cannot be spoilered

@@ -266,9 +266,9 @@ def test_each_input_ends_in_a_cover_or_its_specific_refusal(run, kind):
             assert not answer.files, case.name
         else:
             filename, data = answer.files["files[0]"]
-            assert filename == "albumify.png", case.name
+            assert filename == "albumify.jpg", case.name
             assert Image.open(io.BytesIO(data)).size == (256, 256), case.name
-            assert answer.payload["embeds"][0]["image"]["url"] == "attachment://albumify.png"
+            assert answer.payload["embeds"][0]["image"]["url"] == "attachment://albumify.jpg"
         checked += 1
     assert checked
 

@@ -81,7 +81,7 @@ def test_429_then_5xx_on_the_result_upload_is_retried_and_answered_once(
     # Three refused uploads, then the one that landed: the member sees a single answer.
     uploads = [r for r in fake_rest.calls("PATCH", "/webhooks/") if r.files]
     assert len(uploads) == api.max_attempts
-    assert uploads[-1].files["files[0]"][0] == "albumify.png"
+    assert uploads[-1].files["files[0]"][0] == "albumify.jpg"
     assert len(fake_rest.calls("PATCH", "/webhooks/")) == 1 + api.max_attempts
     assert fake_rest.calls("POST", "/channels/") == []
 
@@ -177,5 +177,5 @@ def test_token_that_expires_mid_job_falls_back_to_a_channel_reply(fake_rest, set
     (post,) = fake_rest.calls("POST", "/channels/20/messages")
     assert post.headers["Authorization"] == "Bot bot-token"
     assert post.payload["message_reference"]["message_id"] == 555
-    assert post.files["files[0]"][0] == "albumify.png"
+    assert post.files["files[0]"][0] == "albumify.jpg"
     assert len(final_answers(fake_rest)) == 1

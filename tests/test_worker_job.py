@@ -55,11 +55,11 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     assert outcome.status == "posted" and outcome.library_id == "lib-1"
     edits = fake_rest.calls("PATCH", f"/webhooks/99/{TOKEN}/messages/@original")
     final = edits[-1]
-    assert final.files["files[0]"][0] == "albumify.png"
-    assert final.files["files[0]"][1].startswith(b"\x89PNG")
+    assert final.files["files[0]"][0] == "albumify.jpg"
+    assert final.files["files[0]"][1].startswith(b"\xff\xd8")  # JPEG
     embed = final.payload["embeds"][0]
     assert "not everything can be an album cover" in embed["description"]
-    assert embed["image"] == {"url": "attachment://albumify.png"}
+    assert embed["image"] == {"url": "attachment://albumify.jpg"}
     assert "One" in embed["fields"][0]["value"] and "The Fakes" in embed["fields"][0]["value"]
     ids = [c["custom_id"] for c in final.payload["components"][0]["components"]]
     assert ids == ["albumify:reroll:r111", "albumify:delete:r111", "albumify:vote:r111"]
@@ -89,7 +89,7 @@ def test_spoilered_photo_gives_spoilered_cover_without_embed_image(
     job = cover_job(url, photo=PhotoRef(filename="SPOILER_me.png", url=url, spoiler=True))
     run_task(job, settings, redis_sync)
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
-    assert final.files["files[0]"][0] == "SPOILER_albumify.png"
+    assert final.files["files[0]"][0] == "SPOILER_albumify.jpg"
     assert "image" not in final.payload["embeds"][0]
 
 
@@ -100,7 +100,7 @@ def test_expired_token_falls_back_to_a_channel_reply(fake_rest, settings, redis_
     (post,) = fake_rest.calls("POST", "/channels/20/messages")
     assert post.headers["Authorization"] == "Bot bot-token"
     assert post.payload["message_reference"]["message_id"] == 555
-    assert post.files["files[0]"][0] == "albumify.png"
+    assert post.files["files[0]"][0] == "albumify.jpg"
 
 
 def test_webhook_404_falls_back_to_a_channel_reply(fake_rest, settings, redis_sync, pipeline):

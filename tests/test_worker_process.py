@@ -92,12 +92,12 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
 
     final = fake_rest.calls("PATCH", f"/webhooks/77/{TOKEN}/messages/@original")[-1]
     filename, data = final.files["files[0]"]
-    assert filename == "albumify.png"
+    assert filename == "albumify.jpg"
     cover = Image.open(io.BytesIO(data))
     assert cover.size == (256, 256)
     embed = final.payload["embeds"][0]
     assert "not everything can be an album cover" in embed["description"]
-    assert embed["image"]["url"] == "attachment://albumify.png"
+    assert embed["image"]["url"] == "attachment://albumify.jpg"
     buttons = final.payload["components"][0]["components"]
     assert [b["custom_id"] for b in buttons] == [
         f"albumify:reroll:{job.result_id}",

@@ -150,7 +150,7 @@ def encode_cover(image: Image.Image, fmt: str = "png", max_bytes: int | None = N
     fmt = fmt.lower()
     if fmt not in _FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use png, jpeg or webp")
-    data = _encode(image, _FORMATS[fmt], quality=92)
+    data = _encode(image, _FORMATS[fmt], quality=95 if fmt in {"jpeg", "jpg"} else 92)
     if max_bytes is None or len(data) <= max_bytes:
         return data
     candidate = image
@@ -170,7 +170,9 @@ def _encode(image: Image.Image, pil_format: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     options: dict[str, object] = {}
     if pil_format == "JPEG":
-        options = {"quality": quality, "optimize": True, "progressive": True}
+        # 4:4:4: chroma subsampling smears coloured lettering. No optimize/progressive: they
+        # cost 6× the encode time (~40 ms at 1024 px) for 7 % fewer bytes.
+        options = {"quality": quality, "subsampling": 0}
     elif pil_format == "WEBP":
         options = {"quality": quality, "method": 4}
     elif pil_format == "PNG":
