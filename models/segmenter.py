@@ -88,13 +88,9 @@ class GrabCutSegmenter:
         mask[_span(fy1 + 0.3 * fh, chest_bottom), _span(fx0 + 0.1 * fw, fx1 - 0.1 * fw)] = (
             cv2.GC_FGD
         )
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        # GrabCut seeds its colour models with k-means on OpenCV's global RNG: reset it so
-        # the same photo always gives the same cutout (and the same seed the same bytes).
-        cv2.setRNGSeed(0)
         try:
-            cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+            self._cut(bgr, mask)
         except cv2.error:
             return None
         hard = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
@@ -104,6 +100,14 @@ class GrabCutSegmenter:
         hard = cv2.morphologyEx(hard, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         alpha = cv2.resize(hard.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
         return feather(alpha, radius=max(2.0, face.width * 0.04))
+
+    def _cut(self, bgr: np.ndarray, mask: np.ndarray) -> None:
+        """GrabCut `mask` in place, starting from the seeds it holds."""
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        # GrabCut seeds its colour models with k-means on OpenCV's global RNG: reset it so
+        # the same photo always gives the same cutout (and the same seed the same bytes).
+        cv2.setRNGSeed(0)
+        cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
 
 
 def _span(start: float, stop: float) -> slice:
