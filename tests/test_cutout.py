@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.faces import FaceDetector, main_face
+from models.faces import Face, FaceDetector, main_face
 from models.segmenter import GrabCutSegmenter
 from tests import images
 
@@ -60,3 +60,23 @@ def test_cutout_matches_the_full_grabcut(name, detector):
     cv2.setRNGSeed(12345)
     cv2.randu(np.empty((8, 8), np.float32), 0, 1)
     assert np.array_equal(GrabCutSegmenter()(image, face), alpha)
+
+
+def test_grabcut_stops_iterating_once_the_cutout_settles(monkeypatch):
+    """A person in one flat colour on a flat backdrop settles after the first iteration."""
+    image = np.full((400, 300, 3), (40, 60, 90), np.uint8)
+    cv2.ellipse(image, (150, 110), (35, 45), 0, 0, 360, (220, 170, 140), -1)  # head
+    cv2.rectangle(image, (80, 150), (220, 400), (200, 80, 40), -1)  # torso
+    face = Face((115.0, 65.0, 185.0, 155.0), np.zeros((5, 2), np.float32), 1.0)
+    iterations = []
+    grabcut = cv2.grabCut
+
+    def counting(*args: object) -> object:
+        iterations.append(args[5])
+        return grabcut(*args)
+
+    monkeypatch.setattr(cv2, "grabCut", counting)
+    alpha = GrabCutSegmenter(iterations=4)(image, face)
+    assert alpha is not None
+    assert sum(iterations) < 4
+    assert alpha[300, 150] > 0.9 and alpha[300, 30] < 0.1 and alpha[110, 150] > 0.9
