@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 WORK_SIDE = 320
 """GrabCut runs on a copy this size: its graph cut is the slow part, and edges are refined
 at full resolution afterwards."""
+CONVERGED = 0.005
+"""GrabCut stops iterating once an iteration moves at most this share of the person's pixels:
+on a busy photo each iteration costs ~200 ms, and after one that settled the rest barely move
+the matte (IoU >= 0.99 with all four on the example photos)."""
 
 
 class Segmenter(Protocol):
@@ -54,8 +58,9 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
 class GrabCutSegmenter:
     name = "grabcut"
 
-    def __init__(self, iterations: int = 4):
+    def __init__(self, iterations: int = 4, converged: float = CONVERGED):
         self.iterations = iterations
+        self.converged = converged
 
     @classmethod
     def load(cls, weights_dir: object = None, device: object = None) -> GrabCutSegmenter:
@@ -88,13 +93,9 @@ class GrabCutSegmenter:
         mask[_span(fy1 + 0.3 * fh, chest_bottom), _span(fx0 + 0.1 * fw, fx1 - 0.1 * fw)] = (
             cv2.GC_FGD
         )
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        # GrabCut seeds its colour models with k-means on OpenCV's global RNG: reset it so
-        # the same photo always gives the same cutout (and the same seed the same bytes).
-        cv2.setRNGSeed(0)
         try:
-            cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+            self._cut(bgr, mask)
         except cv2.error:
             return None
         hard = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
@@ -104,6 +105,25 @@ class GrabCutSegmenter:
         hard = cv2.morphologyEx(hard, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         alpha = cv2.resize(hard.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
         return feather(alpha, radius=max(2.0, face.width * 0.04))
+
+    def _cut(self, bgr: np.ndarray, mask: np.ndarray) -> None:
+        """GrabCut `mask` in place, one iteration per call so it can stop once settled.
+
+        Each call goes on from the colour models the previous one left, so n calls of one
+        iteration label exactly as one call of n; each extra call costs ~3 ms (edge weights).
+        """
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        # GrabCut seeds its colour models with k-means on OpenCV's global RNG: reset it so
+        # the same photo always gives the same cutout (and the same seed the same bytes).
+        cv2.setRNGSeed(0)
+        cv2.grabCut(bgr, mask, None, bgd, fgd, min(1, self.iterations), cv2.GC_INIT_WITH_MASK)
+        person = mask & 1  # GC_FGD and GC_PR_FGD are the odd labels
+        for _ in range(self.iterations - 1):
+            cv2.grabCut(bgr, mask, None, bgd, fgd, 1, cv2.GC_EVAL)
+            previous, person = person, mask & 1
+            moved = np.count_nonzero(person != previous)
+            if moved <= self.converged * max(1, np.count_nonzero(person)):
+                break
 
 
 def _span(start: float, stop: float) -> slice:
