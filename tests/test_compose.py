@@ -78,6 +78,26 @@ def test_grain_and_vignette_are_unchanged():
     assert np.array_equal(compose.vignette(cover[:300], 0.2), reference.vignette(cover[:300], 0.2))
 
 
+def test_lab_statistics_are_exact_and_colour_transfer_matches():
+    cover = textured_cover(512)
+    photo, matte = member_photo()
+    for image, mask in ((cover, None), (photo, matte), (photo, np.zeros_like(matte))):
+        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+        weights = np.ones(len(lab)) if mask is None else mask.reshape(-1).astype(np.float64)
+        total = max(weights.sum(), 1e-6)
+        mean = weights @ lab / total
+        std = np.sqrt(weights @ (lab - mean) ** 2 / total) + 1e-3
+        ours = compose.lab_statistics(image, mask)
+        assert all(v.dtype == np.float32 for v in ours)
+        np.testing.assert_allclose(ours[0], mean, atol=1e-3)
+        np.testing.assert_allclose(ours[1], std, atol=1e-3)
+    target = reference.lab_statistics(cover)
+    for mask in (None, matte):
+        ours = compose.transfer_colour(photo, target, mask=mask)
+        theirs = reference.transfer_colour(photo, target, mask=mask)
+        assert reference.psnr(ours, theirs) >= 40
+
+
 def test_same_seed_same_bytes():
     photo, matte = member_photo()
     cover = textured_cover(512)

@@ -10,6 +10,7 @@ from albumify.errors import BadInput
 from models.faces import FaceDetector, main_face
 from tests import compose_reference as reference
 from tests import images
+from worker import compose
 from worker.photo import encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
@@ -152,4 +153,21 @@ def test_cover_matches_the_reference_compositing(pipeline, monkeypatch):
     grain = float(record_.style.get("grain", 0.02))
     art = reference.composite(styled, alpha, cover, tuple(record_.placement), grain, seed=5)
     expected = pipeline._letter(art, record_, options)
+    assert reference.psnr(result.image, expected) >= 40
+
+
+def test_faceless_cover_matches_the_reference(pipeline, monkeypatch):
+    seen = []
+    original = Pipeline._faceless_art
+
+    def record(self, rgb, cover, options):
+        seen.append((rgb, cover))
+        return original(self, rgb, cover, options)
+
+    monkeypatch.setattr(Pipeline, "_faceless_art", record)
+    options = CoverOptions(title="Dusk", seed=2, size=512)
+    result = pipeline.make_cover(images.encode(images.gradient(800, 600), "JPEG"), options)
+    rgb, cover = seen[0]
+    art = reference.faceless_art(compose.square_crop(rgb, 512), cover, seed=2)
+    expected = pipeline._letter(art, result.record, options)
     assert reference.psnr(result.image, expected) >= 40

@@ -6,6 +6,7 @@ so stages can be timed and tested one by one.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -29,15 +30,25 @@ def square_crop(
 def lab_statistics(
     image: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    if mask is not None:
-        weights = mask.reshape(-1).astype(np.float32)
-        total = max(float(weights.sum()), 1e-6)
-        mean = (lab * weights[:, None]).sum(0) / total
-        var = (((lab - mean) ** 2) * weights[:, None]).sum(0) / total
+    """Per-channel Lab mean and standard deviation (+1e-3), weighted by `mask`, as float32.
+
+    Lab values are bytes, so the weighted moments come from a weighted histogram of each
+    channel: exact (float64) in one pass, where float32 sums over the whole image drifted
+    and made several image-sized temporaries.
+    """
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    if mask is None:
+        mean, std = cv2.meanStdDev(lab)
+        mean, var = mean.ravel(), std.ravel() ** 2
     else:
-        mean, var = lab.mean(0), lab.var(0)
-    return mean, np.sqrt(var) + 1e-3
+        weights = mask.reshape(-1).astype(np.float64)
+        total = max(float(weights.sum()), 1e-6)
+        levels = np.arange(256, dtype=np.float64)
+        pixels = lab.reshape(-1, 3)
+        counts = [np.bincount(pixels[:, c], weights, minlength=256) for c in range(3)]
+        mean = np.array([h @ levels for h in counts]) / total
+        var = np.array([h @ (levels - m) ** 2 for h, m in zip(counts, mean, strict=True)]) / total
+    return mean.astype(np.float32), (np.sqrt(var) + 1e-3).astype(np.float32)
 
 
 def transfer_colour(
@@ -50,14 +61,16 @@ def transfer_colour(
 
     `strength` is per channel (L, a, b): lightness moves less than colour so faces keep
     their shading and stay recognisable. Statistics of `image` are taken under `mask`.
+    The move is a per-channel function of a byte, so it is applied as a lookup table.
     """
     ref_mean, ref_std = reference
     src_mean, src_std = lab_statistics(image, mask)
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    moved = (lab - src_mean) / src_std * ref_std + ref_mean
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    moved = (levels - src_mean) / src_std * ref_std + ref_mean
     mix = np.asarray(strength, dtype=np.float32)
-    out = lab * (1 - mix) + moved * mix
-    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    table = np.clip(levels * (1 - mix) + moved * mix, 0, 255).astype(np.uint8)
+    lab = cv2.LUT(cv2.cvtColor(image, cv2.COLOR_RGB2LAB), table.reshape(256, 1, 3))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def alpha_bbox(alpha: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
@@ -210,11 +223,18 @@ def add_grain(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.
     return np.clip(grainy, 0, 255, out=grainy).astype(np.uint8)
 
 
-def vignette(image: np.ndarray, strength: float) -> np.ndarray:
-    if strength <= 0:
-        return image
-    height, width = image.shape[:2]
+@functools.lru_cache(maxsize=8)
+def _falloff(height: int, width: int, strength: float) -> np.ndarray:
+    """The vignette's gain per pixel; every cover of one size shares it (read-only)."""
     ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
     xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
     falloff = 1 - strength * np.clip((xs**2 + ys**2) / 2, 0, 1) ** 1.5
-    return (image.astype(np.float32) * falloff[..., None]).astype(np.uint8)
+    falloff.flags.writeable = False
+    return falloff
+
+
+def vignette(image: np.ndarray, strength: float) -> np.ndarray:
+    if strength <= 0:
+        return image
+    falloff = _falloff(image.shape[0], image.shape[1], strength)
+    return cv2.multiply(image.astype(np.float32), _per_channel(falloff, image)).astype(np.uint8)
