@@ -116,3 +116,12 @@ def test_an_empty_matte_leaves_the_cover_alone():
     empty = np.zeros((300, 300), np.float32)
     assert np.array_equal(compose.blend(cover, cover[::-1], empty), cover)
     assert np.array_equal(compose.drop_shadow(cover, empty, 4), cover)
+
+
+def test_alpha_bbox():
+    alpha = np.zeros((50, 80), np.float32)
+    assert compose.alpha_bbox(alpha) is None
+    alpha[10:20, 30:33] = 0.4
+    alpha[12, 70] = 0.9
+    assert compose.alpha_bbox(alpha) == (70, 12, 71, 13)
+    assert compose.alpha_bbox(alpha, threshold=0.01) == (30, 10, 71, 20)

@@ -74,10 +74,11 @@ def transfer_colour(
 
 
 def alpha_bbox(alpha: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(alpha > threshold)
-    if len(xs) == 0:
+    """(x0, y0, x1, y1) around the matte above `threshold`; OpenCV's scan beats np.nonzero."""
+    x, y, width, height = cv2.boundingRect((alpha > threshold).view(np.uint8))
+    if width == 0 or height == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return x, y, x + width, y + height
 
 
 def fit_into_region(
@@ -115,10 +116,11 @@ def fit_into_region(
 
 def _support(alpha: np.ndarray) -> tuple[slice, slice] | None:
     """Rows and columns holding every non-zero matte pixel: outside them a blend is a no-op."""
-    x, y, width, height = cv2.boundingRect((alpha > 0).view(np.uint8))
-    if width == 0 or height == 0:
+    box = alpha_bbox(alpha, threshold=0)
+    if box is None:
         return None
-    return slice(y, y + height), slice(x, x + width)
+    x0, y0, x1, y1 = box
+    return slice(y0, y1), slice(x0, x1)
 
 
 def _per_channel(plane: np.ndarray, like: np.ndarray) -> np.ndarray:
