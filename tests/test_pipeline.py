@@ -8,7 +8,9 @@ from PIL import Image
 
 from albumify.errors import BadInput
 from models.faces import FaceDetector, main_face
+from tests import compose_reference as reference
 from tests import images
+from worker import compose
 from worker.photo import encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
@@ -118,3 +120,54 @@ def test_warm_up_runs_every_stage_once(pipeline, monkeypatch):
     monkeypatch.setattr(pipeline, "make_cover", lambda *a, **k: seen.append(1) or original(*a, **k))
     assert pipeline.warm_up() > 0
     assert seen == [1]
+
+
+class Recorder:
+    """Wraps a stage model and keeps its arguments."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.calls = inner, inner.name, []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        return self.inner(*args)
+
+
+def test_cover_matches_the_reference_compositing(pipeline, monkeypatch):
+    """The fast face styling and compositing draw what the reference code drew (PSNR ≥ 40)."""
+    styler = Recorder(pipeline.stages.styler)
+    monkeypatch.setattr(pipeline.stages, "styler", styler)
+    composited = []
+    original = Pipeline._composite
+
+    def record(self, *args):
+        composited.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(Pipeline, "_composite", record)
+    options = CoverOptions(title="Mission", artist="Collins", seed=5)
+    result = pipeline.make_cover(images.EXAMPLE, options)
+    rgb, alpha, _, cover, _ = styler.calls[0]
+    _, _, _, record_, _ = composited[0]
+    styled = reference.colour_style(rgb, alpha, cover, styler.inner.strength)
+    grain = float(record_.style.get("grain", 0.02))
+    art = reference.composite(styled, alpha, cover, tuple(record_.placement), grain, seed=5)
+    expected = pipeline._letter(art, record_, options)
+    assert reference.psnr(result.image, expected) >= 40
+
+
+def test_faceless_cover_matches_the_reference(pipeline, monkeypatch):
+    seen = []
+    original = Pipeline._faceless_art
+
+    def record(self, rgb, cover, options):
+        seen.append((rgb, cover))
+        return original(self, rgb, cover, options)
+
+    monkeypatch.setattr(Pipeline, "_faceless_art", record)
+    options = CoverOptions(title="Dusk", seed=2, size=512)
+    result = pipeline.make_cover(images.encode(images.gradient(800, 600), "JPEG"), options)
+    rgb, cover = seen[0]
+    art = reference.faceless_art(compose.square_crop(rgb, 512), cover, seed=2)
+    expected = pipeline._letter(art, result.record, options)
+    assert reference.psnr(result.image, expected) >= 40

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from worker.typography import TypeStyle, clean_text, draw_lettering, font_for
@@ -25,3 +26,21 @@ def test_lettering_is_deterministic_and_visible():
     changed = np.abs(np.asarray(one, np.int16) - np.asarray(base, np.int16)).sum(-1) > 0
     ys, _ = np.nonzero(changed)
     assert ys.min() > 256  # bottom layout
+
+
+@pytest.mark.parametrize("layout", ["top", "bottom", "top-left", "bottom-left"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_lettering_composited_in_its_box_equals_the_whole_cover_composite(
+    layout, mode, monkeypatch
+):
+    cover = Image.fromarray(np.random.default_rng(1).integers(0, 256, (640, 640, 3), np.uint8))
+    cover = cover.convert(mode)
+    style = TypeStyle(font="playfair-display", layout=layout, text_colour=(255, 189, 0))
+    texts = [("Eileen Collins", "Mission Control"), ("아이유", ""), ("", "Only a title")]
+    ours = [draw_lettering(cover, artist, title, style, seed=3) for artist, title in texts]
+    # A box as large as the cover: the lettering composited over all of it, as it used to be.
+    monkeypatch.setattr(Image.Image, "getbbox", lambda image, **_: (0, 0, *image.size))
+    for (artist, title), image in zip(texts, ours, strict=True):
+        whole = draw_lettering(cover, artist, title, style, seed=3)
+        assert image.mode == whole.mode == "RGB"
+        assert np.array_equal(np.asarray(image), np.asarray(whole))

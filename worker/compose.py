@@ -6,6 +6,9 @@ so stages can be timed and tested one by one.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import cv2
 import numpy as np
 
@@ -27,15 +30,25 @@ def square_crop(
 def lab_statistics(
     image: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    if mask is not None:
-        weights = mask.reshape(-1).astype(np.float32)
-        total = max(float(weights.sum()), 1e-6)
-        mean = (lab * weights[:, None]).sum(0) / total
-        var = (((lab - mean) ** 2) * weights[:, None]).sum(0) / total
+    """Per-channel Lab mean and standard deviation (+1e-3), weighted by `mask`, as float32.
+
+    Lab values are bytes, so the weighted moments come from a weighted histogram of each
+    channel: exact (float64) in one pass, where float32 sums over the whole image drifted
+    and made several image-sized temporaries.
+    """
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    if mask is None:
+        mean, std = cv2.meanStdDev(lab)
+        mean, var = mean.ravel(), std.ravel() ** 2
     else:
-        mean, var = lab.mean(0), lab.var(0)
-    return mean, np.sqrt(var) + 1e-3
+        weights = mask.reshape(-1).astype(np.float64)
+        total = max(float(weights.sum()), 1e-6)
+        levels = np.arange(256, dtype=np.float64)
+        pixels = lab.reshape(-1, 3)
+        counts = [np.bincount(pixels[:, c], weights, minlength=256) for c in range(3)]
+        mean = np.array([h @ levels for h in counts]) / total
+        var = np.array([h @ (levels - m) ** 2 for h, m in zip(counts, mean, strict=True)]) / total
+    return mean.astype(np.float32), (np.sqrt(var) + 1e-3).astype(np.float32)
 
 
 def transfer_colour(
@@ -48,21 +61,24 @@ def transfer_colour(
 
     `strength` is per channel (L, a, b): lightness moves less than colour so faces keep
     their shading and stay recognisable. Statistics of `image` are taken under `mask`.
+    The move is a per-channel function of a byte, so it is applied as a lookup table.
     """
     ref_mean, ref_std = reference
     src_mean, src_std = lab_statistics(image, mask)
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    moved = (lab - src_mean) / src_std * ref_std + ref_mean
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    moved = (levels - src_mean) / src_std * ref_std + ref_mean
     mix = np.asarray(strength, dtype=np.float32)
-    out = lab * (1 - mix) + moved * mix
-    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    table = np.clip(levels * (1 - mix) + moved * mix, 0, 255).astype(np.uint8)
+    lab = cv2.LUT(cv2.cvtColor(image, cv2.COLOR_RGB2LAB), table.reshape(256, 1, 3))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def alpha_bbox(alpha: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(alpha > threshold)
-    if len(xs) == 0:
+    """(x0, y0, x1, y1) around the matte above `threshold`; OpenCV's scan beats np.nonzero."""
+    x, y, width, height = cv2.boundingRect((alpha > threshold).view(np.uint8))
+    if width == 0 or height == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return x, y, x + width, y + height
 
 
 def fit_into_region(
@@ -98,6 +114,64 @@ def fit_into_region(
     return canvas, np.clip(matte, 0, 1)
 
 
+def _support(alpha: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns holding every non-zero matte pixel: outside them a blend is a no-op."""
+    box = alpha_bbox(alpha, threshold=0)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    return slice(y0, y1), slice(x0, x1)
+
+
+def _per_channel(plane: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`plane` repeated for each channel of `like`: OpenCV arithmetic does not broadcast, and
+    numpy's `[..., None]` broadcast over three channels is several times slower."""
+    channels = like.shape[2] if like.ndim == 3 else 1
+    return plane if channels == 1 else cv2.merge([plane] * channels)
+
+
+def _wide_blur(
+    image: np.ndarray, sigma: float, box: tuple[slice, slice] | None = None
+) -> np.ndarray:
+    """`cv2.GaussianBlur(image, (0, 0), sigma)[box]` as float32, at a fraction of the cost.
+
+    A wide Gaussian leaves nothing finer than a few pixels, so blurring an area-downsampled
+    copy (power-of-two factor, at least 3 px of sigma left) and upsampling it linearly gives
+    the same picture to within about a level out of 255, with a kernel `factor`² smaller.
+    The image is first padded the way OpenCV pads it (reflect-101) so the edges match too:
+    the low-resolution border would mirror about a different line. Only `box` is upsampled.
+    """
+    height, width = image.shape[:2]
+    rows, cols = box or (slice(0, height), slice(0, width))
+    factor = 1
+    while sigma / (factor * 2) >= 3.0:
+        factor *= 2
+    if factor == 1:
+        return cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigmaX=sigma)[rows, cols]
+    pad = -(-math.ceil(4 * sigma) // factor) * factor  # OpenCV's kernel radius, rounded up
+    bottom = pad + (-height) % factor
+    right = pad + (-width) % factor
+    padded = cv2.copyMakeBorder(image, pad, bottom, pad, right, cv2.BORDER_REFLECT_101)
+    small_size = (padded.shape[1] // factor, padded.shape[0] // factor)
+    small = cv2.resize(padded, small_size, interpolation=cv2.INTER_AREA)
+    small = small.astype(np.float32, copy=False)
+    # Area averaging and linear upsampling blur too (variance factor²/12 + factor²/6).
+    small_sigma = math.sqrt((sigma / factor) ** 2 - 0.25)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=small_sigma, borderType=cv2.BORDER_REFLECT)
+    # Upsample just the low-resolution cells around `box` (one spare cell each side, so the
+    # interpolation at the box's edge sees the same neighbours a full resize would).
+    y0, y1 = rows.start + pad, rows.stop + pad
+    x0, x1 = cols.start + pad, cols.stop + pad
+    sy0, sy1 = max(0, y0 // factor - 1), min(small.shape[0], (y1 - 1) // factor + 2)
+    sx0, sx1 = max(0, x0 // factor - 1), min(small.shape[1], (x1 - 1) // factor + 2)
+    cells = small[sy0:sy1, sx0:sx1]
+    up = cv2.resize(
+        cells, ((sx1 - sx0) * factor, (sy1 - sy0) * factor), interpolation=cv2.INTER_LINEAR
+    )
+    oy, ox = y0 - sy0 * factor, x0 - sx0 * factor
+    return up[oy : oy + y1 - y0, ox : ox + x1 - x0]
+
+
 def blend(
     background: np.ndarray, foreground: np.ndarray, alpha: np.ndarray, wrap: float = 0.35
 ) -> np.ndarray:
@@ -105,25 +179,39 @@ def blend(
 
     Light wrap bleeds a blur of the background onto the subject's rim, the way light from a
     scene spills round a real person's edges; it hides the halo that hard cutouts leave.
+    Only the matte's bounding box is blended: everywhere else the result is the background.
     """
-    bg = background.astype(np.float32)
-    fg = foreground.astype(np.float32)
-    a = alpha[..., None]
+    out = background.copy()
+    box = _support(alpha)
+    if box is None:
+        return out
+    a = alpha[box]
+    bg = background[box].astype(np.float32)
+    fg = foreground[box].astype(np.float32)
     if wrap > 0:
-        glow = cv2.GaussianBlur(bg, (0, 0), sigmaX=max(2.0, background.shape[0] / 80))
-        inner = cv2.GaussianBlur(alpha, (0, 0), sigmaX=max(2.0, background.shape[0] / 120))
-        rim = np.clip(alpha - inner, 0, 1)[..., None] * 2.0
-        fg = fg * (1 - wrap * rim) + glow * (wrap * rim)
-    out = bg * (1 - a) + fg * a
-    return np.clip(out, 0, 255).astype(np.uint8)
+        size = background.shape[0]
+        glow = _wide_blur(background, max(2.0, size / 80), box)
+        inner = _wide_blur(alpha, max(2.0, size / 120), box)
+        rim = np.clip(a - inner, 0, 1) * 2.0
+        spill = wrap * rim
+        keep = _per_channel(1 - spill, fg)
+        fg = cv2.add(cv2.multiply(fg, keep), cv2.multiply(glow, _per_channel(spill, fg)))
+    blended = cv2.add(
+        cv2.multiply(bg, _per_channel(1 - a, bg)), cv2.multiply(fg, _per_channel(a, fg))
+    )
+    out[box] = np.clip(blended, 0, 255, out=blended).astype(np.uint8)
+    return out
 
 
 def drop_shadow(
     background: np.ndarray, alpha: np.ndarray, offset: int, strength: float = 0.45
 ) -> np.ndarray:
+    """Darken the cover under a blurred, offset copy of the matte: the cutout stands off it."""
     shadow = np.roll(alpha, (offset, offset // 2), axis=(0, 1))
-    shadow = cv2.GaussianBlur(shadow, (0, 0), sigmaX=max(1.0, offset * 1.5))
-    darkened = background.astype(np.float32) * (1 - strength * shadow[..., None])
+    shadow = _wide_blur(shadow, max(1.0, offset * 1.5))
+    darkened = cv2.multiply(
+        background.astype(np.float32), _per_channel(1 - strength * shadow, background)
+    )
     return darkened.astype(np.uint8)
 
 
@@ -131,15 +219,24 @@ def add_grain(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.
     """Film grain over everything: one texture unifies cover and cutout."""
     if amount <= 0:
         return image
-    noise = rng.standard_normal(image.shape[:2], dtype=np.float32) * (255 * amount)
-    return np.clip(image.astype(np.float32) + noise[..., None], 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(image.shape[:2], dtype=np.float32)
+    noise *= 255 * amount
+    grainy = cv2.add(image, _per_channel(noise, image), dtype=cv2.CV_32F)
+    return np.clip(grainy, 0, 255, out=grainy).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _falloff(height: int, width: int, strength: float) -> np.ndarray:
+    """The vignette's gain per pixel; every cover of one size shares it (read-only)."""
+    ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    falloff = 1 - strength * np.clip((xs**2 + ys**2) / 2, 0, 1) ** 1.5
+    falloff.flags.writeable = False
+    return falloff
 
 
 def vignette(image: np.ndarray, strength: float) -> np.ndarray:
     if strength <= 0:
         return image
-    height, width = image.shape[:2]
-    ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
-    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
-    falloff = 1 - strength * np.clip((xs**2 + ys**2) / 2, 0, 1) ** 1.5
-    return (image.astype(np.float32) * falloff[..., None]).astype(np.uint8)
+    falloff = _falloff(image.shape[0], image.shape[1], strength)
+    return cv2.multiply(image.astype(np.float32), _per_channel(falloff, image)).astype(np.uint8)

@@ -165,7 +165,14 @@ def draw_lettering(
         draw.text((x + offset, y - top + offset), text, font=font, fill=shadow)
         draw.text((x, y - top), text, font=font, fill=(*style.text_colour, 255))
         y += height + gap
-    return Image.alpha_composite(cover.convert("RGBA"), layer).convert("RGB")
+    # Composite only where the lettering is: converting and blending the whole cover cost
+    # more than drawing the text, and a transparent layer pixel leaves the cover unchanged.
+    box = layer.getbbox()
+    out = cover.convert("RGB")
+    if box is not None:
+        patch = Image.alpha_composite(cover.crop(box).convert("RGBA"), layer.crop(box))
+        out.paste(patch.convert("RGB"), box[:2])
+    return out
 
 
 def draw_advisory(cover: Image.Image, corner: str = "bottom-right") -> Image.Image:
