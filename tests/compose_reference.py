@@ -64,7 +64,10 @@ def blend(
 def drop_shadow(
     background: np.ndarray, alpha: np.ndarray, offset: int, strength: float = 0.45
 ) -> np.ndarray:
-    shadow = np.roll(alpha, (offset, offset // 2), axis=(0, 1))
+    shadow = np.zeros_like(alpha)  # shifted, not rolled: nothing wraps round the edges
+    shadow[offset:, offset // 2 :] = alpha[
+        : alpha.shape[0] - offset, : alpha.shape[1] - offset // 2
+    ]
     shadow = cv2.GaussianBlur(shadow, (0, 0), sigmaX=max(1.0, offset * 1.5))
     darkened = background.astype(np.float32) * (1 - strength * shadow[..., None])
     return darkened.astype(np.uint8)

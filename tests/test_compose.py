@@ -118,6 +118,15 @@ def test_an_empty_matte_leaves_the_cover_alone():
     assert np.array_equal(compose.drop_shadow(cover, empty, 4), cover)
 
 
+def test_a_subject_on_the_bottom_edge_casts_no_shadow_on_the_top():
+    cover = np.full((200, 200, 3), 200, np.uint8)
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[120:, 60:140] = 1.0  # standing on the bottom edge, as cutouts do
+    shadowed = compose.drop_shadow(cover, alpha, offset=8)
+    assert np.array_equal(shadowed[:60], cover[:60])  # no band wrapped round to the top
+    assert shadowed[199, 150, 0] < 200  # the shadow falls down and to the right
+
+
 def test_alpha_bbox():
     alpha = np.zeros((50, 80), np.float32)
     assert compose.alpha_bbox(alpha) is None

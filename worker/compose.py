@@ -203,11 +203,21 @@ def blend(
     return out
 
 
+def shifted(matte: np.ndarray, down: int, right: int) -> np.ndarray:
+    """The matte moved down and right, zeros where it leaves (np.roll would wrap a subject
+    standing on the bottom edge round to a shadow band along the top)."""
+    out = np.zeros_like(matte)
+    height, width = matte.shape[:2]
+    if down < height and right < width:
+        out[down:, right:] = matte[: height - down, : width - right]
+    return out
+
+
 def drop_shadow(
     background: np.ndarray, alpha: np.ndarray, offset: int, strength: float = 0.45
 ) -> np.ndarray:
     """Darken the cover under a blurred, offset copy of the matte: the cutout stands off it."""
-    shadow = np.roll(alpha, (offset, offset // 2), axis=(0, 1))
+    shadow = shifted(alpha, offset, offset // 2)
     shadow = _wide_blur(shadow, max(1.0, offset * 1.5))
     darkened = cv2.multiply(
         background.astype(np.float32), _per_channel(1 - strength * shadow, background)
