@@ -101,12 +101,12 @@ def wait_reply(stack: Stack, message: FakeMessage, timeout: float = 90.0) -> Fak
 
 
 def assert_cover(fake: FakeDiscord, message: FakeMessage, requester: FakeUser) -> str:
-    """A finished result: one PNG file, the embed, Re-roll/Delete. Returns the result id."""
+    """A finished result: one JPEG file, the embed, Re-roll/Delete. Returns the result id."""
     assert message.content.startswith(f"{requester.mention}'s album cover")
     (attachment,) = message.attachments
     assert attachment["filename"] == "albumify.jpg"
     cover = Image.open(io.BytesIO(fake.attachment_bytes(attachment)))
-    assert cover.format == "PNG" and cover.size == (256, 256)
+    assert cover.format == "JPEG" and cover.size == (256, 256)
     (embed,) = message.embeds
     assert CAPTION in embed["description"]
     assert embed["image"]["url"] == "attachment://albumify.jpg"
