@@ -61,7 +61,15 @@ def resident_bytes(roots: Iterable[Path], min_size: int = 1 << 20) -> int | None
     resident = 0
     for start in range(0, len(files), 200):
         out = subprocess.run(
-            [fincore, "--bytes", "--raw", "--noheadings", "--output", "RES", *files[start:][:200]],
+            [
+                fincore,
+                "--bytes",
+                "--raw",
+                "--noheadings",
+                "--output",
+                "RES",
+                *files[start : start + 200],
+            ],
             capture_output=True,
             text=True,
             check=False,
