@@ -27,18 +27,11 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from albumify import keys
+from albumify.boards import LeaderboardStore
+from albumify.periods import Periods
+from albumify.results import ResultRecord, save_result
 from bench.report import Table
-from bot.leaderboard.periods import Periods
-from bot.leaderboard.store import (
-    RECORD_LUA,
-    CoverMeta,
-    LeaderboardStore,
-    board_key,
-    member_votes_key,
-    settings_key,
-    user_guilds_key,
-    voters_key,
-)
 
 GUILD = 424242
 COVERS = 100_000
@@ -94,7 +87,6 @@ def _populate(url: str, now: float) -> None:
     """
     rng = random.Random(7)
     client = redis.Redis.from_url(url)
-    record = client.register_script(RECORD_LUA)
     periods = Periods.at(now)
     ids = [f"c{i}" for i in range(COVERS)]
     creator_of = {rid: 1_000_000 + rng.randrange(CREATORS) for rid in ids}
@@ -102,18 +94,18 @@ def _populate(url: str, now: float) -> None:
     for start in range(0, COVERS, 5_000):
         pipe = client.pipeline(transaction=False)
         for rid in ids[start : start + 5_000]:
-            meta = CoverMeta(
+            result = ResultRecord(
                 rid,
                 GUILD,
                 1,
-                2_000_000 + int(rid[1:]),
                 creator_of[rid],
-                None,
-                "lib",
-                f"Library cover {rid}",
-                now,
+                creator_of[rid],
+                message_id=2_000_000 + int(rid[1:]),
+                library_id="lib",
+                library_title=f"Library cover {rid}",
+                created_at=now,
             )
-            record(args=meta.script_args(), client=pipe)
+            save_result(pipe, result)
         pipe.execute()
     creators: dict[str, int] = {}
     for rid, score in scores.items():
@@ -122,8 +114,8 @@ def _populate(url: str, now: float) -> None:
     for name in ("all", "week", "month"):
         for start in range(0, COVERS, 10_000):
             chunk = {rid: scores[rid] for rid in ids[start : start + 10_000]}
-            pipe.zadd(board_key(GUILD, "covers", periods.key(name)), chunk)
-        pipe.zadd(board_key(GUILD, "creators", periods.key(name)), creators)
+            pipe.zadd(keys.board(GUILD, "covers", periods.key(name)), chunk)
+        pipe.zadd(keys.board(GUILD, "creators", periods.key(name)), creators)
     pipe.execute()
     client.close()
 
@@ -131,29 +123,30 @@ def _populate(url: str, now: float) -> None:
 async def _naive_vote(client: aioredis.Redis, rid: str, voter: int, now: int) -> None:
     """The baseline: the same effects as the Lua script, one command (round trip) at a time."""
     guild, creator, author, week, month, week_exp, month_exp = await client.hmget(
-        f"albumify:cover:{rid}",
+        keys.result(rid),
         "guild",
-        "creator",
-        "author",
+        "requester",
+        "photo_author",
         "week",
         "month",
         "week_exp",
         "month_exp",
     )
-    if await client.sismember(voters_key(rid), str(voter)):
+    if await client.sismember(keys.voters(rid), str(voter)):
         raise AssertionError("the benchmark only adds votes")
-    if str(voter) in (creator, author) and await client.hget(settings_key(guild), "self_votes"):
+    self_votes = await client.hget(keys.guild_settings(guild), "self_votes")
+    if str(voter) in (creator, author) and self_votes:
         return
-    await client.sadd(voters_key(rid), str(voter))
-    await client.sadd(member_votes_key(guild, voter), rid)
-    await client.sadd(user_guilds_key(voter), guild)
+    await client.sadd(keys.voters(rid), str(voter))
+    await client.sadd(keys.member_votes(guild, voter), rid)
+    await client.sadd(keys.user_guilds(voter), guild)
     for suffix, exp in (("all", None), (f"week:{week}", week_exp), (f"month:{month}", month_exp)):
         for by, member in (("covers", rid), ("creators", creator)):
-            key = board_key(guild, by, suffix)
+            key = keys.board(guild, by, suffix)
             await client.zincrby(key, 1, member)
             if exp is not None:
                 await client.expire(key, int(exp) - now)
-    await client.scard(voters_key(rid))
+    await client.scard(keys.voters(rid))
 
 
 async def _timed(run: Callable[[], Awaitable[Any]]) -> float:
@@ -168,16 +161,16 @@ async def _votes(table: Table, store: LeaderboardStore, pool_store: LeaderboardS
     voter_base = iter(range(10_000_000, 10**9, 100_000))
 
     async def check(target: str, cast: int) -> str:
-        board = await client.zscore(board_key(GUILD, "covers", "all"), target)
-        week = await client.zscore(board_key(GUILD, "covers", Periods.at(now).key("week")), target)
+        board = await client.zscore(keys.board(GUILD, "covers", "all"), target)
+        week = await client.zscore(keys.board(GUILD, "covers", Periods.at(now).key("week")), target)
         base = 1  # c1..c5 start with score 1 (reset below)
-        ok = board == week == base + cast and await client.scard(voters_key(target)) == cast
+        ok = board == week == base + cast and await client.scard(keys.voters(target)) == cast
         return "exact" if ok else f"MISMATCH {board}/{week}"
 
     async def fresh(target: str) -> None:
         for name in ("all", "week", "month"):
-            await client.zadd(board_key(GUILD, "covers", Periods.at(now).key(name)), {target: 1})
-        await client.delete(voters_key(target))
+            await client.zadd(keys.board(GUILD, "covers", Periods.at(now).key(name)), {target: 1})
+        await client.delete(keys.voters(target))
 
     async def row(method: str, target: str, n: int, body: Callable[[int], Awaitable[Any]]) -> None:
         await fresh(target)
@@ -251,7 +244,7 @@ async def _queries(table: Table, store: LeaderboardStore) -> None:
         table.add(what, method, f"{reps} queries", f"p50 {p50:.2f} ms", f"p95 {p95:.2f} ms", "")
 
     async def naive_page(number: int) -> list[tuple[str, float]]:
-        everything = await client.zrange(board_key(GUILD, "covers", "all"), 0, -1, withscores=True)
+        everything = await client.zrange(keys.board(GUILD, "covers", "all"), 0, -1, withscores=True)
         everything.sort(key=lambda pair: -pair[1])
         return everything[number * 10 : number * 10 + 10]
 

@@ -14,12 +14,13 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify import keys
+from albumify.results import ResultRecord, ResultStore
+from albumify.schema import CoverJob
 from albumify.settings import Limits, Settings
-from bot.intake import NOT_YOURS, CoverRequest, Intake
-from bot.queue_watch import watch_queue
+from bot.cover.intake import NOT_YOURS, CoverRequest, Intake
+from bot.cover.queue_watch import watch_queue
 from bot.utils.images import ImageCandidate, first_image
-from worker import keys
-from worker.schema import CoverJob
 
 NOW = 1_750_000_000.0
 CDN = "https://cdn.discordapp.com/attachments/1/2/me.png?ex=1&is=2&hm=3"
@@ -115,7 +116,7 @@ def test_content_type_guessed_from_name_and_parameters_ignored():
 def test_someone_elses_photo_needs_the_server_setting(harness):
     async def scenario(intake, _):
         refused = await intake.admit(request(photo_author_id=99))
-        await intake.set_allows_others(1, True)
+        await intake.guilds.update(1, allow_others=True)
         allowed = await intake.admit(request(1001, photo_author_id=99))
         return (
             refused,
@@ -248,10 +249,11 @@ def test_reroll_excludes_covers_shown_and_needs_the_kept_photo(harness, redis_sy
     _store_result(redis_sync)
 
     async def scenario(intake, clock):
-        result = await intake.result("r1")
+        results = ResultStore(intake.redis)
+        result = await results.get("r1")
         stranger = await intake.admit_reroll(result, request(9000, requester_id=50))
         ok = await intake.admit_reroll(result, request(9001))
-        missing = await intake.admit_reroll(await intake.result("nope"), request(9002))
+        missing = await intake.admit_reroll(await results.get("nope"), request(9002))
         await intake.redis.delete(keys.photo("f" * 64))
         expired = await intake.admit_reroll(result, request(9003))
         return stranger, ok, missing, expired
@@ -265,9 +267,7 @@ def test_reroll_excludes_covers_shown_and_needs_the_kept_photo(harness, redis_sy
 
 
 def test_delete_rule():
-    from bot.intake import ResultRecord
-
-    record = ResultRecord.from_hash("r", {"requester": "1", "photo_author": "2"})
+    record = ResultRecord.from_mapping("r", {"requester": "1", "photo_author": "2"})
     assert record.may_delete(1, manages_messages=False)
     assert record.may_delete(2, manages_messages=False)
     assert record.may_delete(3, manages_messages=True)
@@ -324,9 +324,9 @@ def test_first_image_prefers_attachments_and_skips_non_images():
 
 
 def test_button_ids_match_the_workers_custom_ids():
-    from bot.cogs.albumify import DeleteButton, RerollButton
+    from albumify.buttons import result_buttons
+    from bot.cover.buttons import DeleteButton, RerollButton
     from bot.leaderboard.views import VoteButton
-    from worker.message import result_buttons
 
     reroll, delete, vote = (b["custom_id"] for b in result_buttons("1234567890"))
     templates = {
@@ -342,7 +342,7 @@ def test_button_ids_match_the_workers_custom_ids():
 
 def test_bot_never_imports_torch():
     code = (
-        "import sys, bot.app, bot.cogs.albumify, worker.schema, worker.message;"
+        "import sys, bot.app, bot.cover.cog, bot.leaderboard.cog, bot.status.cog;"
         "heavy = ('torch', 'torchvision', 'ultralytics', 'requests');"
         "bad = [m for m in heavy if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -352,8 +352,8 @@ def test_bot_never_imports_torch():
 
 
 def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
-    from bot.app import AlbumifyBot
-    from bot.cogs import EXTENSIONS
+    from bot.app import EXTENSIONS
+    from bot.client import AlbumifyBot
 
     async def scenario():
         bot = AlbumifyBot(Settings(redis_url=redis_url))
@@ -385,7 +385,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
 
 
 def test_channel_restriction_refuses_other_channels(harness, redis_sync):
-    from worker import keys
+    from albumify import keys
 
     redis_sync.hset(keys.guild_settings(1), "channels", "555555,666666")
 

@@ -19,7 +19,8 @@ from PIL import Image
 
 from albumify.errors import BadInput
 from albumify.settings import Limits, Settings
-from bot.intake import Admission, CoverRequest
+from albumify.urls import NOT_ALLOWED
+from bot.cover.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
 from tests import images
 from tests.support.fake_rest import FakeDiscordREST
@@ -34,7 +35,6 @@ from tests.support.processes import (
     worker_env,
 )
 from worker.photo import decode_photo
-from worker.urls import NOT_ALLOWED
 
 APP = 77
 CAP = 2 * 1024 * 1024
@@ -214,7 +214,7 @@ def _enqueue_unvalidated(redis_url, queue, settings, request) -> None:
 
     import redis.asyncio as aioredis
 
-    from bot.intake import Intake
+    from bot.cover.intake import Intake
 
     async def main():
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)

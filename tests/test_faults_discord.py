@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from albumify import keys
 from albumify.settings import Limits, Settings
 from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply, rate_limited
 from tests.support.jobs import cover_job
-from worker import keys
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,

@@ -15,15 +15,15 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from albumify import keys
 from albumify.settings import Limits, Settings
-from bot.cogs.status import Status
-from bot.intake import CoverRequest, Intake
-from bot.status import log_status_forever, queue_status
+from bot.cover.intake import CoverRequest, Intake
+from bot.status.cog import Status
+from bot.status.health import log_status_forever, queue_status
 from bot.utils.images import ImageCandidate
 from tests.support import fake_pipeline
 from tests.support.processes import bot_queue
 from worker import service
-from worker.service import heartbeat_key
 
 
 def request(request_id: int) -> CoverRequest:
@@ -63,8 +63,8 @@ def test_queue_status_counts_waiting_retrying_and_live_workers(redis_url, redis_
         for request_id in (1, 2, 3):
             await enqueue(intake, request_id)
         intake.queue.enqueue_in(timedelta(minutes=5), "worker.job.make_cover", {})  # a retry
-        await client.set(heartbeat_key("gpu-0"), "{}", ex=30)
-        await client.set(heartbeat_key("gpu-1"), "{}", ex=30)
+        await client.set(keys.worker_heartbeat("gpu-0"), "{}", ex=30)
+        await client.set(keys.worker_heartbeat("gpu-1"), "{}", ex=30)
         await client.set("albumify:worker:gpu-2:other", "x")  # not a heartbeat
         return await queue_status(client, intake.queue)
 
@@ -74,7 +74,7 @@ def test_queue_status_counts_waiting_retrying_and_live_workers(redis_url, redis_
 
 
 def test_status_command_answers_and_logs_the_queue_depth(redis_url, redis_sync, caplog):
-    caplog.set_level(logging.INFO, logger="bot.cogs.status")
+    caplog.set_level(logging.INFO, logger="bot.status.cog")
     sent: list[tuple[str, bool]] = []
 
     async def send_message(text, *, ephemeral=False):
@@ -83,7 +83,7 @@ def test_status_command_answers_and_logs_the_queue_depth(redis_url, redis_sync, 
     async def scenario(intake, client):
         for request_id in (11, 12):
             await enqueue(intake, request_id)
-        cog = Status(SimpleNamespace(redis=client, intake=intake))
+        cog = Status(SimpleNamespace(redis=client, queue=intake.queue))
         pressed = SimpleNamespace(guild_id=1, response=SimpleNamespace(send_message=send_message))
         await Status.albumify_status.callback(cog, pressed)
 
@@ -96,7 +96,7 @@ def test_status_command_answers_and_logs_the_queue_depth(redis_url, redis_sync, 
 
 
 def test_periodic_status_line_warns_when_jobs_wait_without_workers(redis_url, redis_sync, caplog):
-    caplog.set_level(logging.INFO, logger="bot.status")
+    caplog.set_level(logging.INFO, logger="bot.status.health")
 
     async def stop(_seconds):
         raise asyncio.CancelledError
@@ -107,7 +107,7 @@ def test_periodic_status_line_warns_when_jobs_wait_without_workers(redis_url, re
             await log_status_forever(lambda: queue_status(client, intake.queue), sleep=stop)
 
     with_intake(redis_url, redis_sync, scenario)
-    (record,) = [r for r in caplog.records if r.name == "bot.status"]
+    (record,) = [r for r in caplog.records if r.name == "bot.status.health"]
     assert record.levelno == logging.WARNING
     assert (
         "queue depth 1 waiting" in record.getMessage() and "0 workers alive" in record.getMessage()

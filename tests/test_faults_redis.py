@@ -16,10 +16,12 @@ import pytest
 import redis
 import yaml
 
+from albumify import keys
+from albumify.boards import LeaderboardStore
 from albumify.connections import async_redis, sync_redis
+from albumify.results import ResultRecord, save_result
 from albumify.settings import Limits, Settings
-from bot.intake import CoverRequest, Intake
-from bot.leaderboard.store import CoverMeta, LeaderboardStore
+from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from tests.conftest import ROOT
 from tests.support import fake_pipeline
@@ -34,7 +36,6 @@ from tests.support.processes import (
 )
 from tests.support.redis_server import RedisProcess
 from tests.support.worker_main import STARTED_KEY
-from worker import keys
 
 APP = 66
 
@@ -107,9 +108,8 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(fake_rest, server, 
 
         try:
             # A posted cover with a vote, then traffic: one job running, three queued.
-            await board.record_cover(
-                CoverMeta("res-1", 9, 2, 1234, creator_id=1, created_at=time.time())
-            )
+            posted = ResultRecord("res-1", 9, 2, 1, 1, message_id=1234, created_at=time.time())
+            await asyncio.to_thread(save_result, rq_connection, posted)
             assert (await board.toggle_vote("res-1", 2)).status == "added"
             done = await enqueue(8000)
             await asyncio.to_thread(wait_until, lambda: finished(done), 60, "the first job")

@@ -20,10 +20,13 @@ import pytest
 import redis.asyncio as aioredis
 import torch
 
+from albumify import keys
 from albumify.errors import MissingAsset
+from albumify.results import ResultStore
+from albumify.schema import PhotoRef
 from albumify.settings import Limits, Settings
-from bot.cogs.albumify import Albumify
-from bot.intake import CoverRequest, Intake
+from bot.cover.cog import Covers
+from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from models.psp.checkpoint import CheckpointError, read_checkpoint
 from models.weights import PSP_FFHQ, RESNET50
@@ -31,9 +34,7 @@ from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply
 from tests.support.jobs import cover_job
 from tests.support.processes import bot_queue
-from worker import keys
 from worker.job import CoverTask
-from worker.schema import PhotoRef
 
 TOKEN = "Tok3n-interaction-SECRET-abcdef"
 BOT_TOKEN = "MTIz.bot-token-SECRET"
@@ -102,7 +103,7 @@ class Message:
 REQUESTER, AUTHOR, MODERATOR, STRANGER = 301, 302, 303, 304
 
 
-def interaction(cog: Albumify, user_id: int, *, manage_messages: bool = False) -> Any:
+def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> Any:
     return SimpleNamespace(
         id=int(time.time() * 1000) + user_id,
         user=SimpleNamespace(id=user_id),
@@ -124,9 +125,10 @@ def run_cog(redis_url: str, redis_sync, scenario, limits: Limits | None = None):
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)
         settings = Settings(redis_url=redis_url, limits=limits or Limits())
         intake = Intake(client, bot_queue(redis_sync, settings), settings)
-        bot = SimpleNamespace(intake=intake, settings=settings, redis=client)
-        bot.get_cog = lambda name: None
-        cog = Albumify(bot)
+        bot = SimpleNamespace(
+            intake=intake, settings=settings, redis=client, results=ResultStore(client)
+        )
+        cog = Covers(bot)
         try:
             return await scenario(cog, intake, client)
         finally:
@@ -258,7 +260,7 @@ def test_resnet_weights_with_a_pickled_object_are_refused_without_running_them(t
 
 
 def test_the_bot_masks_interaction_tokens_in_discord_py_debug_lines(redis_url, caplog):
-    from bot.app import AlbumifyBot
+    from bot.client import AlbumifyBot
 
     caplog.set_level(logging.DEBUG)
     AlbumifyBot(Settings(redis_url=redis_url, discord_token=BOT_TOKEN))

@@ -16,8 +16,9 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify import keys
 from albumify.settings import Limits, Settings
-from bot.intake import CoverRequest
+from bot.cover.intake import CoverRequest
 from bot.utils.images import ImageCandidate
 from tests.support import fake_pipeline
 from tests.support.processes import (
@@ -32,7 +33,7 @@ from tests.support.processes import (
     worker_env,
 )
 from tests.support.worker_main import DONE_KEY, STARTED_KEY
-from worker.service import build_worker, heartbeat_key
+from worker.service import build_worker
 
 APP = 55
 JOB_TIMEOUT_S = 6
@@ -104,7 +105,7 @@ def running_on(redis_sync, job_id: str, timeout: float = 60) -> int:
 
 
 def registered(redis_sync, worker: WorkerProcess) -> None:
-    wait_until(lambda: redis_sync.exists(heartbeat_key(worker.name)), 60, worker.name)
+    wait_until(lambda: redis_sync.exists(keys.worker_heartbeat(worker.name)), 60, worker.name)
 
 
 # -- SIGKILL ----------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_heartbeat_key_lives_while_idle_and_during_long_jobs_and_dies_with_the_w
 ):
     ttl = 2
     worker = workers("beating", ALBUMIFY_HEARTBEAT_TTL=str(ttl), ALBUMIFY_TEST_STAGE_DELAY="3")
-    key = heartbeat_key(worker.name)
+    key = keys.worker_heartbeat(worker.name)
     registered(redis_sync, worker)
 
     def sample_until(stop) -> list[dict]:

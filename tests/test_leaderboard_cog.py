@@ -14,12 +14,13 @@ from typing import Any
 import discord
 import redis.asyncio as aioredis
 
-from bot.leaderboard import vote_component
+from albumify.boards import LeaderboardStore
+from albumify.buttons import VOTE_ID, custom_id_pattern, result_buttons, vote_component
+from albumify.guilds import GuildSettingsStore
+from albumify.keys import board as board_key
+from albumify.results import ResultRecord, ResultStore, save_result
 from bot.leaderboard.cog import NOT_ON_RECORD, SELF_VOTE, Leaderboard
-from bot.leaderboard.store import CoverMeta, LeaderboardStore, board_key
 from bot.leaderboard.views import BoardView, VoteButton
-from worker.message import result_buttons
-from worker.schema import VOTE_ID, custom_id_pattern
 
 GUILD, CHANNEL, CREATOR = 111111, 222222, 500001
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
@@ -73,10 +74,15 @@ def attachment(url: str = CDN, spoiler: bool = False) -> Any:
     return SimpleNamespace(url=url, is_spoiler=lambda: spoiler)
 
 
-def fake_bot(client: Any, channel: FakeChannel) -> Any:
-    bot = SimpleNamespace(redis=client, cogs={})
+def fake_bot(client: Any, channel: FakeChannel, boards: LeaderboardStore) -> Any:
+    """What the cog uses of `AlbumifyBot`: the stores and `get_channel`."""
+    bot = SimpleNamespace(
+        redis=client,
+        boards=boards,
+        results=ResultStore(client),
+        guild_settings=GuildSettingsStore(client),
+    )
     bot.get_channel = lambda channel_id: channel if channel_id == CHANNEL else None
-    bot.get_cog = lambda name: bot.cogs.get(name)
     return bot
 
 
@@ -106,21 +112,22 @@ async def harness(
 ) -> AsyncIterator[tuple[Leaderboard, LeaderboardStore]]:
     client = aioredis.Redis.from_url(url, decode_responses=True)
     store = LeaderboardStore(client, clock=lambda: NOW)
-    cog = Leaderboard(fake_bot(client, channel or FakeChannel()), store)
-    cog.bot.cogs[Leaderboard.__cog_name__] = cog
+    cog = Leaderboard(fake_bot(client, channel or FakeChannel(), store))
+    cog.bot.leaderboard = cog  # the bot's typed accessor
     try:
         yield cog, store
     finally:
         await client.aclose()
 
 
-def cover(i: int, creator: int = CREATOR, guild: int = GUILD) -> CoverMeta:
-    return CoverMeta(
+def cover(i: int, creator: int = CREATOR, guild: int = GUILD) -> ResultRecord:
+    return ResultRecord(
         result_id=f"r-{i}",
         guild_id=guild,
         channel_id=CHANNEL,
         message_id=900000 + i,
-        creator_id=creator,
+        requester_id=creator,
+        photo_author_id=creator,
         library_title=f"Cover [{i}]",
         created_at=NOW,
     )
@@ -148,7 +155,7 @@ def test_worker_vote_button_matches_the_dynamic_item() -> None:
 @aio
 async def test_vote_button_toggles_and_shows_the_live_count(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
-        await store.record_cover(cover(1))
+        await save_result(store.redis, cover(1))
         message = result_message("r-1", 900001)
 
         press = interaction(cog, 7, message=message)
@@ -184,7 +191,7 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
     channel = FakeChannel()
     async with harness(redis_url, channel) as (cog, store):
         for i in range(11):
-            await store.record_cover(cover(i, creator=CREATOR + i))
+            await save_result(store.redis, cover(i, creator=CREATOR + i))
             for voter in range(i + 1):  # cover i has i + 1 votes
                 await store.toggle_vote(f"r-{i}", 10 + voter)
 
@@ -232,12 +239,12 @@ async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
             assert "No votes yet" in sent["embed"].description
             assert "view" not in sent  # one page: no buttons
 
-            await store.record_cover(cover(1))
+            await save_result(store.redis, cover(1))
             await store.toggle_vote("r-1", 7)
             asked = interaction(cog, 42)
             await cog.leaderboard.callback(cog, asked, "all", "covers")
             assert asked.response.sent[0]["embed"].image.url is None
-            await store.remove_cover("r-1")
+            await ResultStore(store.redis).delete("r-1")
 
 
 @aio
@@ -247,7 +254,7 @@ async def test_cover_top_and_stats(redis_url: str) -> None:
         await cog.cover_top.callback(cog, nothing)
         assert nothing.response.sent[0]["ephemeral"] is True
 
-        await store.record_cover(cover(1))
+        await save_result(store.redis, cover(1))
         await store.toggle_vote("r-1", 7)
         asked = interaction(cog, 7)
         await cog.cover_top.callback(cog, asked)
@@ -266,8 +273,8 @@ async def test_cover_top_and_stats(redis_url: str) -> None:
 @aio
 async def test_moderators_remove_a_cover_by_link(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
-        await store.record_cover(cover(1))
-        await store.record_cover(cover(2, guild=GUILD + 1))
+        await save_result(store.redis, cover(1))
+        await save_result(store.redis, cover(2, guild=GUILD + 1))
         await store.toggle_vote("r-1", 7)
         link = f"https://discord.com/channels/{GUILD}/{CHANNEL}/900001"
 
@@ -289,8 +296,8 @@ async def test_moderators_remove_a_cover_by_link(redis_url: str) -> None:
 @aio
 async def test_deleted_result_message_leaves_the_boards(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
-        await store.record_cover(cover(1))
-        await store.record_cover(cover(2))
+        await save_result(store.redis, cover(1))
+        await save_result(store.redis, cover(2))
         await store.toggle_vote("r-1", 7)
         await store.toggle_vote("r-2", 7)
         await cog.on_raw_message_delete(SimpleNamespace(message_id=900001))
@@ -305,7 +312,7 @@ async def test_config_needs_manage_server_and_writes_the_shared_hash(redis_url: 
         member = interaction(cog, 7)
         await cog.albumify_config.callback(cog, member, True, None, None)
         assert "Manage Server" in member.response.sent[0]["content"]
-        assert not (await store.guild_settings(GUILD)).self_votes
+        assert not (await GuildSettingsStore(store.redis).get(GUILD)).self_votes
 
         admin = interaction(cog, 8, manage_guild=True)
         await cog.albumify_config.callback(cog, admin, True, f"<#{CHANNEL}> 99999999", False)
@@ -318,13 +325,13 @@ async def test_config_needs_manage_server_and_writes_the_shared_hash(redis_url: 
 
         admin = interaction(cog, 8, manage_guild=True)
         await cog.albumify_config.callback(cog, admin, None, "all", None)
-        assert (await store.guild_settings(GUILD)).channels == ()
+        assert (await GuildSettingsStore(store.redis).get(GUILD)).channels == ()
 
 
 @aio
 async def test_forget_asks_first_then_forgets(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
-        await store.record_cover(cover(1))
+        await save_result(store.redis, cover(1))
         await store.toggle_vote("r-1", 7)
         asked = interaction(cog, CREATOR)
         await cog.albumify_forget.callback(cog, asked)

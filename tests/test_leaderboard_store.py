@@ -14,18 +14,10 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bot.leaderboard import periods
-from bot.leaderboard.store import (
-    CoverMeta,
-    LeaderboardStore,
-    board_key,
-    cover_key,
-    member_votes_key,
-    message_key,
-    parse_channels,
-    record_cover_sync,
-    voters_key,
-)
+from albumify import keys, periods
+from albumify.boards import LeaderboardStore
+from albumify.guilds import GuildSettingsStore, parse_channels
+from albumify.results import ResultRecord, ResultStore, save_result
 from tests.support.redis_server import RedisProcess
 
 GUILD = 111111
@@ -68,24 +60,34 @@ async def opened(url: str, clock: Clock) -> AsyncIterator[LeaderboardStore]:
         await pool.aclose()
 
 
-def meta(rid: str, creator: int = CREATOR, created: float = W48, **kw: Any) -> CoverMeta:
+def meta(rid: str, creator: int = CREATOR, created: float = W48, **kw: Any) -> ResultRecord:
+    """A posted result (it has a message id)."""
     values: dict[str, Any] = dict(
         result_id=rid,
         guild_id=GUILD,
         channel_id=222222,
         message_id=900000 + int(rid.rsplit("-", 1)[-1]) if rid[-1].isdigit() else 999999,
-        creator_id=creator,
+        requester_id=creator,
+        photo_author_id=creator,
         library_id="lib-1",
         library_title="Abbey Road",
         created_at=created,
     )
     values.update(kw)
-    return CoverMeta(**values)
+    return ResultRecord(**values)
+
+
+def results(store: LeaderboardStore) -> ResultStore:
+    return ResultStore(store.redis)
+
+
+def guilds(store: LeaderboardStore) -> GuildSettingsStore:
+    return GuildSettingsStore(store.redis)
 
 
 def boards(created: float, by: str = "covers") -> list[str]:
     p = periods.Periods.at(created)
-    return [board_key(GUILD, by, p.key(name)) for name in ("all", "week", "month")]
+    return [keys.board(GUILD, by, p.key(name)) for name in ("all", "week", "month")]
 
 
 async def scores(store: LeaderboardStore, member: str | int, created: float, by: str) -> list:
@@ -111,7 +113,7 @@ def test_period_keys() -> None:
 @aio
 async def test_vote_toggles_and_unvote_undoes_it(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         first = await store.toggle_vote("r-1", 7)
         assert (first.status, first.votes) == ("added", 1)
         assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]
@@ -122,7 +124,7 @@ async def test_vote_toggles_and_unvote_undoes_it(redis_url: str) -> None:
         assert (second.status, second.votes) == ("removed", 0)
         for key in boards(W48) + boards(W48, "creators"):
             assert await store.redis.exists(key) == 0  # zero scores leave the board
-        assert await store.redis.scard(member_votes_key(GUILD, 7)) == 0
+        assert await store.redis.scard(keys.member_votes(GUILD, 7)) == 0
 
         again = await store.toggle_vote("r-1", 7)
         assert (again.status, again.votes) == ("added", 1)
@@ -132,41 +134,42 @@ async def test_vote_toggles_and_unvote_undoes_it(redis_url: str) -> None:
 @aio
 async def test_self_votes_refused_by_default_and_allowed_by_setting(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1", author_id=42))
+        await save_result(store.redis, meta("r-1", photo_author_id=42))
         for self_voter in (CREATOR, 42):  # the creator and the photo's author
             outcome = await store.toggle_vote("r-1", self_voter)
             assert (outcome.status, outcome.votes) == ("self", 0)
         assert await store.redis.exists(*boards(W48)) == 0
 
-        settings = await store.update_settings(GUILD, self_votes=True)
+        settings = await guilds(store).update(GUILD, self_votes=True)
         assert settings.self_votes
         assert (await store.toggle_vote("r-1", CREATOR)).status == "added"
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
         # Turning the setting off again never blocks taking a vote back.
-        await store.update_settings(GUILD, self_votes=False)
+        await guilds(store).update(GUILD, self_votes=False)
         assert (await store.toggle_vote("r-1", CREATOR)).status == "removed"
 
 
 @aio
 async def test_record_is_idempotent_and_keeps_votes(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         await store.toggle_vote("r-1", 7)
         worker_client = redis.Redis.from_url(redis_url)  # bytes, as the worker's
-        record_cover_sync(worker_client, meta("r-1", message_id=123456))
+        save_result(worker_client, meta("r-1", message_id=123456))
         worker_client.close()
         assert await store.votes("r-1") == 1
-        assert await store.result_for_message(123456) == "r-1"
-        assert await store.resolve("https://discord.com/channels/1/2/123456") == "r-1"
-        assert await store.resolve("r-1") == "r-1"
-        assert await store.resolve("nothing") is None
-        assert (await store.cover("r-1"))["library_title"] == "Abbey Road"
+        assert await results(store).for_message(123456) == "r-1"
+        assert await results(store).resolve("https://discord.com/channels/1/2/123456") == "r-1"
+        assert await results(store).resolve("r-1") == "r-1"
+        assert await results(store).resolve("nothing") is None
+        record = await results(store).get("r-1")
+        assert record is not None and record.library_title == "Abbey Road"
 
 
 @aio
 async def test_200_concurrent_votes_all_count(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         outcomes = await asyncio.gather(*(store.toggle_vote("r-1", 10_000 + i) for i in range(200)))
         assert {o.status for o in outcomes} == {"added"}
         assert sorted(o.votes for o in outcomes) == list(range(1, 201))
@@ -190,22 +193,22 @@ def test_200_votes_from_4_threads_all_count(redis_url: str) -> None:
     for thread in threads:
         thread.join()
     client = redis.Redis.from_url(redis_url)
-    assert client.scard(voters_key("r-1")) == 200
+    assert client.scard(keys.voters("r-1")) == 200
     assert [client.zscore(k, "r-1") for k in boards(W48)] == [200, 200, 200]
     assert [client.zscore(k, str(CREATOR)) for k in boards(W48, "creators")] == [200, 200, 200]
     client.close()
 
 
-async def _record(url: str, cover: CoverMeta) -> None:
+async def _record(url: str, cover: ResultRecord) -> None:
     async with opened(url, Clock(cover.created_at)) as store:
-        await store.record_cover(cover)
+        await save_result(store.redis, cover)
 
 
 @aio
 async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) -> None:
     clock = Clock(W48)
     async with opened(redis_url, clock) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         clock.now = W49_DEC  # voted next week, next month
         assert (await store.toggle_vote("r-1", 7)).status == "added"
         assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]  # W48 and November
@@ -213,12 +216,12 @@ async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) ->
         assert (await store.page(GUILD, "week")).entries == []  # this week's board: W49
         assert (await store.page(GUILD, "month")).entries == []
         assert (await store.page(GUILD, "all")).entries[0].result_id == "r-1"
-        week_key = board_key(GUILD, "covers", "week:2026-W48")
+        week_key = keys.board(GUILD, "covers", "week:2026-W48")
         expected = periods.Periods.at(W48).week_expires_at - int(W49_DEC)
-        for key in (week_key, board_key(GUILD, "creators", "week:2026-W48")):
+        for key in (week_key, keys.board(GUILD, "creators", "week:2026-W48")):
             assert 0 < await store.redis.ttl(key) <= expected
-        assert await store.redis.ttl(board_key(GUILD, "covers", "month:2026-11")) > 0
-        assert await store.redis.ttl(board_key(GUILD, "covers", "all")) == -1
+        assert await store.redis.ttl(keys.board(GUILD, "covers", "month:2026-11")) > 0
+        assert await store.redis.ttl(keys.board(GUILD, "covers", "all")) == -1
 
         clock.now = W48 + 3600  # back in W48, that cover is this week's
         assert (await store.top_cover(GUILD, "week")).result_id == "r-1"
@@ -231,49 +234,72 @@ async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) ->
 async def test_month_rollover_within_one_iso_week(redis_url: str) -> None:
     clock = Clock(W49_NOV)  # Monday 30 November: ISO week 49, month of November
     async with opened(redis_url, clock) as store:
-        await store.record_cover(meta("r-1", created=W49_NOV))
+        await save_result(store.redis, meta("r-1", created=W49_NOV))
         clock.now = W49_DEC
         await store.toggle_vote("r-1", 7)
         assert (await store.page(GUILD, "week")).entries[0].result_id == "r-1"
         assert (await store.page(GUILD, "month")).entries == []  # December
-        assert await store.redis.zscore(board_key(GUILD, "covers", "month:2026-11"), "r-1") == 1
+        assert await store.redis.zscore(keys.board(GUILD, "covers", "month:2026-11"), "r-1") == 1
 
 
 @aio
 async def test_votes_after_a_board_expired_do_not_recreate_it(redis_url: str) -> None:
     clock = Clock(W48)
     async with opened(redis_url, clock) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         clock.now = periods.Periods.at(W48).week_expires_at + 1
         await store.toggle_vote("r-1", 7)
-        assert await store.redis.exists(board_key(GUILD, "covers", "week:2026-W48")) == 0
-        assert await store.redis.zscore(board_key(GUILD, "covers", "all"), "r-1") == 1
+        assert await store.redis.exists(keys.board(GUILD, "covers", "week:2026-W48")) == 0
+        assert await store.redis.zscore(keys.board(GUILD, "covers", "all"), "r-1") == 1
         await store.toggle_vote("r-1", 7)
-        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
+        assert await store.redis.exists(keys.board(GUILD, "covers", "all")) == 0
 
 
 @aio
-async def test_removed_cover_leaves_every_board_and_creator_scores(redis_url: str) -> None:
+async def test_deleted_result_leaves_every_board_and_creator_scores(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
-        await store.record_cover(meta("r-2"))
+        await save_result(store.redis, meta("r-1"))
+        await save_result(store.redis, meta("r-2"))
         for voter in (7, 8, 9):
             await store.toggle_vote("r-1", voter)
         await store.toggle_vote("r-2", 7)
         assert await scores(store, CREATOR, W48, "creators") == [4, 4, 4]
 
-        assert await store.remove_cover("r-1")
+        assert await results(store).delete("r-1")
         assert await scores(store, "r-1", W48, "covers") == [None, None, None]
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
-        assert await store.redis.exists(cover_key("r-1"), voters_key("r-1")) == 0
-        assert await store.redis.smembers(member_votes_key(GUILD, 7)) == {"r-2"}
-        assert await store.redis.smembers(member_votes_key(GUILD, 8)) == set()
-        assert await store.redis.exists(message_key(900001)) == 0
+        assert await store.redis.exists(keys.result("r-1"), keys.voters("r-1")) == 0
+        assert await store.redis.smembers(keys.member_votes(GUILD, 7)) == {"r-2"}
+        assert await store.redis.smembers(keys.member_votes(GUILD, 8)) == set()
+        assert await store.redis.exists(keys.message(900001)) == 0
         assert (await store.toggle_vote("r-1", 10)).status == "missing"
-        assert not await store.remove_cover("r-1")
+        assert not await results(store).delete("r-1")
 
-        await store.remove_cover("r-2")
+        await results(store).delete("r-2")
         assert await store.redis.exists(*boards(W48, "creators")) == 0
+
+
+@aio
+async def test_unboarded_result_leaves_the_boards_but_keeps_its_record(redis_url: str) -> None:
+    """A moderator's /leaderboard-remove: votes undone, the post's Re-roll and Delete work."""
+    async with opened(redis_url, Clock(W48)) as store:
+        await save_result(store.redis, meta("r-1"))
+        await save_result(store.redis, meta("r-2"))
+        for voter in (7, 8, 9):
+            await store.toggle_vote("r-1", voter)
+        await store.toggle_vote("r-2", 7)
+
+        assert await results(store).unboard("r-1")
+        assert await scores(store, "r-1", W48, "covers") == [None, None, None]
+        assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
+        assert await store.redis.exists(keys.voters("r-1")) == 0
+        assert await store.redis.smembers(keys.member_votes(GUILD, 7)) == {"r-2"}
+        assert await store.redis.exists(keys.message(900001)) == 0
+        assert (await store.toggle_vote("r-1", 10)).status == "missing"
+        assert not await results(store).unboard("r-1")
+        kept = await results(store).get("r-1")
+        assert kept is not None and kept.requester_id == CREATOR and kept.message_id == 900001
+        assert (await store.member_stats(GUILD, CREATOR)).covers == 1  # r-2 only
 
 
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (10, 1), (11, 2), (25, 3)])
@@ -283,7 +309,7 @@ async def test_pagination_boundaries(redis_url: str, count: int, pages: int) -> 
         pipe = store.redis.pipeline()
         for i in range(count):  # cover i gets i + 1 votes: ranks are known
             rid = f"r-{i}"
-            await store.record_cover(meta(rid, creator=CREATOR + i))
+            await save_result(store.redis, meta(rid, creator=CREATOR + i))
             for key in boards(W48):
                 pipe.zadd(key, {rid: i + 1})
         await pipe.execute()
@@ -308,9 +334,9 @@ async def test_pagination_boundaries(redis_url: str, count: int, pages: int) -> 
 @aio
 async def test_creators_board_and_member_stats(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
-        await store.record_cover(meta("r-2"))
-        await store.record_cover(meta("r-3", creator=600))
+        await save_result(store.redis, meta("r-1"))
+        await save_result(store.redis, meta("r-2"))
+        await save_result(store.redis, meta("r-3", creator=600))
         for voter in (7, 8):
             await store.toggle_vote("r-2", voter)
         await store.toggle_vote("r-1", 7)
@@ -336,9 +362,9 @@ async def test_creators_board_and_member_stats(redis_url: str) -> None:
 async def test_forget_removes_covers_and_undoes_votes_everywhere(redis_url: str) -> None:
     forgetful, other = 700, 800
     async with opened(redis_url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1", creator=forgetful))
-        await store.record_cover(meta("r-2", creator=other))
-        await store.record_cover(meta("r-3", creator=other, guild_id=GUILD + 1))
+        await save_result(store.redis, meta("r-1", creator=forgetful))
+        await save_result(store.redis, meta("r-2", creator=other))
+        await save_result(store.redis, meta("r-3", creator=other, guild_id=GUILD + 1))
         await store.redis.hset("albumify:result:r-1", "guild", str(GUILD))
         await store.toggle_vote("r-1", other)
         await store.toggle_vote("r-2", forgetful)
@@ -349,22 +375,22 @@ async def test_forget_removes_covers_and_undoes_votes_everywhere(redis_url: str)
         assert await scores(store, "r-2", W48, "covers") == [1, 1, 1]
         assert await scores(store, other, W48, "creators") == [1, 1, 1]
         assert await scores(store, forgetful, W48, "creators") == [None, None, None]
-        assert await store.redis.smembers(voters_key("r-2")) == {"9"}
-        assert await store.redis.scard(voters_key("r-3")) == 0
-        assert await store.redis.smembers(member_votes_key(GUILD, other)) == set()
+        assert await store.redis.smembers(keys.voters("r-2")) == {"9"}
+        assert await store.redis.scard(keys.voters("r-3")) == 0
+        assert await store.redis.smembers(keys.member_votes(GUILD, other)) == set()
         left = [k async for k in store.redis.scan_iter(match=f"*{forgetful}*")]
         assert left == []
-        assert await store.redis.exists(cover_key("r-1"), "albumify:result:r-1") == 0
+        assert await store.redis.exists(keys.result("r-1"), "albumify:result:r-1") == 0
         assert await store.forget_member(forgetful) == (0, 0)
 
 
 @aio
 async def test_settings_roundtrip(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        assert (await store.guild_settings(GUILD)).channel_allowed(1)
+        assert (await guilds(store).get(GUILD)).channel_allowed(1)
         channels = parse_channels("<#123456789>, 987654321 123456789")
         assert channels == (123456789, 987654321)
-        settings = await store.update_settings(GUILD, channels=channels, allow_others=True)
+        settings = await guilds(store).update(GUILD, channels=channels, allow_others=True)
         assert settings.allow_others and not settings.self_votes
         assert settings.channel_allowed(987654321) and not settings.channel_allowed(5)
         raw = await store.redis.hgetall(f"albumify:guild:{GUILD}:settings")
@@ -378,9 +404,9 @@ def test_votes_survive_a_restart_with_aof(tmp_path) -> None:
         server.stop()  # SIGTERM
         server.start()
         client = redis.Redis.from_url(server.url)
-        assert client.scard(voters_key("r-1")) == 25
+        assert client.scard(keys.voters("r-1")) == 25
         assert [client.zscore(k, "r-1") for k in boards(W48)] == [25, 25, 25]
-        assert client.hget(cover_key("r-1"), "creator") == str(CREATOR).encode()
+        assert client.hget(keys.result("r-1"), "requester") == str(CREATOR).encode()
         client.close()
     finally:
         server.stop()
@@ -388,14 +414,14 @@ def test_votes_survive_a_restart_with_aof(tmp_path) -> None:
 
 async def _vote_many(url: str, count: int) -> None:
     async with opened(url, Clock(W48)) as store:
-        await store.record_cover(meta("r-1"))
+        await save_result(store.redis, meta("r-1"))
         await asyncio.gather(*(store.toggle_vote("r-1", 100 + i) for i in range(count)))
 
 
 def test_ids_read_back_exactly():
     """Snowflakes are above 2**53: read through a float they round to the wrong member."""
-    from bot.leaderboard.store import _int
+    from albumify.results import as_int
 
     snowflake = 1_575_205_921_682_882_561
-    assert _int(str(snowflake).encode()) == snowflake
-    assert _int("3.0") == 3 and _int(None, 7) == 7
+    assert as_int(str(snowflake).encode()) == snowflake
+    assert as_int("3.0") == 3 and as_int(None, 7) == 7

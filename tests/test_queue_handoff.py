@@ -16,11 +16,11 @@ import redis.asyncio as aioredis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from albumify import keys
+from albumify.schema import CoverJob, PhotoRef
 from albumify.settings import Settings
-from bot.intake import Intake
-from worker import keys
+from bot.cover.intake import Intake
 from worker.job import CoverTask
-from worker.schema import CoverJob, PhotoRef
 
 JOB_ID = "albumify-cover-42"
 
@@ -99,7 +99,7 @@ def test_a_cancelled_edit_stays_cancelled_when_the_release_fails(redis_url, redi
 
 def test_the_watcher_stops_even_when_a_library_swallows_its_cancellation():
     """3.11's wait_for can eat a cancel that races a finishing command (seen in redis-py)."""
-    from bot.queue_watch import watch_queue
+    from bot.cover.queue_watch import watch_queue
 
     async def swallowing_state() -> tuple[str, int | None]:
         with contextlib.suppress(asyncio.CancelledError):  # what a racing wait_for does

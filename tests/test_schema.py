@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from worker.schema import CoverJob, CoverOutcome, PhotoRef, SchemaMismatch, job_id_for
+from albumify.schema import CoverJob, CoverOutcome, PhotoRef, SchemaMismatch, job_id_for
 
 
 def sample_job() -> CoverJob:

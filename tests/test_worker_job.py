@@ -8,16 +8,16 @@ import time
 import pytest
 import requests
 
+from albumify import keys
 from albumify.errors import BadInput
+from albumify.schema import PhotoRef
 from albumify.settings import Limits, Settings
 from tests.support import fake_pipeline
 from tests.support.fake_rest import ScriptedReply, rate_limited
 from tests.support.jobs import cover_job
-from worker import keys
 from worker.discord_api import DiscordAPI, DiscordUnavailable
 from worker.download import fetch_photo
 from worker.job import CoverTask
-from worker.schema import PhotoRef
 
 TOKEN = "interaction-token-secret"
 

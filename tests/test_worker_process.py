@@ -17,11 +17,12 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify.schema import CoverOutcome
 from albumify.settings import Limits, Settings
-from bot.intake import CoverRequest, Intake
+from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from tests.conftest import ROOT
-from worker.schema import CoverOutcome
+from tests.test_migrations import assert_layout_2, seed_layout_1
 
 TOKEN = "tok-e2e-secret"
 
@@ -56,6 +57,7 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
             await client.aclose()
 
     job = asyncio.run(enqueue())
+    seed_layout_1(redis_sync)  # an upgraded deployment: the worker migrates it at start
 
     env = dict(
         os.environ,
@@ -106,3 +108,4 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
     ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert outcome.library_id and outcome.message_id
+    assert_layout_2(redis_sync, redis_url)

@@ -1,5 +1,5 @@
-"""The GPU side: the RQ job, the worker process, posting results back to Discord.
+"""The GPU side: the RQ job, the pipeline, posting results back to Discord.
 
-This package's `__init__` and its `schema`, `keys`, `progress` modules stay torch-free:
-`bot/` imports them. Only `worker.pipeline` (imported lazily by the job) loads models.
+It stands beside `bot/` on the shared core (`albumify`) and never imports it; the bot reaches
+the worker only through the queue (`albumify.schema`). Models load once per process.
 """

@@ -14,7 +14,7 @@ import requests
 
 from albumify.errors import BadInput
 from albumify.settings import Settings
-from worker.urls import NOT_ALLOWED, is_allowed_url
+from albumify.urls import NOT_ALLOWED, is_allowed_url
 
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024

@@ -1,6 +1,6 @@
 """The RQ job: download (or recall) the photo, make the cover, post it back to Discord.
 
-`make_cover(payload)` is what the bot enqueues (by name, `worker.schema.JOB_FUNCTION`). It
+`make_cover(payload)` is what the bot enqueues (by name, `albumify.schema.JOB_FUNCTION`). It
 finds the pipeline the worker loaded at start in this module's holder, or loads it lazily, so
 a plain `rq worker` works too (slowly, on its first job).
 
@@ -12,7 +12,6 @@ first. Any other error is told on the last attempt too and then raised.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -23,10 +22,13 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
+from albumify import keys
 from albumify.errors import AlbumifyError, MissingAsset
+from albumify.logs import add_secret, job_context
+from albumify.progress import Throttle, stage_text
+from albumify.results import ResultRecord, load_result, result_posted, save_result
+from albumify.schema import CoverJob, CoverOutcome
 from albumify.settings import Settings
-from bot.leaderboard.store import CoverMeta, record_cover_sync
-from worker import keys
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,
@@ -36,10 +38,7 @@ from worker.discord_api import (
     shared_budget,
 )
 from worker.download import DownloadFailed, fetch_photo
-from worker.logs import add_secret, job_context
 from worker.message import as_reply, notice_payload, progress_payload, result_payload
-from worker.progress import Throttle, stage_text
-from worker.schema import CoverJob, CoverOutcome
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +211,25 @@ class CoverTask:
             filename = "SPOILER_" + filename
 
         result_id = job.result_id
-        shown = [*job.exclude, result.record.library_id]
-        self._store_result(result_id, digest, shown, message_id=None)
+        record = ResultRecord(
+            result_id=result_id,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            requester_id=job.requester_id,
+            photo_author_id=job.photo_author_id,
+            library_id=result.record.library_id,
+            library_title=result.record.title or "",
+            shown=(*job.exclude, result.record.library_id),
+            photo_hash=digest,
+            spoiler=job.photo.spoiler,
+            title=job.title,
+            artist=job.artist,
+            advisory=job.advisory,
+            seed=job.seed,
+            job_id=job.job_id,
+            created_at=self.clock(),
+        )
+        save_result(self.redis, record)  # before posting: the buttons work at once
         seconds = time.monotonic() - self.started
         if job.requested_at:
             seconds = max(seconds, self.clock() - job.requested_at)
@@ -228,26 +244,9 @@ class CoverTask:
         )
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
-        self.redis.hset(keys.result(result_id), "message", str(message_id or ""))
-        if message.get("channel_id"):
-            self.redis.hset(keys.result(result_id), "channel", str(message["channel_id"]))
         if message_id is not None:
-            record_cover_sync(
-                self.redis,
-                CoverMeta(
-                    result_id=result_id,
-                    guild_id=job.guild_id,
-                    channel_id=int(message.get("channel_id") or job.channel_id),
-                    message_id=message_id,
-                    creator_id=job.requester_id,
-                    author_id=(
-                        job.photo_author_id if job.photo_author_id != job.requester_id else None
-                    ),
-                    library_id=result.record.library_id,
-                    library_title=result.record.title or "",
-                    created_at=self.clock(),
-                ),
-            )
+            channel_id = int(message.get("channel_id") or job.channel_id)
+            result_posted(self.redis, result_id, channel_id, message_id)
         self.redis.set(
             keys.job_result(job.job_id), result_id, ex=max(self.settings.limits.photo_ttl_s, 60)
         )
@@ -326,9 +325,11 @@ class CoverTask:
         log.info(
             "job %s: already answered (result %s); not posting again", self.job.job_id, result_id
         )
-        message = (self.redis.hget(keys.result(result_id), "message") or b"").decode()
+        record = load_result(self.redis, result_id)
         return CoverOutcome(
-            status="posted", result_id=result_id, message_id=int(message) if message else None
+            status="posted",
+            result_id=result_id,
+            message_id=record.message_id if record is not None else None,
         )
 
     def _release_dedup(self) -> None:
@@ -338,37 +339,8 @@ class CoverTask:
             self._dedup_key = None
 
     def _jump_link(self, result_id: str) -> str | None:
-        record = self.redis.hgetall(keys.result(result_id))
-        message = record.get(b"message", b"").decode()
-        if not message:
-            return None
-        guild = record.get(b"guild", b"").decode()
-        channel = record.get(b"channel", b"").decode()
-        return f"https://discord.com/channels/{guild}/{channel}/{message}"
-
-    def _store_result(
-        self, result_id: str, digest: str, shown: list[str], *, message_id: int | None
-    ) -> None:
-        job = self.job
-        self.redis.hset(
-            keys.result(result_id),
-            mapping={
-                "guild": str(job.guild_id),
-                "channel": str(job.channel_id),
-                "message": str(message_id or ""),
-                "requester": str(job.requester_id),
-                "photo_author": str(job.photo_author_id),
-                "library_ids": json.dumps(shown),
-                "photo_hash": digest,
-                "spoiler": "1" if job.photo.spoiler else "0",
-                "title": job.title or "",
-                "artist": job.artist or "",
-                "advisory": "1" if job.advisory else "0",
-                "seed": str(job.seed),
-                "job_id": job.job_id,
-                "created_at": f"{self.clock():.3f}",
-            },
-        )
+        record = load_result(self.redis, result_id)
+        return record.jump_url if record is not None else None
 
     # -- talking to Discord ---------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Raw JSON message payloads the worker sends (progress, result, error).
 
 The worker speaks REST without discord.py, so the result's buttons are raw components whose
-custom_ids the bot's `DynamicItem`s parse (formats in `worker.schema`).
+custom_ids the bot's `DynamicItem`s parse (`albumify.buttons`).
 """
 
 from __future__ import annotations
@@ -9,16 +9,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from albumify import CAPTION
-from bot.leaderboard import vote_component
-from worker.schema import DELETE_ID, REROLL_ID, CoverJob
+from albumify.buttons import result_row
+from albumify.schema import CoverJob
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 EMBED_COLOUR = 0x1DB954
-
-BUTTON_ROW = 1
-BUTTON = 2
-SECONDARY = 2
-DANGER = 4
 
 
 class LibraryCover(Protocol):
@@ -41,27 +36,6 @@ def notice_payload(text: str) -> dict[str, Any]:
         "attachments": [],
         "allowed_mentions": NO_MENTIONS,
     }
-
-
-def result_buttons(result_id: str) -> list[dict[str, Any]]:
-    """The result message's buttons: Re-roll, Delete, Vote (ids carry the result id)."""
-    return [
-        {
-            "type": BUTTON,
-            "style": SECONDARY,
-            "label": "Re-roll",
-            "emoji": {"name": "🎲"},
-            "custom_id": REROLL_ID.format(result_id=result_id),
-        },
-        {
-            "type": BUTTON,
-            "style": DANGER,
-            "label": "Delete",
-            "emoji": {"name": "🗑️"},
-            "custom_id": DELETE_ID.format(result_id=result_id),
-        },
-        vote_component(result_id),
-    ]
 
 
 def describe_cover(record: LibraryCover) -> str:
@@ -108,7 +82,7 @@ def result_payload(
     return {
         "content": content,
         "embeds": [embed],
-        "components": [{"type": BUTTON_ROW, "components": result_buttons(result_id)}],
+        "components": [result_row(result_id)],
         "attachments": [{"id": 0, "filename": filename}],
         "allowed_mentions": NO_MENTIONS,
     }

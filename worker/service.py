@@ -8,7 +8,7 @@ Faults (see docs/operating.md):
 - a killed worker's job stays in RQ's StartedJobRegistry until `job_timeout + abandoned
   grace` has passed; the next maintenance pass of any worker (every
   `Limits.maintenance_interval_s`) retries it (`Retry(max=2)`), so it runs again elsewhere;
-- health: `albumify:worker:<name>:heartbeat` (TTL `Limits.heartbeat_ttl_s`) is refreshed by a
+- health: `keys.worker_heartbeat(name)` (TTL `Limits.heartbeat_ttl_s`) is refreshed by a
   thread every third of its TTL, while idle and during long jobs; a missing key means the
   worker is dead or cut off from Redis;
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
@@ -34,10 +34,11 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify import keys, logs
 from albumify.connections import sync_redis
+from albumify.migrations import migrate
 from albumify.settings import Settings
 from worker import job as job_module
-from worker import logs
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,6 @@ def process_age_s() -> float:
     except (OSError, IndexError, ValueError):
         return 0.0
     return max(0.0, since_boot - started_ticks / os.sysconf("SC_CLK_TCK"))
-
-
-def heartbeat_key(name: str) -> str:
-    return f"albumify:worker:{name}:heartbeat"
 
 
 class HealthBeat:
@@ -96,7 +93,7 @@ class HealthBeat:
             }
         )
         try:
-            worker.connection.set(heartbeat_key(worker.name), value, ex=self.ttl_s)
+            worker.connection.set(keys.worker_heartbeat(worker.name), value, ex=self.ttl_s)
         except redis.RedisError as err:
             log.warning("heartbeat not sent: %s", type(err).__name__)
 
@@ -148,7 +145,7 @@ class AlbumifyWorker(SimpleWorker):
         finally:
             beat.stop()
             with contextlib.suppress(redis.RedisError):
-                self.connection.delete(heartbeat_key(self.name))
+                self.connection.delete(keys.worker_heartbeat(self.name))
 
     @property
     def dequeue_timeout(self) -> int:
@@ -218,6 +215,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     while True:
         worker = build_worker(settings, connection=connection, name=name)
         try:
+            migrate(connection)  # results written by an older release stay readable
             worker.work(burst=burst, with_scheduler=True, logging_level=level)
         except StopRequested:
             return 0

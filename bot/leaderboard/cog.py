@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.leaderboard import VOTE_EMOJI
-from bot.leaderboard.store import Entry, GuildSettings, LeaderboardStore, Page, parse_channels
+from albumify.boards import Entry, LeaderboardStore, Page
+from albumify.buttons import VOTE_EMOJI
+from albumify.guilds import parse_channels
+from albumify.results import ResultStore
+from bot.leaderboard.embeds import (
+    EMBED_COLOUR,
+    NO_MENTIONS,
+    board_embed,
+    cover_title,
+    entry_line,
+    settings_text,
+)
 from bot.leaderboard.views import BoardView, ForgetView, VoteButton, relabel_vote
 
 if TYPE_CHECKING:
-    from bot.app import AlbumifyBot
+    from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
-EMBED_COLOUR = 0xF1C40F
 IMAGE_TIMEOUT_S = 2.0
 """Fetching the top cover's message must not push a response past Discord's 3 s."""
 
@@ -37,55 +44,6 @@ SELF_VOTE = "You can't vote for your own cover here (a server manager can allow 
 NOT_ON_RECORD = "This cover isn't on the leaderboards (it was removed or is too old)."
 
 
-def period_title(page: Page) -> str:
-    if page.period == "week":
-        return f"This week ({page.period_key.removeprefix('week:')})"
-    if page.period == "month":
-        month = datetime.strptime(page.period_key.removeprefix("month:"), "%Y-%m")
-        return f"This month ({month.replace(tzinfo=UTC):%B %Y})"
-    return "All time"
-
-
-def _title(entry: Entry) -> str:
-    text = discord.utils.escape_markdown(entry.library_title or "cover")
-    return text.replace("[", "(").replace("]", ")")[:80]
-
-
-def entry_line(entry: Entry) -> str:
-    """One row: rank, votes, creator mention (never pinged) and a jump link to the cover."""
-    line = f"**{entry.rank}.** {VOTE_EMOJI} {entry.score} · <@{entry.creator_id}>"
-    if entry.result_id is None:
-        return line + f" · {entry.covers} cover{'s' if entry.covers != 1 else ''}"
-    if entry.jump_url:
-        return line + f" · [{_title(entry)}]({entry.jump_url})"
-    return line + f" · {_title(entry)}"
-
-
-def board_embed(page: Page, image_url: str | None = None) -> discord.Embed:
-    embed = discord.Embed(
-        title=f"🏆 {period_title(page)} — top {page.by}",
-        colour=EMBED_COLOUR,
-        description="\n".join(entry_line(e) for e in page.entries)
-        or f"No votes yet. Press {VOTE_EMOJI} **Vote** on a cover you like.",
-    )
-    noun = "cover" if page.by == "covers" else "creator"
-    embed.set_footer(
-        text=f"Page {page.page + 1}/{page.pages} · {page.total} {noun}{'s' * (page.total != 1)}"
-    )
-    if image_url:
-        embed.set_image(url=image_url)
-    return embed
-
-
-def settings_text(settings: GuildSettings) -> str:
-    channels = " ".join(f"<#{c}>" for c in settings.channels) or "every channel"
-    return (
-        f"**Self-votes:** {'on' if settings.self_votes else 'off'}\n"
-        f"**Albumify works in:** {channels}\n"
-        f"**Members may albumify others' photos:** {'yes' if settings.allow_others else 'no'}"
-    )
-
-
 class Leaderboard(commands.Cog):
     """Members vote on covers; each server has its hall of fame."""
 
@@ -93,9 +51,16 @@ class Leaderboard(commands.Cog):
         app_commands.Group(name="cover", description="Albumify covers", guild_only=True)
     )
 
-    def __init__(self, bot: AlbumifyBot, store: LeaderboardStore | None = None) -> None:
+    def __init__(self, bot: AlbumifyBot) -> None:
         self.bot = bot
-        self.store = store if store is not None else LeaderboardStore(bot.redis)
+
+    @property
+    def store(self) -> LeaderboardStore:
+        return self.bot.boards
+
+    @property
+    def results(self) -> ResultStore:
+        return self.bot.results
 
     # -- voting -----------------------------------------------------------------------------
 
@@ -154,13 +119,18 @@ class Leaderboard(commands.Cog):
         if page.pages == 1:
             await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
             return
-        view = BoardView(self, interaction.user.id, interaction.guild_id, page)
+        view = BoardView(interaction.user.id, page, self.turn_page)
         callback = await interaction.response.send_message(
             embed=embed, view=view, allowed_mentions=NO_MENTIONS
         )
         resource = getattr(callback, "resource", None)
         if isinstance(resource, discord.InteractionMessage):
             view.message = resource  # to drop the buttons when the view times out
+
+    async def turn_page(self, page: Page, number: int) -> tuple[Page, discord.Embed]:
+        """Page `number` of the board `page` is from (read live) and its embed."""
+        turned = await self.store.page(page.guild_id, page.period, page.by, number)
+        return turned, await self.board_embed(turned)
 
     @cover.command(name="top", description="Post this week's best cover")
     async def cover_top(self, interaction: discord.Interaction) -> None:
@@ -176,7 +146,9 @@ class Leaderboard(commands.Cog):
         embed = discord.Embed(
             title="🏆 Cover of the week",
             colour=EMBED_COLOUR,
-            description=f"<@{entry.creator_id}> · {VOTE_EMOJI} {entry.score} · {_title(entry)}",
+            description=(
+                f"<@{entry.creator_id}> · {VOTE_EMOJI} {entry.score} · {cover_title(entry)}"
+            ),
             url=entry.jump_url,
         )
         image = await self.cover_image(entry)
@@ -217,12 +189,12 @@ class Leaderboard(commands.Cog):
         if not interaction.permissions.manage_messages:
             text = "You need the Manage Messages permission to do that."
         else:
-            result_id = await self.store.resolve(cover)
-            data = await self.store.cover(result_id) if result_id else {}
-            if not result_id or data.get("guild") != str(interaction.guild_id):
+            result_id = await self.results.resolve(cover)
+            record = await self.results.get(result_id) if result_id else None
+            if record is None or record.guild_id != interaction.guild_id:
                 text = "I can't find that cover on this server's boards."
             else:
-                await self.store.remove_cover(result_id)
+                await self.results.unboard(record.result_id)
                 text = "Removed from the leaderboards."
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -260,7 +232,7 @@ class Leaderboard(commands.Cog):
                 if not channel_ids:
                     channel_ids = None
                     notes.append("No channel given: the channel list is unchanged.")
-        settings = await self.store.update_settings(
+        settings = await self.bot.guild_settings.update(
             interaction.guild_id,
             self_votes=self_votes,
             channels=channel_ids,
@@ -290,7 +262,7 @@ class Leaderboard(commands.Cog):
             "This removes **your covers from every leaderboard, in every server**, takes back "
             "the votes you gave, and deletes what Albumify stored about you. The posted "
             "messages stay (delete them with their 🗑️ button). This can't be undone.",
-            view=ForgetView(self, interaction.user.id),
+            view=ForgetView(interaction.user.id, self.forget),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -306,7 +278,7 @@ class Leaderboard(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        """A deleted result leaves every board (whoever deleted it, however)."""
+        """A deleted result leaves every board and the records (whoever deleted it, however)."""
         await self._forget_messages([payload.message_id])
 
     @commands.Cog.listener()
@@ -315,11 +287,11 @@ class Leaderboard(commands.Cog):
 
     async def _forget_messages(self, message_ids: list[int]) -> None:
         for message_id in message_ids:
-            result_id = await self.store.result_for_message(message_id)
+            result_id = await self.results.for_message(message_id)
             if result_id is None:
                 continue
             try:
-                await self.store.remove_cover(result_id)
+                await self.results.delete(result_id)
             except Exception:  # a listener must not die on one bad key; the log says which
                 log.exception("could not remove deleted result %s from the boards", result_id)
 

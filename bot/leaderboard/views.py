@@ -1,28 +1,29 @@
-"""The Vote button (persistent, survives restarts) and the leaderboard's page buttons."""
+"""The Vote button (persistent, survives restarts) and the leaderboard's page and forget views.
+
+The views know nothing of the cog: each gets the one action it needs as a callable, and the
+Vote button reaches the leaderboard feature through the bot's typed accessor.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.leaderboard import VOTE_EMOJI, vote_label
-from bot.leaderboard.store import Page
-from worker.schema import VOTE_ID, custom_id_pattern
+from albumify.boards import Page
+from albumify.buttons import VOTE_EMOJI, VOTE_ID, custom_id_pattern, vote_label
+from bot.leaderboard.embeds import NO_MENTIONS
 
 if TYPE_CHECKING:
-    from bot.leaderboard.cog import Leaderboard
+    from bot.client import AlbumifyBot
 
-
-def _cog(interaction: discord.Interaction) -> Leaderboard:
-    # By name, not isinstance: `load_extension` re-imports the module, so after a reload the
-    # loaded cog's class is not the one this module would import.
-    cog = interaction.client.get_cog("Leaderboard")  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError("the Leaderboard cog is not loaded")
-    return cog
+TurnPage = Callable[[Page, int], Awaitable[tuple[Page, discord.Embed]]]
+"""(the page shown, the page number wanted) → the new page and its embed."""
+Forget = Callable[[int], Awaitable[str]]
+"""user id → the confirmation text."""
 
 
 class VoteButton(
@@ -48,8 +49,8 @@ class VoteButton(
     ) -> VoteButton:
         return cls(match["result_id"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).vote(interaction, self.result_id)
+    async def callback(self, interaction: discord.Interaction[AlbumifyBot]) -> None:
+        await interaction.client.leaderboard.vote(interaction, self.result_id)
 
 
 def relabel_vote(message: discord.Message, result_id: str, votes: int) -> discord.ui.View:
@@ -71,12 +72,11 @@ def relabel_vote(message: discord.Message, result_id: str, votes: int) -> discor
 class BoardView(discord.ui.View):
     """Previous/Next for one member's `/leaderboard`; pages are read live from Redis."""
 
-    def __init__(self, cog: Leaderboard, owner_id: int, guild_id: int, page: Page) -> None:
+    def __init__(self, owner_id: int, page: Page, turn_page: TurnPage) -> None:
         super().__init__(timeout=600)
-        self.cog = cog
         self.owner_id = owner_id
-        self.guild_id = guild_id
         self.page = page
+        self.turn_page = turn_page
         self.message: discord.Message | discord.InteractionMessage | None = None
         self._sync()
 
@@ -91,16 +91,15 @@ class BoardView(discord.ui.View):
             "Only the member who opened this leaderboard can turn its pages. "
             "Try `/leaderboard` yourself.",
             ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_MENTIONS,
         )
         return False
 
     async def turn(self, interaction: discord.Interaction, number: int) -> None:
-        self.page = await self.cog.store.page(self.guild_id, self.page.period, self.page.by, number)
+        self.page, embed = await self.turn_page(self.page, number)
         self._sync()
-        embed = await self.cog.board_embed(self.page)
         await interaction.response.edit_message(
-            embed=embed, view=self, allowed_mentions=discord.AllowedMentions.none()
+            embed=embed, view=self, allowed_mentions=NO_MENTIONS
         )
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
@@ -120,10 +119,10 @@ class BoardView(discord.ui.View):
 class ForgetView(discord.ui.View):
     """Confirm `/albumify-forget`: it cannot be undone."""
 
-    def __init__(self, cog: Leaderboard, owner_id: int) -> None:
+    def __init__(self, owner_id: int, forget: Forget) -> None:
         super().__init__(timeout=120)
-        self.cog = cog
         self.owner_id = owner_id
+        self.forget = forget
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return interaction.user.id == self.owner_id
@@ -131,16 +130,14 @@ class ForgetView(discord.ui.View):
     @discord.ui.button(label="Forget me", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         self.stop()
-        text = await self.cog.forget(interaction.user.id)
+        text = await self.forget(interaction.user.id)
         await interaction.response.edit_message(
-            content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
+            content=text, view=None, allowed_mentions=NO_MENTIONS
         )
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         self.stop()
         await interaction.response.edit_message(
-            content="Nothing was removed.",
-            view=None,
-            allowed_mentions=discord.AllowedMentions.none(),
+            content="Nothing was removed.", view=None, allowed_mentions=NO_MENTIONS
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from worker.schema import CoverJob, PhotoRef
+from albumify.schema import CoverJob, PhotoRef
 
 
 def cover_job(url: str | None, **overrides) -> CoverJob:

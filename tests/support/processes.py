@@ -18,9 +18,9 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from albumify.schema import CoverJob
 from albumify.settings import Settings
-from bot.intake import CoverRequest, Intake
-from worker.schema import CoverJob
+from bot.cover.intake import CoverRequest, Intake
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "bot-token-Zx9-secret"

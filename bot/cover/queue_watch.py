@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from worker.progress import Throttle, stage_text
+from albumify.progress import Throttle, stage_text
 
 log = logging.getLogger(__name__)
 

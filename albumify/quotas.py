@@ -1,4 +1,4 @@
-"""Quotas and duplicate detection, decided atomically in one Lua script.
+"""Quotas and duplicate detection, decided atomically in one Lua script (the bot's admission).
 
 Sliding windows are sorted sets of request ids scored by time (ms): per member and per guild.
 The global queue cap reads the RQ queue's length in the same script, so two requests cannot

@@ -2,7 +2,7 @@
 
 Reads Redis only (no RQ registry cleanup runs from the bot): the queue's length, RQ's started /
 scheduled (retries waiting) / failed registries, and the workers' heartbeat keys
-(`albumify:worker:<name>:heartbeat`, written by `albumify worker`).
+(`keys.worker_heartbeat`, written by `albumify worker`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from albumify import keys
+
 log = logging.getLogger(__name__)
 
-HEARTBEAT_PATTERN = "albumify:worker:*:heartbeat"
 LOG_INTERVAL_S = 60.0
 
 
@@ -51,7 +52,7 @@ async def queue_status(redis: Any, queue: Queue) -> QueueStatus:
 
     queued, running, retrying, failed = await asyncio.to_thread(counts)
     workers = 0
-    async for _ in redis.scan_iter(match=HEARTBEAT_PATTERN, count=100):
+    async for _ in redis.scan_iter(match=keys.WORKER_HEARTBEATS, count=100):
         workers += 1
     return QueueStatus(queued, running, retrying, failed, workers)
 

@@ -10,10 +10,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.status import QueueStatus, log_status_forever, queue_status
+from bot.status.health import QueueStatus, log_status_forever, queue_status
 
 if TYPE_CHECKING:
-    from bot.app import AlbumifyBot
+    from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Status(commands.Cog):
         self._logger: asyncio.Task[None] | None = None
 
     async def current(self) -> QueueStatus:
-        return await queue_status(self.bot.redis, self.bot.intake.queue)
+        return await queue_status(self.bot.redis, self.bot.queue)
 
     async def cog_load(self) -> None:
         self._logger = asyncio.create_task(log_status_forever(self.current))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,14 +19,15 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from albumify import keys
+from albumify.guilds import GuildSettingsStore
+from albumify.quotas import DUPLICATE, GUILD_LIMIT, MEMBER_LIMIT, QUEUE_FULL, QuotaGate
+from albumify.results import ResultRecord
+from albumify.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for
 from albumify.settings import Settings
-from bot.leaderboard.store import parse_channels
-from bot.quota import DUPLICATE, GUILD_LIMIT, MEMBER_LIMIT, QUEUE_FULL, QuotaGate
+from albumify.urls import NOT_ALLOWED, is_allowed_url
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
-from worker import keys
-from worker.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for
-from worker.urls import NOT_ALLOWED, is_allowed_url
 
 TOKEN_LIFE_S = 15 * 60
 QUEUE_EDIT_LEASE_MS = 5000
@@ -77,50 +77,6 @@ class Admission:
     reused: bool = False
 
 
-@dataclass(frozen=True)
-class ResultRecord:
-    """What Redis keeps about a posted cover (`keys.result`)."""
-
-    result_id: str
-    guild_id: int
-    channel_id: int
-    message_id: int | None
-    requester_id: int
-    photo_author_id: int
-    library_ids: list[str]
-    photo_hash: str
-    spoiler: bool
-    title: str | None
-    artist: str | None
-    advisory: bool
-    seed: int
-
-    @classmethod
-    def from_hash(cls, result_id: str, data: dict[str, str]) -> ResultRecord:
-        return cls(
-            result_id=result_id,
-            guild_id=int(data.get("guild") or 0),
-            channel_id=int(data.get("channel") or 0),
-            message_id=int(data["message"]) if data.get("message") else None,
-            requester_id=int(data.get("requester") or 0),
-            photo_author_id=int(data.get("photo_author") or 0),
-            library_ids=json.loads(data.get("library_ids") or "[]"),
-            photo_hash=data.get("photo_hash", ""),
-            spoiler=data.get("spoiler") == "1",
-            title=data.get("title") or None,
-            artist=data.get("artist") or None,
-            advisory=data.get("advisory") == "1",
-            seed=int(data.get("seed") or 0),
-        )
-
-    def may_delete(self, user_id: int, *, manages_messages: bool) -> bool:
-        """The requester, the photo's author and moderators may delete a result."""
-        return manages_messages or user_id in (self.requester_id, self.photo_author_id)
-
-    def may_reroll(self, user_id: int) -> bool:
-        return user_id in (self.requester_id, self.photo_author_id)
-
-
 class Intake:
     def __init__(
         self,
@@ -137,28 +93,9 @@ class Intake:
         self.limits = settings.limits
         self.clock = clock
         self.quota = QuotaGate(redis, settings.limits, queue.key)
-
-    # -- guild settings -------------------------------------------------------------------
-
-    async def allows_others(self, guild_id: int) -> bool:
-        value = await self.redis.hget(keys.guild_settings(guild_id), "allow_others")
-        return value == "1"
-
-    async def set_allows_others(self, guild_id: int, allowed: bool) -> None:
-        await self.redis.hset(
-            keys.guild_settings(guild_id), "allow_others", "1" if allowed else "0"
-        )
+        self.guilds = GuildSettingsStore(redis)
 
     # -- admission ------------------------------------------------------------------------
-
-    async def channel_refusal(self, request: CoverRequest) -> str | None:
-        """Servers may keep Albumify to some channels (`/albumify-config channels:`)."""
-        raw = await self.redis.hget(keys.guild_settings(request.guild_id), "channels")
-        allowed = parse_channels(raw or "")
-        if not allowed or request.channel_id in allowed:
-            return None
-        where = ", ".join(f"<#{channel}>" for channel in allowed)
-        return f"Albumify is used in {where} on this server."
 
     def validate(self, request: CoverRequest) -> str | None:
         """The refusal text for a request that can never work, else None."""
@@ -183,12 +120,13 @@ class Intake:
         refusal = self.validate(request)
         if refusal:
             return Admission(False, refusal)
-        if request.photo_author_id != request.requester_id and not await self.allows_others(
-            request.guild_id
-        ):
+        guild = await self.guilds.get(request.guild_id)
+        if request.photo_author_id != request.requester_id and not guild.allow_others:
             return Admission(False, NOT_YOURS)
-        if (refusal := await self.channel_refusal(request)) is not None:
-            return Admission(False, refusal)
+        if not guild.channel_allowed(request.channel_id):
+            # Servers may keep Albumify to some channels (`/albumify-config channels:`).
+            where = ", ".join(f"<#{channel}>" for channel in guild.channels)
+            return Admission(False, f"Albumify is used in {where} on this server.")
         assert request.image is not None
         job_id = job_id_for(request.request_id)
         dedup_key = None
@@ -301,14 +239,7 @@ class Intake:
             meta={"stage": "queued"},
         )
 
-    # -- results: re-roll, delete ---------------------------------------------------------
-
-    async def result(self, result_id: str) -> ResultRecord | None:
-        data = await self.redis.hgetall(keys.result(result_id))
-        return ResultRecord.from_hash(result_id, data) if data else None
-
-    async def forget_result(self, result_id: str) -> None:
-        await self.redis.delete(keys.result(result_id))
+    # -- re-roll --------------------------------------------------------------------------
 
     async def admit_reroll(
         self, result: ResultRecord | None, request: CoverRequest
@@ -344,7 +275,7 @@ class Intake:
             artist=result.artist,
             advisory=result.advisory,
             seed=result.seed,
-            exclude=tuple(result.library_ids),
+            exclude=result.shown,
             rerolled_from=result.result_id,
             **self._reply_fields(request, None),
         )

@@ -1,4 +1,5 @@
-"""Worker logging: every record carries the job id and guild id, and secrets never get out.
+"""Logging for both processes: every record carries the job id and guild id, and secrets
+never get out (the bot installs the redaction on discord.py's loggers, the worker on its own).
 
 - `job_context(job_id, guild_id)` sets the ids for everything logged inside it (RQ's own
   lines, urllib3's, ours); records outside a job carry "-".

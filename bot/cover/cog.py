@@ -1,6 +1,6 @@
-"""The albumify feature: /albumify, Apps → Albumify, @mentions, and the result's buttons.
+"""The cover feature: /albumify, Apps → Albumify, @mentions, and the result's buttons.
 
-A thin adapter: it turns Discord objects into a `CoverRequest` and lets `bot.intake` decide.
+A thin adapter: it turns Discord objects into a `CoverRequest` and lets `bot.cover.intake` decide.
 Refusals are answered at once (ephemeral); admitted requests are deferred (public), enqueued,
 and their queue position shown until a worker takes over the message.
 """
@@ -11,20 +11,19 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.intake import NO_IMAGE, Admission, CoverRequest, Intake
-from bot.queue_watch import watch_queue
+from bot.cover.buttons import DeleteButton, RerollButton
+from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
+from bot.cover.queue_watch import watch_queue
 from bot.utils.images import ImageCandidate, from_attachment, message_image
-from worker.schema import DELETE_ID, REROLL_ID, custom_id_pattern
 
 if TYPE_CHECKING:
-    from bot.app import AlbumifyBot
+    from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
 
@@ -35,75 +34,9 @@ NEEDS_MESSAGE_CONTENT = (
 )
 
 
-def _intake(interaction: discord.Interaction) -> Intake:
-    return interaction.client.intake  # type: ignore[attr-defined]
+class Covers(commands.Cog):
+    """/albumify, Apps → Albumify, @mentions, and the result's Re-roll and Delete buttons."""
 
-
-def _cog(interaction: discord.Interaction) -> Albumify:
-    cog = interaction.client.get_cog(Albumify.__cog_name__)  # type: ignore[attr-defined]
-    assert isinstance(cog, Albumify)
-    return cog
-
-
-class RerollButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.compile(custom_id_pattern(REROLL_ID)),
-):
-    """Re-roll: the next best cover for the same photo, as a new message (survives restarts)."""
-
-    def __init__(self, result_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Re-roll",
-                emoji="🎲",
-                style=discord.ButtonStyle.secondary,
-                custom_id=REROLL_ID.format(result_id=result_id),
-            )
-        )
-        self.result_id = result_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RerollButton:
-        return cls(match["result_id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).reroll(interaction, self.result_id)
-
-
-class DeleteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.compile(custom_id_pattern(DELETE_ID)),
-):
-    """Delete: for the requester, the photo's author, and members with Manage Messages."""
-
-    def __init__(self, result_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete",
-                emoji="🗑️",
-                style=discord.ButtonStyle.danger,
-                custom_id=DELETE_ID.format(result_id=result_id),
-            )
-        )
-        self.result_id = result_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DeleteButton:
-        return cls(match["result_id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).delete(interaction, self.result_id)
-
-
-PERSISTENT_ITEMS = (RerollButton, DeleteButton)
-"""Registered with `bot.add_dynamic_items`; the leaderboards cog adds its Vote button."""
-
-
-class Albumify(commands.Cog):
     def __init__(self, bot: AlbumifyBot) -> None:
         self.bot = bot
         self._watchers: set[asyncio.Task[int]] = set()
@@ -290,7 +223,7 @@ class Albumify(commands.Cog):
             attachment_size_limit=interaction.filesize_limit,
         )
         admission, job = await self.intake.admit_reroll(
-            await self.intake.result(result_id), request
+            await self.bot.results.get(result_id), request
         )
         if not admission.ok or job is None:
             await self._refuse(interaction, admission)
@@ -303,7 +236,7 @@ class Albumify(commands.Cog):
         self._watch(interaction, job.job_id)
 
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None:
-        result = await self.intake.result(result_id)
+        result = await self.bot.results.get(result_id)
         manages = interaction.permissions.manage_messages
         allowed = (
             manages
@@ -323,11 +256,9 @@ class Albumify(commands.Cog):
                 await interaction.message.delete()
             except discord.HTTPException as err:
                 log.info("could not delete result %s: %s", result_id, err)
-        if (board := self.bot.get_cog("Leaderboard")) is not None:
-            await board.store.remove_cover(result_id)
-        await self.intake.forget_result(result_id)
+        await self.bot.results.delete(result_id)
 
 
 async def setup(bot: AlbumifyBot) -> None:
-    await bot.add_cog(Albumify(bot))
-    bot.add_dynamic_items(*PERSISTENT_ITEMS)
+    await bot.add_cog(Covers(bot))
+    bot.add_dynamic_items(RerollButton, DeleteButton)

@@ -3,23 +3,17 @@
 Both are JSON-serialisable dataclasses (RQ runs with `JSONSerializer`) with a schema version,
 so a bot and a worker of different releases fail loudly instead of misreading each other.
 Secrets never travel here: the interaction token is stored under `keys.token(job_id)`.
+`JOB_FUNCTION` names the worker's entry point as a string: RQ imports it in the worker, so
+the bot never does.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
-QUEUE_NAME = "albumify"
 JOB_FUNCTION = "worker.job.make_cover"
-
-REROLL_ID = "albumify:reroll:{result_id}"
-DELETE_ID = "albumify:delete:{result_id}"
-VOTE_ID = "albumify:vote:{result_id}"
-"""Custom-id formats of the result message's buttons (the bot's DynamicItems parse them)."""
-RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
 
 
 class SchemaMismatch(ValueError):
@@ -128,10 +122,3 @@ class CoverOutcome:
     def from_dict(cls, data: dict[str, Any]) -> CoverOutcome:
         _check_version(data, "outcome")
         return cls(**_known(cls, data))
-
-
-def custom_id_pattern(fmt: str) -> str:
-    """Regex for a DynamicItem template from one of the *_ID formats above."""
-    return (
-        "^" + re.escape(fmt).replace(r"\{result_id\}", f"(?P<result_id>{RESULT_ID_PATTERN})") + "$"
-    )

@@ -1,0 +1,198 @@
+"""Leaderboards in Redis: votes, boards per period, a member's stats, forgetting a member.
+
+Every change is one Lua script (`albumify.lua`), so a vote, an unvote or a forget is atomic.
+Boards (`keys.board`) are per guild sorted sets of results and of creators, for all time, the
+ISO week and the month (UTC) in which each result was created; reads here are plain commands.
+No discord import: the bot turns these into embeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from albumify import keys, lua
+from albumify.periods import PERIODS, Clock, Periods
+from albumify.results import as_int, as_str, jump_url
+
+BY = ("covers", "creators")
+PER_PAGE = 10
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    status: str
+    """`added`, `removed`, `self` (refused: self-votes are off) or `missing` (not on record)."""
+    votes: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a board. `result_id` is None on the creators board."""
+
+    rank: int
+    score: int
+    creator_id: int
+    result_id: str | None = None
+    guild_id: int = 0
+    channel_id: int = 0
+    message_id: int = 0
+    library_title: str = ""
+    covers: int = 0
+    """Creators board: how many covers the member has on record here."""
+
+    @property
+    def jump_url(self) -> str | None:
+        if not self.message_id:
+            return None
+        return jump_url(self.guild_id, self.channel_id, self.message_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    page: int
+    """0-based, clamped to the pages that exist."""
+    pages: int
+    """At least 1 (an empty board is one empty page)."""
+    total: int
+    period: str
+    by: str
+    period_key: str
+    guild_id: int
+
+
+@dataclass(frozen=True)
+class MemberStats:
+    covers: int
+    votes_received: int
+    votes_given: int
+    week_votes: int
+    best: Entry | None
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+class LeaderboardStore:
+    """All leaderboard reads and writes. `redis` is a `redis.asyncio.Redis` client."""
+
+    def __init__(self, redis: Any, *, clock: Clock = time.time) -> None:
+        self.redis = redis
+        self.clock = clock
+        self._toggle = redis.register_script(lua.TOGGLE_VOTE)
+        self._forget = redis.register_script(lua.FORGET_MEMBER)
+
+    def _now(self) -> int:
+        return math.floor(self.clock())
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def toggle_vote(self, result_id: str, voter_id: int) -> VoteOutcome:
+        """Vote, or take the vote back if `voter_id` already voted (the button toggles)."""
+        status, votes = await self._toggle(args=[result_id, voter_id, self._now()])
+        return VoteOutcome(as_str(status), int(votes))
+
+    async def forget_member(self, user_id: int) -> tuple[int, int]:
+        """`/albumify-forget`, in every guild: (results deleted, votes undone)."""
+        covers, votes = await self._forget(args=[user_id, self._now()])
+        return int(covers), int(votes)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def period_key(self, period: str) -> str:
+        if period not in PERIODS:
+            raise ValueError(f"unknown period {period!r}")
+        return Periods.at(self.clock()).key(period)
+
+    async def votes(self, result_id: str) -> int:
+        return int(await self.redis.scard(keys.voters(result_id)))
+
+    async def has_voted(self, result_id: str, user_id: int) -> bool:
+        return bool(await self.redis.sismember(keys.voters(result_id), str(user_id)))
+
+    async def page(
+        self,
+        guild_id: int,
+        period: str = "week",
+        by: str = "covers",
+        page: int = 0,
+        *,
+        per_page: int = PER_PAGE,
+    ) -> Page:
+        """One page of a board; ranks continue across pages (page 2 starts at 11)."""
+        if by not in BY:
+            raise ValueError(f"unknown board {by!r}")
+        period_key = self.period_key(period)
+        key = keys.board(guild_id, by, period_key)
+        total = int(await self.redis.zcard(key))
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 0), pages - 1)
+        start = page * per_page
+        rows = await self.redis.zrevrange(key, start, start + per_page - 1, withscores=True)
+        entries = await self._entries(guild_id, by, rows, start)
+        return Page(entries, page, pages, total, period, by, period_key, guild_id)
+
+    async def _entries(
+        self, guild_id: int, by: str, rows: list[tuple[Any, float]], start: int
+    ) -> list[Entry]:
+        if not rows:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for member, _ in rows:
+            if by == "covers":
+                pipe.hmget(
+                    keys.result(as_str(member)), "requester", "channel", "message", "library_title"
+                )
+            else:
+                pipe.scard(keys.member_covers(guild_id, as_str(member)))
+        extra = await pipe.execute()
+        entries = []
+        for i, ((member, score), more) in enumerate(zip(rows, extra, strict=True)):
+            rank = start + i + 1
+            if by == "covers":
+                creator, channel, message, title = more
+                entries.append(
+                    Entry(
+                        rank=rank,
+                        score=int(score),
+                        creator_id=as_int(creator),
+                        result_id=as_str(member),
+                        guild_id=guild_id,
+                        channel_id=as_int(channel),
+                        message_id=as_int(message),
+                        library_title=as_str(title or ""),
+                    )
+                )
+            else:
+                entries.append(
+                    Entry(rank=rank, score=int(score), creator_id=as_int(member), covers=int(more))
+                )
+        return entries
+
+    async def top_cover(self, guild_id: int, period: str = "week") -> Entry | None:
+        page = await self.page(guild_id, period, "covers", 0, per_page=1)
+        return page.entries[0] if page.entries else None
+
+    async def member_stats(self, guild_id: int, user_id: int) -> MemberStats:
+        members = await self.redis.smembers(keys.member_covers(guild_id, user_id))
+        covers = [as_str(r) for r in members]
+        all_key = keys.board(guild_id, "creators", "all")
+        week_key = keys.board(guild_id, "creators", self.period_key("week"))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zscore(all_key, str(user_id))
+        pipe.zscore(week_key, str(user_id))
+        pipe.scard(keys.member_votes(guild_id, user_id))
+        if covers:
+            pipe.zmscore(keys.board(guild_id, "covers", "all"), covers)
+        received, week, given, *scores = await pipe.execute()
+        best: Entry | None = None
+        if covers and any(scores[0]):
+            score, rid = max((s or 0, r) for s, r in zip(scores[0], covers, strict=True))
+            (entry,) = await self._entries(guild_id, "covers", [(rid, score)], 0)
+            rank = await self.redis.zrevrank(keys.board(guild_id, "covers", "all"), rid)
+            best = dataclasses.replace(entry, rank=(rank or 0) + 1)
+        return MemberStats(len(covers), as_int(received), as_int(given), as_int(week), best)

@@ -1,0 +1,129 @@
+"""Every Redis key Albumify writes, in one place (RQ's own `rq:…` keys are RQ's).
+
+Each key is a template with named fields. Python code calls the functions below; Lua scripts
+get their key builders generated from the same templates (`albumify.lua`), so a key name is
+spelled once. Everything lives under `albumify:`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "albumify"
+
+# -- jobs: the bot writes, the worker reads -------------------------------------------------
+TOKEN = PREFIX + ":token:{job_id}"
+"""Interaction token for a job: a secret, so never in job args (RQ logs those)."""
+PHOTO = PREFIX + ":photo:{photo_hash}"
+"""Photo bytes kept for re-rolls (attachment URLs expire); short TTL."""
+JOB_RESULT = PREFIX + ":job:{job_id}:result"
+"""Which result a finished job produced (lets a duplicate request point at it)."""
+JOB_STARTED = PREFIX + ":job:{job_id}:started"
+"""Set by the worker when it takes over the job's message (the bot stops editing it)."""
+QUEUE_EDIT = PREFIX + ":job:{job_id}:queue-edit"
+"""Held by the bot while a 'queued' edit is in flight; the worker waits for it."""
+
+# -- admission: quotas and duplicates -------------------------------------------------------
+MEMBER_QUOTA = PREFIX + ":quota:member:{guild}:{user}"
+GUILD_QUOTA = PREFIX + ":quota:guild:{guild}"
+DEDUP_ATTACHMENT = PREFIX + ":dedup:{guild}:{user}:attachment:{attachment_id}"
+DEDUP_CONTENT = PREFIX + ":dedup:{guild}:{user}:sha256:{photo_hash}"
+
+# -- results: one hash per cover we made, and who voted for it ------------------------------
+RESULT = PREFIX + ":result:{result_id}"
+"""The one record of a result (`albumify.results.ResultRecord`): ids, never CDN URLs."""
+VOTERS = PREFIX + ":result:{result_id}:voters"
+MESSAGE = PREFIX + ":msg:{message_id}"
+"""A posted result's message id → its result id (moderation by link, deleted messages)."""
+
+# -- leaderboards ---------------------------------------------------------------------------
+BOARD = PREFIX + ":lb:{guild}:{by}:{period}"
+"""Sorted set; `by` is covers|creators, `period` is all, week:2026-W48 or month:2026-11."""
+MEMBER_COVERS = PREFIX + ":member:{guild}:{user}:covers"
+MEMBER_VOTES = PREFIX + ":member:{guild}:{user}:votes"
+USER_GUILDS = PREFIX + ":user:{user}:guilds"
+"""Where `/albumify-forget` must look."""
+
+# -- servers and processes ------------------------------------------------------------------
+GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
+"""Hash: `self_votes`, `channels`, `allow_others` ("1"/"0")."""
+WORKER_HEARTBEAT = PREFIX + ":worker:{name}:heartbeat"
+"""Refreshed by each `albumify worker` (TTL `Limits.heartbeat_ttl_s`)."""
+WORKER_HEARTBEATS = WORKER_HEARTBEAT.format(name="*")
+LAYOUT = PREFIX + ":meta:layout"
+"""Which key layout the data is in (`albumify.migrations`)."""
+
+LEGACY_COVER = PREFIX + ":cover:{result_id}"
+LEGACY_COVER_VOTERS = PREFIX + ":cover:{result_id}:voters"
+"""Layout 1 kept a result in two hashes (`result:` by the worker, `cover:` by the boards)."""
+
+
+def token(job_id: str) -> str:
+    return TOKEN.format(job_id=job_id)
+
+
+def photo(photo_hash: str) -> str:
+    return PHOTO.format(photo_hash=photo_hash)
+
+
+def job_result(job_id: str) -> str:
+    return JOB_RESULT.format(job_id=job_id)
+
+
+def job_started(job_id: str) -> str:
+    return JOB_STARTED.format(job_id=job_id)
+
+
+def queue_edit(job_id: str) -> str:
+    return QUEUE_EDIT.format(job_id=job_id)
+
+
+def member_quota(guild_id: int, member_id: int) -> str:
+    return MEMBER_QUOTA.format(guild=guild_id, user=member_id)
+
+
+def guild_quota(guild_id: int) -> str:
+    return GUILD_QUOTA.format(guild=guild_id)
+
+
+def dedup_attachment(guild_id: int, member_id: int, attachment_id: int) -> str:
+    return DEDUP_ATTACHMENT.format(guild=guild_id, user=member_id, attachment_id=attachment_id)
+
+
+def dedup_content(guild_id: int, member_id: int, photo_hash: str) -> str:
+    return DEDUP_CONTENT.format(guild=guild_id, user=member_id, photo_hash=photo_hash)
+
+
+def result(result_id: str) -> str:
+    return RESULT.format(result_id=result_id)
+
+
+def voters(result_id: str) -> str:
+    return VOTERS.format(result_id=result_id)
+
+
+def message(message_id: int | str) -> str:
+    return MESSAGE.format(message_id=message_id)
+
+
+def board(guild_id: int | str, by: str, period: str) -> str:
+    """`period` is `all`, `week:2026-W48` or `month:2026-11` (see `Periods.key`)."""
+    return BOARD.format(guild=guild_id, by=by, period=period)
+
+
+def member_covers(guild_id: int | str, user_id: int | str) -> str:
+    return MEMBER_COVERS.format(guild=guild_id, user=user_id)
+
+
+def member_votes(guild_id: int | str, user_id: int | str) -> str:
+    return MEMBER_VOTES.format(guild=guild_id, user=user_id)
+
+
+def user_guilds(user_id: int | str) -> str:
+    return USER_GUILDS.format(user=user_id)
+
+
+def guild_settings(guild_id: int | str) -> str:
+    return GUILD_SETTINGS.format(guild=guild_id)
+
+
+def worker_heartbeat(name: str) -> str:
+    return WORKER_HEARTBEAT.format(name=name)

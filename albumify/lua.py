@@ -1,0 +1,219 @@
+"""Lua scripts for results and leaderboards: every change to more than one key is atomic.
+
+200 members pressing Vote at once end with exactly 200 on every board, and a delete, an unvote
+or a forget can never be half done. Key builders are generated from the templates in
+`albumify.keys`, so a key name is spelled once, in Python.
+
+A result's hash (`keys.RESULT`) carries the periods (UTC) in which it was created — `week`,
+`month` and when each board expires — written once, when the result is saved. A vote counts
+in those periods and an unvote applies the same keys with -1, so it undoes exactly what the
+vote did. A period board whose expiry has passed is neither incremented nor decremented (it is
+gone). Boards keep only covers/creators with a positive score. A result without `week` is off
+the boards (a moderator took it off, or it was deleted): votes on it say "missing".
+
+Scripts build key names from a result's fields, which works on a single Redis (what we run).
+"""
+
+from __future__ import annotations
+
+import string
+
+from albumify import keys
+
+PERIOD_FIELDS = ("week", "month", "week_exp", "month_exp")
+
+
+def key_builder(name: str, template: str) -> str:
+    """`local function name(a, b) return 'albumify:x:' .. a .. ':' .. b end` for a template."""
+    pieces, params = [], []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            pieces.append(f"'{literal}'")
+        if field:
+            pieces.append(field)
+            params.append(field)
+    return f"local function {name}({', '.join(params)}) return {' .. '.join(pieces)} end"
+
+
+_KEYS = "\n".join(
+    key_builder(name, template)
+    for name, template in (
+        ("result_key", keys.RESULT),
+        ("voters_key", keys.VOTERS),
+        ("message_key", keys.MESSAGE),
+        ("board_key", keys.BOARD),
+        ("member_covers_key", keys.MEMBER_COVERS),
+        ("member_votes_key", keys.MEMBER_VOTES),
+        ("user_guilds_key", keys.USER_GUILDS),
+        ("guild_settings_key", keys.GUILD_SETTINGS),
+    )
+)
+
+# Shared helpers, prepended to each script (scripts cannot call each other).
+_LIBRARY = """
+local function load_result(rid)
+  local v = redis.call('HMGET', result_key(rid), 'guild', 'requester', 'photo_author', 'week',
+    'month', 'week_exp', 'month_exp', 'message')
+  if not v[1] then return nil end
+  return {guild = v[1], creator = v[2], author = v[3] or '', week = v[4], month = v[5],
+          week_exp = tonumber(v[6]), month_exp = tonumber(v[7]), message = v[8] or ''}
+end
+
+-- {period, expires_at or nil}: the boards a result's votes count in.
+local function periods(c)
+  return {{'all', nil}, {'week:' .. c.week, c.week_exp}, {'month:' .. c.month, c.month_exp}}
+end
+
+-- Add delta to the result and its creator on every live board of the result's periods.
+local function bump(c, rid, delta, now)
+  for _, p in ipairs(periods(c)) do
+    local exp = p[2]
+    if exp == nil or exp > now then
+      for _, e in ipairs({{'covers', rid}, {'creators', c.creator}}) do
+        local key = board_key(c.guild, e[1], p[1])
+        if tonumber(redis.call('ZINCRBY', key, delta, e[2])) <= 0 then
+          redis.call('ZREM', key, e[2])
+        end
+        if exp ~= nil then redis.call('EXPIRE', key, exp - now) end
+      end
+    end
+  end
+end
+
+-- A posted result: its creator's covers, where forget must look, its message's link back.
+local function index_posted(rid, c)
+  redis.call('SADD', member_covers_key(c.guild, c.creator), rid)
+  redis.call('SADD', user_guilds_key(c.creator), c.guild)
+  if c.message ~= '' then redis.call('SET', message_key(c.message), rid) end
+end
+
+-- Take a result off every board (its creator loses exactly its score there), undo its votes
+-- and unlink it from its creator and message. The hash itself stays. 1 if it was on boards.
+local function take_off_boards(c, rid)
+  local was_on = 0
+  if c.week then
+    was_on = 1
+    for _, p in ipairs(periods(c)) do
+      local key = board_key(c.guild, 'covers', p[1])
+      local score = redis.call('ZSCORE', key, rid)
+      if score then
+        redis.call('ZREM', key, rid)
+        local ck = board_key(c.guild, 'creators', p[1])
+        if tonumber(redis.call('ZINCRBY', ck, -tonumber(score), c.creator)) <= 0 then
+          redis.call('ZREM', ck, c.creator)
+        end
+      end
+    end
+  end
+  for _, voter in ipairs(redis.call('SMEMBERS', voters_key(rid))) do
+    redis.call('SREM', member_votes_key(c.guild, voter), rid)
+  end
+  if c.message ~= '' and redis.call('GET', message_key(c.message)) == rid then
+    redis.call('DEL', message_key(c.message))
+  end
+  redis.call('SREM', member_covers_key(c.guild, c.creator), rid)
+  redis.call('DEL', voters_key(rid))
+  return was_on
+end
+
+local function delete_result(rid)
+  local c = load_result(rid)
+  if not c then return 0 end
+  take_off_boards(c, rid)
+  redis.call('DEL', result_key(rid))
+  return 1
+end
+"""
+
+# ARGV: result_id, then field, value pairs (`ResultRecord.mapping()`). Idempotent: votes stay.
+_SAVE = """
+local rid = ARGV[1]
+redis.call('HSET', result_key(rid), unpack(ARGV, 2))
+local c = load_result(rid)
+if c.message ~= '' then index_posted(rid, c) end
+return 1
+"""
+
+# ARGV: result_id, channel, message. The result's message is up: it can be voted on and found.
+_POSTED = """
+local rid = ARGV[1]
+if redis.call('EXISTS', result_key(rid)) == 0 then return 0 end
+redis.call('HSET', result_key(rid), 'channel', ARGV[2], 'message', ARGV[3])
+index_posted(rid, load_result(rid))
+return 1
+"""
+
+# ARGV: result_id, voter, now. Returns {status, votes}: added | removed | self | missing.
+_TOGGLE = """
+local rid, voter, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local c = load_result(rid)
+if not c or not c.week then return {'missing', 0} end
+local vkey = voters_key(rid)
+local mkey = member_votes_key(c.guild, voter)
+if redis.call('SISMEMBER', vkey, voter) == 1 then
+  redis.call('SREM', vkey, voter)
+  redis.call('SREM', mkey, rid)
+  bump(c, rid, -1, now)
+  return {'removed', redis.call('SCARD', vkey)}
+end
+if (voter == c.creator or voter == c.author)
+    and redis.call('HGET', guild_settings_key(c.guild), 'self_votes') ~= '1' then
+  return {'self', redis.call('SCARD', vkey)}
+end
+redis.call('SADD', vkey, voter)
+redis.call('SADD', mkey, rid)
+redis.call('SADD', user_guilds_key(voter), c.guild)
+bump(c, rid, 1, now)
+return {'added', redis.call('SCARD', vkey)}
+"""
+
+# ARGV: result_id. Off the boards; the record stays (its Re-roll and Delete keep working).
+_UNBOARD = """
+local c = load_result(ARGV[1])
+if not c then return 0 end
+local was_on = take_off_boards(c, ARGV[1])
+redis.call('HDEL', result_key(ARGV[1]), %(period_fields)s)
+return was_on
+"""
+
+# ARGV: result_id. Off the boards and gone. Returns 1 when the result was on record.
+_DELETE = """
+return delete_result(ARGV[1])
+"""
+
+# ARGV: user, now. Deletes their results and undoes their votes, in every guild.
+_FORGET = """
+local user, now = ARGV[1], tonumber(ARGV[2])
+local gkey = user_guilds_key(user)
+local covers, votes = 0, 0
+for _, g in ipairs(redis.call('SMEMBERS', gkey)) do
+  local ckey = member_covers_key(g, user)
+  for _, rid in ipairs(redis.call('SMEMBERS', ckey)) do
+    covers = covers + delete_result(rid)
+  end
+  local vkey = member_votes_key(g, user)
+  for _, rid in ipairs(redis.call('SMEMBERS', vkey)) do
+    local c = load_result(rid)
+    if c and c.week and redis.call('SREM', voters_key(rid), user) == 1 then
+      bump(c, rid, -1, now)
+      votes = votes + 1
+    end
+  end
+  redis.call('DEL', ckey, vkey)
+end
+redis.call('DEL', gkey)
+return {covers, votes}
+"""
+
+
+def _script(body: str) -> str:
+    period_fields = ", ".join(f"'{name}'" for name in PERIOD_FIELDS)
+    return "\n".join((_KEYS, _LIBRARY, body % {"period_fields": period_fields}))
+
+
+SAVE_RESULT = _script(_SAVE)
+RESULT_POSTED = _script(_POSTED)
+TOGGLE_VOTE = _script(_TOGGLE)
+UNBOARD_RESULT = _script(_UNBOARD)
+DELETE_RESULT = _script(_DELETE)
+FORGET_MEMBER = _script(_FORGET)

@@ -1,0 +1,127 @@
+"""`AlbumifyBot`: the discord.py Bot subclass both features run in.
+
+`setup_hook` opens Redis, migrates data an older release left, builds the stores every feature
+shares and loads the feature extensions it was given. Features reach each other through the
+typed accessors below (`bot.features` says what each offers), never by cog name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import redis
+import redis.asyncio as aioredis
+from discord.ext import commands
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from albumify.boards import LeaderboardStore
+from albumify.connections import async_redis, sync_redis
+from albumify.guilds import GuildSettingsStore
+from albumify.logs import DISCORD_PY_LOGGERS, add_secret, install_redaction
+from albumify.migrations import migrate
+from albumify.results import ResultStore
+from albumify.settings import Settings
+from bot.cover.intake import Intake
+from bot.features import CoverFeature, LeaderboardFeature
+
+log = logging.getLogger(__name__)
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    """The privileged Message Content intent only when configured (else close code 4014)."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.message_content_intent
+    intents.presences = False
+    intents.members = False
+    return intents
+
+
+class AlbumifyBot(commands.Bot):
+    redis: aioredis.Redis
+    queue: Queue
+    intake: Intake
+    results: ResultStore
+    boards: LeaderboardStore
+    guild_settings: GuildSettingsStore
+
+    def __init__(self, settings: Settings, extensions: Sequence[str] = ()) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(settings),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.feature_extensions = tuple(extensions)
+        # discord.py logs request URLs at DEBUG; interaction tokens are part of some of them.
+        install_redaction(DISCORD_PY_LOGGERS)
+        add_secret(settings.discord_token)
+        self._rq_redis: redis.Redis | None = None
+
+    # -- features, typed ---------------------------------------------------------------------
+
+    def _feature(self, name: str) -> Any:
+        cog = self.get_cog(name)
+        if cog is None:
+            raise RuntimeError(f"the {name} feature is not loaded")
+        return cog
+
+    @property
+    def covers(self) -> CoverFeature:
+        return self._feature("Covers")
+
+    @property
+    def leaderboard(self) -> LeaderboardFeature:
+        return self._feature("Leaderboard")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        # A blocking pool: bursts (200 members voting at once) wait for a connection instead
+        # of failing with MaxConnectionsError; both clients retry through a Redis restart.
+        self.redis = async_redis(settings.redis_url, max_connections=64, pool_timeout=10)
+        await self.redis.ping()
+        # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
+        self._rq_redis = sync_redis(settings.redis_url)
+        await asyncio.to_thread(migrate, self._rq_redis)
+        self.queue = Queue(
+            settings.queue_name, connection=self._rq_redis, serializer=JSONSerializer
+        )
+        self.intake = Intake(self.redis, self.queue, settings)
+        self.results = ResultStore(self.redis)
+        self.boards = LeaderboardStore(self.redis)
+        self.guild_settings = self.intake.guilds
+        for extension in self.feature_extensions:
+            await self.load_extension(extension)  # each registers its persistent DynamicItems
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        if self.settings.dev_guild_id:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: mentions are handled by the cover feature's listener."""
+
+    async def on_ready(self) -> None:
+        log.info(
+            "ready as %s (%s) in %d guilds", self.user, self.user and self.user.id, len(self.guilds)
+        )
+
+    async def close(self) -> None:
+        await super().close()
+        if getattr(self, "redis", None) is not None:
+            await self.redis.aclose()
+        if self._rq_redis is not None:
+            self._rq_redis.close()

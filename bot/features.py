@@ -1,0 +1,26 @@
+"""What each feature offers the others: the return types of `AlbumifyBot`'s accessors.
+
+Persistent buttons (DynamicItems) live in their feature's views and must find the loaded
+feature from an interaction; they do so through these protocols, so no feature module
+imports another feature's cog (and no import circle forms through the bot class).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import discord
+
+
+class CoverFeature(Protocol):
+    """The cover feature (`bot.cover.cog.Covers`): a result's Re-roll and Delete."""
+
+    async def reroll(self, interaction: discord.Interaction, result_id: str) -> None: ...
+
+    async def delete(self, interaction: discord.Interaction, result_id: str) -> None: ...
+
+
+class LeaderboardFeature(Protocol):
+    """The leaderboards (`bot.leaderboard.cog.Leaderboard`): a result's Vote button."""
+
+    async def vote(self, interaction: discord.Interaction, result_id: str) -> None: ...

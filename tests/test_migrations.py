@@ -1,0 +1,168 @@
+"""Layout 1 → 2: a running deployment's results, votes and boards survive the upgrade.
+
+`seed_layout_1` writes exactly what release 0.1.0 wrote (the worker's `result:` hash, the
+leaderboard's `cover:` hash and voters, the indexes beside them), so the test reads data as an
+upgraded deployment finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import redis
+import redis.asyncio as aioredis
+
+from albumify import keys
+from albumify.boards import LeaderboardStore
+from albumify.migrations import LAYOUT, layout_of, merge_result, migrate
+from albumify.periods import Periods
+from albumify.results import ResultStore
+from albumify.settings import Settings
+
+GUILD, CHANNEL, CREATOR, AUTHOR = 111111, 222222, 500001, 500002
+VOTERS = ("7", "8")
+W48 = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
+
+
+def seed_layout_1(client: redis.Redis) -> None:
+    """Three results as 0.1.0 left them.
+
+    - `posted`: posted and voted twice (worker hash + board hash + voters + boards);
+    - `boardonly`: a board hash whose worker hash is gone (author = the creator);
+    - `unboarded`: a worker hash whose board hash a moderator removed.
+    """
+    periods = Periods.at(W48)
+    client.hset(
+        "albumify:result:posted",
+        mapping={
+            "guild": GUILD,
+            "channel": CHANNEL,
+            "message": 900001,
+            "requester": CREATOR,
+            "photo_author": AUTHOR,
+            "library_ids": json.dumps(["lib-1"]),
+            "photo_hash": "f" * 64,
+            "spoiler": "0",
+            "title": "Liftoff",
+            "artist": "",
+            "advisory": "0",
+            "seed": "7",
+            "job_id": "albumify-cover-1",
+            "created_at": f"{W48 - 5:.3f}",
+        },
+    )
+    for rid, message, author in (("posted", 900001, AUTHOR), ("boardonly", 900002, "")):
+        client.hset(
+            f"albumify:cover:{rid}",
+            mapping={
+                "guild": GUILD,
+                "channel": CHANNEL,
+                "message": message,
+                "creator": CREATOR,
+                "author": author,
+                "library_id": "lib-1",
+                "library_title": "Abbey Road",
+                "created_at": f"{W48:.3f}",
+                "week": periods.week,
+                "month": periods.month,
+                "week_exp": periods.week_expires_at,
+                "month_exp": periods.month_expires_at,
+            },
+        )
+        client.sadd(keys.member_covers(GUILD, CREATOR), rid)
+        client.set(keys.message(message), rid)
+    client.sadd(keys.user_guilds(CREATOR), GUILD)
+    client.sadd("albumify:cover:posted:voters", *VOTERS)
+    for voter in VOTERS:
+        client.sadd(keys.member_votes(GUILD, voter), "posted")
+        client.sadd(keys.user_guilds(voter), GUILD)
+    for period in ("all", periods.key("week"), periods.key("month")):
+        client.zadd(keys.board(GUILD, "covers", period), {"posted": len(VOTERS)})
+        client.zadd(keys.board(GUILD, "creators", period), {str(CREATOR): len(VOTERS)})
+    client.hset("albumify:result:unboarded", mapping={"guild": GUILD, "requester": CREATOR})
+
+
+def assert_layout_2(client: redis.Redis, url: str) -> None:
+    """What `seed_layout_1` becomes, read through this release's stores."""
+    assert layout_of(client) == LAYOUT
+    assert list(client.scan_iter(match="albumify:cover:*")) == []
+
+    async def read() -> None:
+        aio = aioredis.Redis.from_url(url, decode_responses=True)
+        results, boards = ResultStore(aio), LeaderboardStore(aio, clock=lambda: W48)
+        try:
+            posted = await results.get("posted")
+            assert posted is not None
+            assert (posted.requester_id, posted.photo_author_id) == (CREATOR, AUTHOR)
+            assert (posted.message_id, posted.library_title) == (900001, "Abbey Road")
+            assert posted.title == "Liftoff" and posted.shown == ("lib-1",)
+            assert posted.created_at == W48  # the boards' periods win
+            assert await boards.votes("posted") == len(VOTERS)
+            # An unvote undoes exactly what the old vote did, on every board.
+            assert (await boards.toggle_vote("posted", 7)).status == "removed"
+            page = await boards.page(GUILD, "week")
+            assert [(e.result_id, e.score, e.message_id) for e in page.entries] == [
+                ("posted", 1, 900001)
+            ]
+            assert (await boards.toggle_vote("posted", CREATOR)).status == "self"
+            assert (await boards.toggle_vote("posted", AUTHOR)).status == "self"
+
+            board_only = await results.get("boardonly")
+            assert board_only is not None
+            assert board_only.requester_id == board_only.photo_author_id == CREATOR
+            assert await results.for_message(900002) == "boardonly"
+            assert (await boards.toggle_vote("boardonly", 9)).status == "added"
+
+            assert (await boards.toggle_vote("unboarded", 9)).status == "missing"
+            assert (await results.get("unboarded")).requester_id == CREATOR  # type: ignore[union-attr]
+            assert await boards.forget_member(CREATOR) == (2, 0)
+            assert await results.get("posted") is None
+        finally:
+            await aio.aclose()
+
+    asyncio.run(read())
+
+
+def test_migration_merges_results_and_keeps_votes(redis_url, redis_sync) -> None:
+    seed_layout_1(redis_sync)
+    assert layout_of(redis_sync) == 1
+    assert migrate(redis_sync) == 2
+    assert migrate(redis_sync) == 0  # the marker: nothing to do twice
+    assert_layout_2(redis_sync, redis_url)
+
+
+def test_an_interrupted_migration_finishes_on_the_next_start(redis_url, redis_sync) -> None:
+    seed_layout_1(redis_sync)
+    merge_result(redis_sync, "posted")  # then the process died: no marker written
+    assert layout_of(redis_sync) == 1
+    assert migrate(redis_sync) == 1  # the rest
+    assert_layout_2(redis_sync, redis_url)
+
+
+def test_a_fresh_database_is_marked_current(redis_sync) -> None:
+    assert migrate(redis_sync) == 0
+    assert redis_sync.get(keys.LAYOUT) == str(LAYOUT).encode()
+
+
+def test_the_bot_migrates_when_it_starts(redis_url, redis_sync) -> None:
+    """`AlbumifyBot.setup_hook` (what `albumify bot` runs) migrates before loading features."""
+    from bot.client import AlbumifyBot
+
+    seed_layout_1(redis_sync)
+
+    async def start() -> None:
+        bot = AlbumifyBot(Settings(redis_url=redis_url))
+
+        async def no_sync() -> None:  # registering commands needs Discord
+            return None
+
+        bot.sync_commands = no_sync  # type: ignore[method-assign]
+        try:
+            await bot.setup_hook()
+        finally:
+            await bot.close()
+
+    asyncio.run(start())
+    assert_layout_2(redis_sync, redis_url)
