@@ -7,15 +7,15 @@ Vote button reaches the leaderboard feature through the bot's typed accessor.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
 from albumify.boards import Page
-from albumify.buttons import VOTE_EMOJI, VOTE_ID, custom_id_pattern, vote_label
+from albumify.buttons import VOTE_EMOJI, VOTE_ID, vote_label
 from bot.leaderboard.embeds import NO_MENTIONS
+from bot.utils.buttons import ResultButton
 
 if TYPE_CHECKING:
     from bot.client import AlbumifyBot
@@ -26,28 +26,12 @@ Forget = Callable[[int], Awaitable[str]]
 """user id → the confirmation text."""
 
 
-class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.compile(custom_id_pattern(VOTE_ID)),
-):
+class VoteButton(ResultButton, custom_id_format=VOTE_ID):
     """⭐ Vote on a result; pressing again takes the vote back. The label is the live count."""
 
-    def __init__(self, result_id: str, votes: int = 0) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=vote_label(votes),
-                emoji=VOTE_EMOJI,
-                style=discord.ButtonStyle.primary,
-                custom_id=VOTE_ID.format(result_id=result_id),
-            )
-        )
-        self.result_id = result_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> VoteButton:
-        return cls(match["result_id"])
+    button_label = vote_label(0)
+    button_emoji = VOTE_EMOJI
+    button_style = discord.ButtonStyle.primary
 
     async def callback(self, interaction: discord.Interaction[AlbumifyBot]) -> None:
         await interaction.client.leaderboard.vote(interaction, self.result_id)
