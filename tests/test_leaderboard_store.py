@@ -255,14 +255,19 @@ async def test_votes_after_a_board_expired_do_not_recreate_it(redis_url: str) ->
         assert await store.redis.exists(keys.board(GUILD, "covers", "all")) == 0
 
 
+async def votes_on_two_results(store: LeaderboardStore) -> None:
+    """r-1 with 3 votes (7, 8, 9) and r-2 with 1 (7), both by CREATOR."""
+    await save_result(store.redis, meta("r-1"))
+    await save_result(store.redis, meta("r-2"))
+    for voter in (7, 8, 9):
+        await store.toggle_vote("r-1", voter)
+    await store.toggle_vote("r-2", 7)
+
+
 @aio
 async def test_deleted_result_leaves_every_board_and_creator_scores(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
-        await save_result(store.redis, meta("r-1"))
-        await save_result(store.redis, meta("r-2"))
-        for voter in (7, 8, 9):
-            await store.toggle_vote("r-1", voter)
-        await store.toggle_vote("r-2", 7)
+        await votes_on_two_results(store)
         assert await scores(store, CREATOR, W48, "creators") == [4, 4, 4]
 
         assert await results(store).delete("r-1")
@@ -283,11 +288,7 @@ async def test_deleted_result_leaves_every_board_and_creator_scores(redis_url: s
 async def test_unboarded_result_leaves_the_boards_but_keeps_its_record(redis_url: str) -> None:
     """A moderator's /leaderboard-remove: votes undone, the post's Re-roll and Delete work."""
     async with opened(redis_url, Clock(W48)) as store:
-        await save_result(store.redis, meta("r-1"))
-        await save_result(store.redis, meta("r-2"))
-        for voter in (7, 8, 9):
-            await store.toggle_vote("r-1", voter)
-        await store.toggle_vote("r-2", 7)
+        await votes_on_two_results(store)
 
         assert await results(store).unboard("r-1")
         assert await scores(store, "r-1", W48, "covers") == [None, None, None]
