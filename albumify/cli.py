@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run bot, worker and a loopback Discord locally; write the chat as HTML"
     )
     # Light to import (aiohttp, redis, rq): the demo's processes load the rest themselves.
-    importlib.import_module("bot.devtools.demo").add_arguments(demo)
-    demo.set_defaults(func=_delegate("bot.devtools.demo", "main_from_args"))
+    importlib.import_module("devtools.demo").add_arguments(demo)
+    demo.set_defaults(func=_delegate("devtools.demo", "main_from_args"))
 
     bench = commands.add_parser("bench", help="run the benchmark suite")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.pagecache import evict, python_files, resident_bytes
 from bench.report import Table
-from bot.devtools.fakediscord.stack import Stack
+from devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "astronaut.png"

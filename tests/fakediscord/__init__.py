@@ -1,6 +1,6 @@
-"""The loopback Discord lives in `bot.devtools.fakediscord` (installed: `albumify demo` uses it)."""
+"""The loopback Discord lives in `devtools.fakediscord` (installed: `albumify demo` uses it)."""
 
-from bot.devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
-from bot.devtools.fakediscord.stack import Stack
+from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
+from devtools.fakediscord.stack import Stack
 
 __all__ = ["FakeDiscord", "FakeInteraction", "FakeMessage", "FakeUser", "Stack"]

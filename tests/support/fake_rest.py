@@ -1,6 +1,6 @@
-"""The REST-only fake used by the worker's unit tests (now part of `bot.devtools.fakediscord`)."""
+"""The REST-only fake used by the worker's unit tests (now part of `devtools.fakediscord`)."""
 
-from bot.devtools.fakediscord.rest import (
+from devtools.fakediscord.rest import (
     API_PREFIX,
     FakeDiscordREST,
     RecordedRequest,

@@ -1,4 +1,4 @@
-"""Private redis-server processes for tests (the class lives in `bot.devtools.redis_server`,
+"""Private redis-server processes for tests (the class lives in `devtools.redis_server`,
 which the e2e stack and `albumify demo` use too); a missing redis-server skips the test."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools import redis_server
-from bot.devtools.redis_server import free_port
+from devtools import redis_server
+from devtools.redis_server import free_port
 
 __all__ = ["RedisProcess", "free_port"]
 

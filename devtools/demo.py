@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.devtools.fakediscord import FakeDiscord, FakeMessage
-from bot.devtools.fakediscord.stack import ROOT, Stack
+from devtools.fakediscord import FakeDiscord, FakeMessage
+from devtools.fakediscord.stack import ROOT, Stack
 
 EXAMPLE_PHOTO = ROOT / "examples" / "astronaut.png"
 DEMO_LIMITS = {"ALBUMIFY_COVER_SIZE": "512", "ALBUMIFY_PROGRESS_INTERVAL": "0.5"}

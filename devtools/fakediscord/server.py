@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
-from bot.devtools.fakediscord.model import (
+from devtools.fakediscord.model import (
     EPHEMERAL,
     INTERACTION_DEADLINE_S,
     LOADING,
@@ -38,7 +38,7 @@ from bot.devtools.fakediscord.model import (
     guild_payload,
     iso_now,
 )
-from bot.devtools.fakediscord.rest import (
+from devtools.fakediscord.rest import (
     API_PREFIX,
     FakeDiscordREST,
     RecordedRequest,

@@ -21,10 +21,10 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from bot.devtools.fakediscord.server import FakeDiscord
-from bot.devtools.redis_server import RedisProcess
+from devtools.fakediscord.server import FakeDiscord
+from devtools.redis_server import RedisProcess
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 """Where the `bot` package was imported from: the processes import the same code."""
 
 FAST_LIMITS = {
