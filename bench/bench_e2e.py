@@ -20,12 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.report import Table
+from bench.report import EXAMPLE, Table
 from devtools.fakediscord.server import FakeDiscord
 from devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "astronaut.png"
 BURST = 100
 WARM_BURSTS = 4
 BARE_PIPELINE = """
