@@ -21,8 +21,8 @@ from albumify.errors import BadInput
 from albumify.settings import Limits, Settings
 from bot.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
+from devtools.fakediscord.rest import FakeDiscordREST
 from tests import images
-from tests.support.fake_rest import FakeDiscordREST
 from tests.support.processes import (
     FINAL_STATES,
     WorkerProcess,

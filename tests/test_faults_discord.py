@@ -10,8 +10,8 @@ import time
 import pytest
 
 from albumify.settings import Limits, Settings
+from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
-from tests.support.fake_rest import ScriptedReply, rate_limited
 from tests.support.jobs import cover_job
 from worker import keys
 from worker.discord_api import (

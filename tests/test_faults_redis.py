@@ -21,6 +21,7 @@ from albumify.settings import Limits, Settings
 from bot.intake import CoverRequest, Intake
 from bot.leaderboard.store import CoverMeta, LeaderboardStore
 from bot.utils.images import ImageCandidate
+from devtools.redis_server import RedisProcess
 from tests.conftest import ROOT
 from tests.support import fake_pipeline
 from tests.support.processes import (
@@ -32,7 +33,6 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
-from tests.support.redis_server import RedisProcess
 from tests.support.worker_main import STARTED_KEY
 from worker import keys
 

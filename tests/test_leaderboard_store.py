@@ -26,7 +26,7 @@ from bot.leaderboard.store import (
     record_cover_sync,
     voters_key,
 )
-from tests.support.redis_server import RedisProcess
+from devtools.redis_server import RedisProcess
 
 GUILD = 111111
 CREATOR = 500001
