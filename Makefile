@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	YOLO_OFFLINE=1 $(BIN)/albumify cover examples/astronaut.png -o out/astronaut-cover.png \
+	YOLO_OFFLINE=1 $(BIN)/albumify cover devtools/data/astronaut.png -o out/astronaut-cover.png \
 		--title "Mission Control" --artist "Eileen Collins" --advisory
 
 test: $(STAMP)

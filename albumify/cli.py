@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from albumify import errors
 
@@ -97,6 +98,27 @@ def worker_main(args: argparse.Namespace) -> int:
     return run(Settings.from_env(), burst=args.burst, name=args.name)
 
 
+def load_bench(source: Path | None = None) -> ModuleType:
+    """`bench/` is not installed: import it from the checkout this `albumify` was imported from
+    (a clone, or an editable install of one). `source` stands in for that checkout in tests.
+
+    The console script's sys.path does not hold the checkout, so it is added here.
+    """
+    root = source or Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "__main__.py").is_file():
+        raise errors.UsageError(
+            "the benchmarks are not installed with the package; they run from a checkout "
+            "of the repository: clone it and run `make bench` there"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("bench.__main__")
+
+
+def bench_main(args: argparse.Namespace) -> int:
+    return load_bench().main_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="albumify", description="Not everything can be an album cover."
@@ -139,13 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run bot, worker and a loopback Discord locally; write the chat as HTML"
     )
     # Light to import (aiohttp, redis, rq): the demo's processes load the rest themselves.
-    importlib.import_module("bot.devtools.demo").add_arguments(demo)
-    demo.set_defaults(func=_delegate("bot.devtools.demo", "main_from_args"))
+    importlib.import_module("devtools.demo").add_arguments(demo)
+    demo.set_defaults(func=_delegate("devtools.demo", "main_from_args"))
 
-    bench = commands.add_parser("bench", help="run the benchmark suite")
+    bench = commands.add_parser("bench", help="run the benchmark suite (from a checkout)")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("-o", "--output", help="write the markdown report here too")
-    bench.set_defaults(func=_delegate("bench.__main__", "main_from_args"))
+    bench.set_defaults(func=bench_main)
     return parser
 
 

@@ -28,11 +28,10 @@ import time
 from pathlib import Path
 
 from bench.pagecache import evict, python_files, resident_bytes
-from bench.report import Table
-from bot.devtools.fakediscord.stack import Stack
+from bench.report import EXAMPLE, Table
+from devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "astronaut.png"
 TARGET = 10.0
 PREPARE = """
 import sys

@@ -13,11 +13,9 @@ import time
 import numpy as np
 from PIL import Image
 
-from bench.report import Table, add_stage_rows, timed_request
+from bench.report import EXAMPLE, Table, add_stage_rows, timed_request
 from worker.photo import Photo, encode_cover
 from worker.pipeline import CoverOptions, Pipeline
-
-EXAMPLE = "examples/astronaut.png"
 
 
 def twelve_megapixel_jpeg() -> bytes:

@@ -10,7 +10,7 @@
   process started with the worker's environment (same thread settings), alternating with the
   end-to-end requests (target ≤ 15 %).
 
-`python -m bench.bench_e2e` (from the repository root: it uses `tests.fakediscord`).
+`python -m bench.bench_e2e` (from the repository root, like all of `bench/`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.report import Table
-from bot.devtools.fakediscord.server import FakeDiscord
-from bot.devtools.fakediscord.stack import Stack
+from bench.report import EXAMPLE, Table
+from devtools.fakediscord.server import FakeDiscord
+from devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "astronaut.png"
 BURST = 100
 WARM_BURSTS = 4
 BARE_PIPELINE = """

@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.report import Table
+from bench.report import EXAMPLE, Table
 from index.library import CoverIndex, CoverRecord, IndexWriter, l2_normalise
 from index.search import matvec
 
 ROWS, DIM, CLUSTERS, TOP = 100_000, 2048, 2_000, 10
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
 
 
 def clustered_vectors(rows: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from bench.report import Table
+from bench.report import EXAMPLE, Table
 
-EXAMPLE = Path("examples/astronaut.png")
 COLD_SCRIPT = """
 import json, resource, sys, time; t = time.perf_counter()
 from pathlib import Path
@@ -33,7 +32,7 @@ from worker.photo import encode_cover
 settings = Settings(weights_dir=Path(sys.argv[1]))
 p = Pipeline.load(settings, backend=sys.argv[2], device="cpu")
 loaded = time.perf_counter() - t
-encode_cover(p.make_cover("examples/astronaut.png", CoverOptions(size=512)).image, "jpeg")
+encode_cover(p.make_cover(sys.argv[3], CoverOptions(size=512)).image, "jpeg")
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"first_cover": time.perf_counter() - t, "load": loaded, "peak_mib": peak}))
 """
@@ -48,7 +47,7 @@ def fresh_worker(weights: Path, backend: str, cache: Path | None = None) -> dict
     env = {**os.environ, **({"ALBUMIFY_CACHE": str(cache)} if cache else {})}
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", COLD_SCRIPT, str(weights), backend],
+        [sys.executable, "-c", COLD_SCRIPT, str(weights), backend, str(EXAMPLE)],
         capture_output=True,
         text=True,
         check=True,

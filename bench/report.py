@@ -6,7 +6,11 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "devtools" / "data" / "astronaut.png"
+"""The example portrait, by absolute path: `albumify bench` may run from any directory."""
 
 
 @dataclass

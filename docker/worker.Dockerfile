@@ -8,11 +8,12 @@ RUN pip install --no-cache-dir --no-deps "facenet-pytorch==2.6.0" \
  && pip install --no-cache-dir requests tqdm
 # README.m[d]: the glob keeps the build working before the README exists.
 COPY pyproject.toml README.m[d] ./
+# Only the rooms the worker runs (docs/architecture.md); dev tools, tests and bench stay out.
 COPY albumify ./albumify
-COPY bot ./bot
-COPY worker ./worker
-COPY index ./index
+COPY imaging ./imaging
 COPY models ./models
+COPY index ./index
+COPY worker ./worker
 # torch/torchvision come from the base image (CUDA build); pip keeps them when they satisfy
 # the project's ranges.
 RUN pip install --no-cache-dir .

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_PHOTO = ROOT / "examples" / "astronaut.png"
+EXAMPLE_PHOTO = ROOT / "devtools" / "data" / "astronaut.png"
 
 # ultralytics tries the network at import unless told not to.
 os.environ.setdefault("YOLO_OFFLINE", "1")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
+EXAMPLE = Path(__file__).resolve().parent.parent / "devtools" / "data" / "astronaut.png"
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

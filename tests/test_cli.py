@@ -2,12 +2,15 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from albumify import cli, errors
 from albumify.cli import main
 from tests import images
+from tests.conftest import ROOT
 
 
 def test_cover_writes_the_requested_file_and_prints_the_match(tmp_path, capsys):
@@ -87,3 +90,25 @@ def test_console_entry_point_and_torch_free_help():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "cover" in done.stdout and "index" in done.stdout
+
+
+def test_bench_outside_a_checkout_says_it_needs_one_and_exits_2(tmp_path, monkeypatch, capsys):
+    """Installed, there is no `bench/` next to the package (it is not packaged)."""
+    with pytest.raises(errors.UsageError) as info:
+        cli.load_bench(tmp_path)
+    assert info.value.exit_code == errors.EXIT_USAGE == 2
+    in_checkout = cli.load_bench
+    monkeypatch.setattr(cli, "load_bench", lambda: in_checkout(tmp_path))
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "checkout" in err and "make bench" in err
+
+
+def test_bench_from_a_checkout_finds_it_without_the_checkout_on_sys_path(monkeypatch):
+    """The console script's sys.path lacks the checkout: `albumify bench` adds it itself."""
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != ROOT])
+    for name in [n for n in sys.modules if n == "bench" or n.startswith("bench.")]:
+        monkeypatch.delitem(sys.modules, name)
+    module = cli.load_bench()
+    assert Path(module.__file__) == ROOT / "bench" / "__main__.py"
+    assert callable(module.main_from_args) and str(ROOT) in sys.path

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from bot.devtools.demo import run_demo
+from devtools.demo import run_demo
 
 pytestmark = [
     pytest.mark.slow,

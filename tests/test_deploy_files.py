@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 import yaml
 
 from albumify.settings import Limits
@@ -39,6 +41,37 @@ def test_bot_image_installs_no_torch():
     assert installs and not any("torch" in line for line in installs)
     assert "pip install --no-cache-dir --no-deps ." in text
     assert "torch" in (ROOT / "docker" / "worker.Dockerfile").read_text()
+
+
+def copied(dockerfile: Path) -> set[str]:
+    """What the image takes from the build context (every COPY source)."""
+    return {
+        source
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+        if not source.startswith("--")
+    }
+
+
+def test_no_image_ships_dev_tools_tests_or_bench():
+    dockerfiles = sorted((ROOT / "docker").glob("*Dockerfile"))
+    assert len(dockerfiles) >= 2
+    for dockerfile in dockerfiles:
+        # "." would copy the whole checkout, dev tools and all.
+        assert not {"devtools", "tests", "bench", "."} & copied(dockerfile), dockerfile.name
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "rooms"),
+    [
+        ("bot.Dockerfile", {"albumify", "bot"}),
+        ("worker.Dockerfile", {"albumify", "imaging", "models", "index", "worker"}),
+    ],
+)
+def test_each_image_copies_only_the_rooms_it_runs(dockerfile, rooms):
+    sources = copied(ROOT / "docker" / dockerfile)
+    assert sources - {"pyproject.toml", "README.m[d]"} == rooms
 
 
 def test_env_example_documents_every_setting():

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from bot.devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
-from bot.devtools.fakediscord.model import INTERACTION_DEADLINE_S
-from bot.devtools.fakediscord.rest import ScriptedReply, rate_limited, server_error, slow
-from bot.devtools.fakediscord.stack import Stack
+from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
+from devtools.fakediscord.model import INTERACTION_DEADLINE_S
+from devtools.fakediscord.rest import ScriptedReply, rate_limited, server_error, slow
+from devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, gradient
 
 pytestmark = [

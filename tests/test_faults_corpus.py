@@ -22,8 +22,8 @@ from albumify.settings import Limits, Settings
 from albumify.urls import NOT_ALLOWED
 from bot.cover.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
+from devtools.fakediscord.rest import FakeDiscordREST
 from tests import images
-from tests.support.fake_rest import FakeDiscordREST
 from tests.support.processes import (
     FINAL_STATES,
     WorkerProcess,

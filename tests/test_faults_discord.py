@@ -11,8 +11,8 @@ import pytest
 
 from albumify import keys
 from albumify.settings import Limits, Settings
+from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
-from tests.support.fake_rest import ScriptedReply, rate_limited
 from tests.support.jobs import cover_job
 from worker.discord_api import (
     DiscordAPI,

@@ -23,6 +23,7 @@ from albumify.results import ResultRecord, save_result
 from albumify.settings import Limits, Settings
 from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
+from devtools.redis_server import RedisProcess
 from tests.conftest import ROOT
 from tests.support import fake_pipeline
 from tests.support.processes import (
@@ -34,7 +35,6 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
-from tests.support.redis_server import RedisProcess
 from tests.support.worker_main import STARTED_KEY
 
 APP = 66

@@ -28,10 +28,10 @@ from albumify.settings import Limits, Settings
 from bot.cover.cog import Covers
 from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
+from devtools.fakediscord.rest import ScriptedReply
 from models.psp.checkpoint import CheckpointError, read_checkpoint
 from models.weights import PSP_FFHQ, RESNET50
 from tests.support import fake_pipeline
-from tests.support.fake_rest import ScriptedReply
 from tests.support.jobs import cover_job
 from tests.support.processes import bot_queue
 from worker.job import CoverTask

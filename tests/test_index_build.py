@@ -32,7 +32,7 @@ from models.embedder import ClassicEmbedder
 from models.faces import FaceDetector
 from worker.typography import TypeStyle
 
-ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parent.parent / "devtools" / "data" / "astronaut.png"
 FACE_COVERS = 4
 KEPT_PATHS = ("rock/Astro Band - Moon Walk.jpg", "rock/b.png", "jazz/c.jpg", "jazz/d.png")
 

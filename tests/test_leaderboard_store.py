@@ -18,7 +18,7 @@ from albumify import keys, periods
 from albumify.boards import LeaderboardStore
 from albumify.guilds import GuildSettingsStore, parse_channels
 from albumify.results import ResultRecord, ResultStore, save_result
-from tests.support.redis_server import RedisProcess
+from devtools.redis_server import RedisProcess
 
 GUILD = 111111
 CREATOR = 500001

@@ -12,8 +12,8 @@ from albumify import keys
 from albumify.errors import BadInput
 from albumify.schema import PhotoRef
 from albumify.settings import Limits, Settings
+from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
-from tests.support.fake_rest import ScriptedReply, rate_limited
 from tests.support.jobs import cover_job
 from worker.discord_api import DiscordAPI, DiscordUnavailable
 from worker.download import fetch_photo

@@ -1,18 +1,31 @@
 """Fixtures for the bot and worker tests (registered by tests/conftest.py's pytest_plugins).
 
 - a private redis-server for the session (never the default port), flushed per test;
-- a loopback fake of Discord's REST API + CDN (`tests.support.fake_rest`).
+- a loopback fake of Discord's REST API + CDN (`devtools.fakediscord.rest`);
+- on a machine without redis-server, the tests that start one are skipped, not failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 import redis
 
-from tests.support.fake_rest import FakeDiscordREST
-from tests.support.redis_server import RedisProcess
+from devtools.fakediscord.rest import FakeDiscordREST
+from devtools.redis_server import RedisProcess, RedisServerMissing
+
+
+def _skip_without_redis_server() -> Generator[None, None, None]:
+    """Wraps a test phase: `RedisServerMissing` (from a fixture or the test) becomes a skip."""
+    try:
+        return (yield)
+    except RedisServerMissing as exc:
+        pytest.skip(str(exc))
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_skip_without_redis_server)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_skip_without_redis_server)
 
 
 @pytest.fixture(scope="session")

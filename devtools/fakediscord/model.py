@@ -1,7 +1,7 @@
-"""What the fake Discord remembers: users, messages per channel, interactions.
+"""The records the fake Discord keeps (users, messages, interactions; `guild` holds them).
 
 Payload builders here produce the JSON shapes discord.py 2.7 parses (users, members,
-messages, guilds, interactions), so the server module only routes and records.
+messages, guilds, interactions), so the other modules only route and record.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 INTERACTION_DEADLINE_S = 3.0
 """Discord drops an interaction that is not acknowledged within 3 s (10062 Unknown)."""
+SLASH, USER_MENU, MESSAGE_MENU = 1, 2, 3
+"""Application command types."""
+COMMAND_INTERACTION, COMPONENT_INTERACTION = 2, 3
+"""Interaction types: a command used, a button clicked."""
 
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11

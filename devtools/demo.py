@@ -13,29 +13,23 @@ import html
 import io
 import re
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot.devtools.fakediscord import FakeDiscord, FakeMessage
-from bot.devtools.fakediscord.stack import ROOT, Stack
+from devtools.fakediscord import FakeDiscord, FakeMessage
+from devtools.fakediscord.stack import Stack
 
-EXAMPLE_PHOTO = ROOT / "examples" / "astronaut.png"
+EXAMPLE_PHOTO = resources.files("devtools") / "data" / "astronaut.png"
+"""NASA's public-domain portrait of Eileen Collins: package data, so an installed demo has it."""
 DEMO_LIMITS = {"ALBUMIFY_COVER_SIZE": "512", "ALBUMIFY_PROGRESS_INTERVAL": "0.5"}
 GREY = "#4e5058"
 BUTTON_COLOURS = {1: "#5865f2", 2: GREY, 3: "#248046", 4: "#da373c"}
 
 
-def fallback_photo() -> bytes:
-    """A generated picture when the example photo is not around (an installed package)."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (480, 480), (32, 40, 64))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((150, 90, 330, 300), fill=(224, 186, 160))
-    draw.rectangle((110, 300, 370, 480), fill=(200, 60, 60))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+def example_photo() -> bytes:
+    """The photo the demo's members send unless `--photo` names another (PNG bytes)."""
+    return EXAMPLE_PHOTO.read_bytes()
 
 
 def play(fake: FakeDiscord, stack: Stack, photo: bytes) -> None:
@@ -227,9 +221,7 @@ def render(fake: FakeDiscord) -> str:
 
 
 def run_demo(output: Path, photo: Path | None = None) -> Path:
-    data = photo.read_bytes() if photo else None
-    if data is None:
-        data = EXAMPLE_PHOTO.read_bytes() if EXAMPLE_PHOTO.exists() else fallback_photo()
+    data = photo.read_bytes() if photo else example_photo()
     stack = Stack(DEMO_LIMITS).start()
     try:
         play(stack.fake, stack, data)

@@ -4,7 +4,7 @@ Runs in its own thread with its own event loop, so sync code (the worker's `requ
 other processes (a real RQ worker) can talk to it. Script replies (faults) per method + path
 prefix with `script()`; serve CDN files with `add_file()` / `add_redirect()`. On its own it
 answers webhook edits and channel posts generically (the worker's unit tests);
-`server.FakeDiscord` adds the model of a guild and the gateway.
+`server.FakeDiscord` builds the model of a guild, the gateway and Discord's routes on it.
 """
 
 from __future__ import annotations

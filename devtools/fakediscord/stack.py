@@ -21,11 +21,17 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from bot.devtools.fakediscord.server import FakeDiscord
-from bot.devtools.redis_server import RedisProcess
+from devtools.fakediscord.server import FakeDiscord
+from devtools.redis_server import RedisProcess
 
-ROOT = Path(__file__).resolve().parents[3]
-"""Where the `bot` package was imported from: the processes import the same code."""
+SOURCE = Path(__file__).resolve().parents[2]
+CHECKOUT = SOURCE if (SOURCE / "pyproject.toml").is_file() else None
+"""The source checkout this code was imported from; None when it is installed.
+
+`python -m` looks in its working directory first, so processes started in the checkout run
+this same code (not another copy the interpreter has installed); an installed package needs
+no such help, and its processes start in the stack's own directory.
+"""
 
 FAST_LIMITS = {
     "ALBUMIFY_COVER_SIZE": "256",
@@ -85,7 +91,7 @@ class Stack:
         log = open(self.directory / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "albumify", *args],
-            cwd=ROOT,
+            cwd=CHECKOUT or self.directory,
             env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,

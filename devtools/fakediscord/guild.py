@@ -1,0 +1,175 @@
+"""The state of the loopback Discord's one guild, and the rules for changing a message.
+
+`Guild` is the lowest layer of `FakeDiscord` (see the package docstring): the application and
+its bot user, the members, the synced commands, every message and interaction, and the
+protocol mistakes seen so far. It also answers what a member would see (`channel()`,
+`response_to()`, `replies_to()`); the layers above read and change this state.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from typing import Any
+
+from devtools.fakediscord.model import (
+    LOADING,
+    FakeInteraction,
+    FakeMessage,
+    FakeUser,
+    Snowflakes,
+    iso_now,
+)
+from devtools.fakediscord.rest import FakeDiscordREST, RecordedRequest
+
+BOT_TOKEN = "fake-bot-token"
+"""The one bot token this Discord accepts (on REST calls, IDENTIFY and RESUME)."""
+
+
+class Guild(FakeDiscordREST):
+    """One guild with one channel, the bot in it; the model every route reads and writes."""
+
+    def __init__(self, *, message_content_enabled: bool = True) -> None:
+        super().__init__()
+        self.snowflakes = Snowflakes()
+        self.message_content_enabled = message_content_enabled
+        """The developer-portal toggle: without it, fetched messages of others come stripped."""
+        self.application_id = self.snowflakes.next()
+        self.bot = FakeUser(self.application_id, "albumify", bot=True)
+        self.guild_id = self.snowflakes.next()
+        self.channel_id = self.snowflakes.next()
+        self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}
+        """Synced application commands per guild id (None = global)."""
+        self.messages: dict[int, FakeMessage] = {}
+        self.interactions: dict[int, FakeInteraction] = {}
+        self._by_token: dict[str, FakeInteraction] = {}
+        self.protocol_errors: list[str] = []
+        self._model_lock = threading.RLock()
+
+    def reset(self) -> None:
+        """Forget messages, interactions, requests and faults; keep the session and commands."""
+        with self._model_lock, self._lock:
+            self.messages.clear()
+            self.interactions.clear()
+            self._by_token.clear()
+            self.requests.clear()
+            self._scripts.clear()
+            self.protocol_errors.clear()
+            self._files.clear()
+
+    # -- attachments -----------------------------------------------------------------------
+
+    def upload(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        channel_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A member's attachment: served from the CDN route, described as Discord does."""
+        channel_id = channel_id or self.channel_id
+        attachment_id = self.snowflakes.next()
+        content_type = content_type or mimetypes.guess_type(filename)[0]
+        path = f"/attachments/{channel_id}/{attachment_id}/{filename}"
+        url = self.add_file(path, data, content_type or "application/octet-stream")
+        attachment: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+        }
+        if content_type:
+            attachment["content_type"] = content_type
+        return attachment
+
+    def attachment_bytes(self, attachment: dict[str, Any]) -> bytes:
+        path = attachment["url"].removeprefix(self.base)
+        return self._files[path][0]
+
+    # -- what members would see (call from the test thread) --------------------------------
+
+    def channel(self, channel_id: int | None = None, viewer: FakeUser | None = None) -> list:
+        """Messages in the channel, oldest first; ephemeral ones only for their member."""
+        channel_id = channel_id or self.channel_id
+        with self._model_lock:
+            return [
+                m
+                for m in self.messages.values()
+                if m.channel_id == channel_id
+                and not m.deleted
+                and (m.visible_to is None or (viewer is not None and m.visible_to == viewer.id))
+            ]
+
+    def response_to(self, interaction: FakeInteraction) -> FakeMessage | None:
+        with self._model_lock:
+            if interaction.response_message_id is None:
+                return None
+            return self.messages.get(interaction.response_message_id)
+
+    def replies_to(self, message: FakeMessage) -> list[FakeMessage]:
+        with self._model_lock:
+            return [
+                m
+                for m in self.messages.values()
+                if m.message_reference
+                and m.message_reference.get("message_id") == str(message.id)
+                and not m.deleted
+            ]
+
+    # -- the message model -----------------------------------------------------------------
+
+    def _new_message(self, channel_id: int, author: FakeUser) -> FakeMessage:
+        message = FakeMessage(self.snowflakes.next(), channel_id, self.guild_id, author)
+        self.messages[message.id] = message
+        return message
+
+    def _live(self, message_id: int) -> FakeMessage | None:
+        message = self.messages.get(message_id)
+        return None if message is None or message.deleted else message
+
+    def _apply(self, message: FakeMessage, body: dict[str, Any], req: RecordedRequest) -> None:
+        """Create/edit semantics: given fields replace; `attachments` is the list to keep."""
+        if "content" in body:
+            message.content = body["content"] or ""
+        if "embeds" in body:
+            message.embeds = body["embeds"] or []
+        if "components" in body:
+            message.components = body["components"] or []
+        if body.get("message_reference"):
+            message.message_reference = {
+                k: str(v) if k.endswith("_id") else v for k, v in body["message_reference"].items()
+            }
+        uploads = self._uploads(message.channel_id, req.files)
+        if "attachments" in body:
+            kept: list[dict[str, Any]] = []
+            existing = {a["id"]: a for a in message.attachments}
+            for entry in body["attachments"] or []:
+                key = str(entry.get("id"))
+                if key in existing:
+                    kept.append(existing[key])
+                elif f"files[{key}]" in uploads:
+                    kept.append(uploads[f"files[{key}]"])
+            message.attachments = kept
+        else:
+            message.attachments = [*message.attachments, *uploads.values()]
+        by_name = {f"attachment://{a['filename']}": a["url"] for a in message.attachments}
+        for embed in message.embeds:
+            for slot in ("image", "thumbnail"):
+                media = embed.get(slot)
+                if media and media.get("url") in by_name:
+                    media["proxy_url"] = by_name[media["url"]]
+        if message.history or message.loading:
+            message.edited_timestamp = iso_now()
+        message.flags &= ~LOADING
+        message.history.append(message.content)
+
+    def _uploads(
+        self, channel_id: int, files: dict[str, tuple[str, bytes]]
+    ) -> dict[str, dict[str, Any]]:
+        return {
+            name: self.upload(filename, data, channel_id=channel_id)
+            for name, (filename, data) in files.items()
+        }

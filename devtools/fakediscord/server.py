@@ -1,0 +1,234 @@
+"""A loopback Discord (REST v10 + gateway + CDN) that the real discord.py client accepts.
+
+`FakeDiscord` is the whole server, built in layers, each a module that only uses the ones
+below it:
+
+- `rest.FakeDiscordREST`: the HTTP server in its own thread; records every request, scripted
+  faults, CDN files, multipart parsing;
+- `guild.Guild`: the model of one guild (members, synced commands, messages, interactions)
+  and what a member sees of it;
+- `gateway.Gateway`: the bot's zlib-stream websocket and the events dispatched on it;
+- `routes.Routes`: the REST routes the bot and the worker call;
+- `server.FakeDiscord` (here): the members' side, which tests and the demo drive.
+
+Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
+`post_message()` dispatch gateway events; `wait_until()` polls the model. Protocol mistakes the
+real Discord would reject (a second callback, a late ack, an Authorization header on a
+webhook call, a missing one on a bot call) are collected in `protocol_errors`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from devtools.fakediscord.guild import BOT_TOKEN
+from devtools.fakediscord.model import (
+    COMMAND_INTERACTION,
+    COMPONENT_INTERACTION,
+    MESSAGE_MENU,
+    SLASH,
+    FakeInteraction,
+    FakeMessage,
+    FakeUser,
+    channel_payload,
+)
+from devtools.fakediscord.routes import Routes
+
+T = TypeVar("T")
+
+ATTACHMENT_LIMIT = 10 * 1024 * 1024
+
+
+class FakeDiscord(Routes):
+    """The loopback Discord, and the members' actions on it (call from the test thread)."""
+
+    def start(self) -> FakeDiscord:
+        super().start()
+        return self
+
+    def environment(self) -> dict[str, str]:
+        """What the bot and the worker need to talk to this server instead of Discord."""
+        return {
+            "DISCORD_TOKEN": BOT_TOKEN,
+            "DISCORD_API_BASE": self.api_base,
+            "DISCORD_GATEWAY_URL": self.gateway_url,
+            "ALBUMIFY_CDN_HOSTS": "127.0.0.1",
+            "DEV_GUILD_ID": str(self.guild_id),
+        }
+
+    # -- members and their actions ---------------------------------------------------------
+
+    def add_member(self, name: str, *, moderator: bool = False) -> FakeUser:
+        user = FakeUser(self.snowflakes.next(), name, moderator=moderator)
+        with self._model_lock:
+            self.members[user.id] = user
+        return user
+
+    def post_message(
+        self,
+        author: FakeUser,
+        content: str = "",
+        *,
+        attachments: Iterable[dict[str, Any]] = (),
+        reply_to: FakeMessage | None = None,
+        channel_id: int | None = None,
+    ) -> FakeMessage:
+        """A member posts; MESSAGE_CREATE goes out (stripped without the intent, as Discord)."""
+        channel_id = channel_id or self.channel_id
+        mentions = [u for u in self.members.values() if u.mention in content]
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel_id,
+            guild_id=self.guild_id,
+            author=author,
+            content=content,
+            attachments=list(attachments),
+            mentions=mentions,
+        )
+        if reply_to is not None:
+            message.message_reference = {
+                "message_id": str(reply_to.id),
+                "channel_id": str(reply_to.channel_id),
+                "guild_id": str(self.guild_id),
+                "type": 0,
+            }
+        with self._model_lock:
+            self.messages[message.id] = message
+        self._run(self._dispatch_message_create(message))
+        return message
+
+    def prepare_slash(
+        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+    ) -> FakeInteraction:
+        """An INTERACTION_CREATE for a slash command, not sent yet (see `send`)."""
+        command = self._command(name, SLASH)
+        resolved: dict[str, dict[str, Any]] = {}
+        option_list = []
+        for option_name, value in (options or {}).items():
+            option_list.append({"name": option_name, **_option_value(value, resolved)})
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": SLASH,
+            "options": option_list,
+            "resolved": resolved,
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return self._interaction(COMMAND_INTERACTION, user, data)
+
+    def slash(
+        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+    ) -> FakeInteraction:
+        return self.send(self.prepare_slash(name, user, options))[0]
+
+    def context_menu(self, name: str, user: FakeUser, target: FakeMessage) -> FakeInteraction:
+        """Apps → NAME on a message: the target arrives in full (no intent needed)."""
+        command = self._command(name, MESSAGE_MENU)
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": MESSAGE_MENU,
+            "target_id": str(target.id),
+            "resolved": {"messages": {str(target.id): target.payload()}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return self.send(self._interaction(COMMAND_INTERACTION, user, data))[0]
+
+    def click(self, user: FakeUser, message: FakeMessage, custom_id: str) -> FakeInteraction:
+        """A button click on `message` (INTERACTION_CREATE type 3)."""
+        if custom_id not in message.custom_ids:
+            raise LookupError(f"{custom_id!r} is not a button on message {message.id}")
+        data = {"custom_id": custom_id, "component_type": 2}
+        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message)
+        interaction.source_message_id = message.id
+        return self.send(interaction)[0]
+
+    def send(self, *interactions: FakeInteraction) -> list[FakeInteraction]:
+        """Dispatch the interactions back to back in one go (a burst, like a busy server)."""
+        self._run(self._dispatch_interactions(interactions))
+        return list(interactions)
+
+    def wait_until(
+        self, predicate: Callable[[], T], what: str, timeout: float = 60.0, interval=0.05
+    ) -> T:
+        """Poll until `predicate()` is truthy; its value is returned."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._model_lock:
+                value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(interval)
+
+    # -- interaction payloads --------------------------------------------------------------
+
+    def _command(self, name: str, command_type: int) -> dict[str, Any]:
+        with self._model_lock:
+            for scope in (self.guild_id, None):
+                for command in self.commands.get(scope, []):
+                    if command["name"] == name and command.get("type", 1) == command_type:
+                        return command
+        raise LookupError(f"the bot has not synced a command {name!r} (type {command_type})")
+
+    def _interaction(
+        self,
+        interaction_type: int,
+        user: FakeUser,
+        data: dict[str, Any],
+        message: FakeMessage | None = None,
+    ) -> FakeInteraction:
+        interaction_id = self.snowflakes.next()
+        token = f"itok{interaction_id}x{secrets.token_hex(12)}"
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": interaction_type,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
+            "channel": {**channel_payload(self.guild_id, self.channel_id), "permissions": "0"},
+            "member": user.member_payload(with_permissions=True),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(self.bot.permissions),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": ATTACHMENT_LIMIT,
+        }
+        if message is not None:
+            payload["message"] = message.payload()
+        interaction = FakeInteraction(
+            interaction_id, token, interaction_type, user, self.channel_id, payload
+        )
+        with self._model_lock:
+            self.interactions[interaction_id] = interaction
+            self._by_token[token] = interaction
+        return interaction
+
+
+def _option_value(value: Any, resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One slash-command option; attachments and users are ids that point into `resolved`."""
+    if isinstance(value, dict) and "filename" in value:
+        resolved.setdefault("attachments", {})[value["id"]] = value
+        return {"type": 11, "value": value["id"]}
+    if isinstance(value, FakeUser):
+        resolved.setdefault("users", {})[str(value.id)] = value.payload()
+        member = value.member_payload()
+        member.pop("user")
+        resolved.setdefault("members", {})[str(value.id)] = member
+        return {"type": 6, "value": str(value.id)}
+    if isinstance(value, bool):
+        return {"type": 5, "value": value}
+    if isinstance(value, int):
+        return {"type": 4, "value": value}
+    return {"type": 3, "value": str(value)}
