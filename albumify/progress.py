@@ -8,6 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+QUEUE_EDIT_LEASE_S = 5.0
+"""The hand-off of a job's message: the bot holds `keys.queue_edit` at most this long while a
+'queued' edit is in flight, and a worker that has marked the job started waits at most this
+long for it before it edits the message itself."""
+
 STAGE_TEXT = {
     "queued": "Queued",
     "downloading": "Downloading your photo",

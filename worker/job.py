@@ -25,7 +25,7 @@ from rq.job import Job
 from albumify import keys
 from albumify.errors import AlbumifyError, MissingAsset
 from albumify.logs import add_secret, job_context
-from albumify.progress import Throttle, stage_text
+from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
 from albumify.results import ResultRecord, load_result, result_posted, save_result
 from albumify.schema import CoverJob, CoverOutcome
 from albumify.settings import Settings
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 UPLOAD_FORMAT = "jpeg"
 """Covers go to Discord as JPEG (quality 95, 4:4:4): a 1024 px cover encodes in ~8 ms and weighs
 ~0.9 MB, where PNG took ~280 ms and ~2.7 MB (film grain does not compress losslessly)."""
-QUEUE_EDIT_WAIT_S = 5.0
-"""At most the bot's hand-off lease (`bot.intake.QUEUE_EDIT_LEASE_MS`)."""
 TOKEN_MARGIN_S = 30.0
 """Treat a token this close to its 15 minutes as dead (an upload takes a while)."""
 
@@ -269,7 +267,7 @@ class CoverTask:
         job_id = self.job.job_id
         lifetime = self.settings.limits.job_timeout_s + 3600
         self.redis.set(keys.job_started(job_id), "1", ex=lifetime)
-        deadline = time.monotonic() + QUEUE_EDIT_WAIT_S
+        deadline = time.monotonic() + QUEUE_EDIT_LEASE_S
         while self.redis.exists(keys.queue_edit(job_id)) and time.monotonic() < deadline:
             time.sleep(0.01)
 

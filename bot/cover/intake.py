@@ -21,6 +21,7 @@ from rq.job import Job, JobStatus
 
 from albumify import keys
 from albumify.guilds import GuildSettingsStore
+from albumify.progress import QUEUE_EDIT_LEASE_S
 from albumify.quotas import DUPLICATE, GUILD_LIMIT, MEMBER_LIMIT, QUEUE_FULL, QuotaGate
 from albumify.results import ResultRecord
 from albumify.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for
@@ -30,8 +31,6 @@ from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
 
 TOKEN_LIFE_S = 15 * 60
-QUEUE_EDIT_LEASE_MS = 5000
-"""How long a 'queued' edit may hold the hand-off lock (a worker waits at most this)."""
 RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -290,7 +289,7 @@ class Intake:
         can never land on top of its progress or its result. False when skipped.
         """
         lock, holder = keys.queue_edit(job_id), uuid.uuid4().hex
-        if not await self.redis.set(lock, holder, nx=True, px=QUEUE_EDIT_LEASE_MS):
+        if not await self.redis.set(lock, holder, nx=True, px=int(QUEUE_EDIT_LEASE_S * 1000)):
             return False
         try:
             if await self.redis.exists(keys.job_started(job_id)):

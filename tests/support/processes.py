@@ -127,7 +127,7 @@ def bot_queue(connection: Any, settings: Settings) -> Queue:
 def enqueue_like_the_bot(
     redis_url: str, queue: Queue, settings: Settings, requests: Iterable[CoverRequest]
 ) -> list[CoverJob]:
-    """admit + enqueue through `bot.intake.Intake`, as the cog does for each request."""
+    """admit + enqueue through `bot.cover.intake.Intake`, as the cog does for each request."""
 
     async def main() -> list[CoverJob]:
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)
