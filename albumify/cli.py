@@ -27,7 +27,7 @@ def _positive_size(raw: str) -> int:
 
 def cover_main(args: argparse.Namespace) -> int:
     from albumify.settings import Settings
-    from worker.photo import encode_cover
+    from imaging.photo import encode_cover
     from worker.pipeline import CoverOptions, Pipeline
 
     started = time.perf_counter()

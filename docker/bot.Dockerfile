@@ -8,6 +8,7 @@ COPY pyproject.toml README.m[d] ./
 COPY albumify ./albumify
 COPY bot ./bot
 COPY worker ./worker
+COPY imaging ./imaging
 COPY index ./index
 COPY models ./models
 # --no-deps: the project's own dependency list includes torch, which the bot must not pull in.

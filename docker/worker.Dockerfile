@@ -11,6 +11,7 @@ COPY pyproject.toml README.m[d] ./
 COPY albumify ./albumify
 COPY bot ./bot
 COPY worker ./worker
+COPY imaging ./imaging
 COPY index ./index
 COPY models ./models
 # torch/torchvision come from the base image (CUDA build); pip keeps them when they satisfy

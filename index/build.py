@@ -161,8 +161,8 @@ class _Scanner:
         self.known = known
 
     def scan(self, source: SourceImage) -> _Scanned:
+        from imaging.photo import decode_photo
         from models.faces import main_face
-        from worker.photo import decode_photo
 
         try:
             photo = decode_photo(source.path, working_side=DECODE_SIDE)
@@ -502,7 +502,7 @@ def add_embedder(
     progress: bool = True,
 ) -> int:
     """Compute `embedder`'s vectors for every cover of the index; returns covers embedded."""
-    from worker.photo import decode_photo
+    from imaging.photo import decode_photo
 
     index = CoverIndex.load(index_dir)
     if index.has_embedder(embedder.name):

@@ -62,7 +62,7 @@ class CoverRecord:
     placement: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.8, 0.95])
     """Where a member's cutout goes, as fractions x0, y0, x1, y1 of the cover."""
     style: dict[str, Any] = field(default_factory=dict)
-    """Typography hints: font, colours, layout (see worker.typography)."""
+    """Typography hints: font, colours, layout (see imaging.typography)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

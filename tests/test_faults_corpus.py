@@ -21,6 +21,7 @@ from albumify.errors import BadInput
 from albumify.settings import Limits, Settings
 from bot.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
+from imaging.photo import decode_photo
 from tests import images
 from tests.support.fake_rest import FakeDiscordREST
 from tests.support.processes import (
@@ -33,7 +34,6 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
-from worker.photo import decode_photo
 from worker.urls import NOT_ALLOWED
 
 APP = 77

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from albumify.errors import MissingAsset
+from imaging.typography import TypeStyle
 from index import build as index_build
 from index import library
 from index import phash as phash_module
@@ -30,7 +31,6 @@ from index.sources import discover, parse_file_name
 from index.style import FONTS, font_for_genre, placement_for_face, typography_style
 from models.embedder import ClassicEmbedder
 from models.faces import FaceDetector
-from worker.typography import TypeStyle
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
 FACE_COVERS = 4

@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from albumify.errors import BadInput
+from imaging import compose
+from imaging.photo import encode_cover
 from models.faces import FaceDetector, main_face
 from tests import compose_reference as reference
 from tests import images
-from worker import compose
-from worker.photo import encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
 

@@ -188,7 +188,7 @@ class CoverTask:
         if duplicate is not None:
             return duplicate
 
-        from worker.photo import encode_cover
+        from imaging.photo import encode_cover
         from worker.pipeline import CoverOptions
 
         pipeline = current_pipeline(self.settings)

@@ -18,13 +18,13 @@ import numpy as np
 from PIL import Image
 
 from albumify.settings import Limits, Settings, starter_index_dir
+from imaging import compose
+from imaging.photo import Photo, decode_photo
+from imaging.typography import TypeStyle, clean_text, draw_advisory, draw_lettering
 from index.library import CoverIndex, CoverRecord
 from models.backends import Backends, select_backends
 from models.embedder import ClassicEmbedder
 from models.faces import Face, FaceDetector, main_face
-from worker import compose
-from worker.photo import Photo, decode_photo
-from worker.typography import TypeStyle, clean_text, draw_advisory, draw_lettering
 
 Progress = Callable[[str], None]
 STAGES = ("decoding", "faces", "matching", "cutout", "face", "composing")
