@@ -26,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from bench.report import Table
-from index.library import CoverIndex, CoverRecord, IndexWriter, l2_normalise
+from index.library import CoverIndex, CoverRecord, IndexWriter
 from index.search import matvec
+from models.vectors import l2_normalise
 
 ROWS, DIM, CLUSTERS, TOP = 100_000, 2048, 2_000, 10
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"

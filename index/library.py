@@ -31,6 +31,7 @@ import numpy as np
 
 from albumify.errors import MissingAsset
 from index.search import VectorSearcher, fit_projection, project, wants_reduced
+from models.vectors import l2_normalise
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -79,12 +80,6 @@ class SearchHit:
     record: CoverRecord
     row: int
     similarity: float
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
 
 
 class CoverIndex:
