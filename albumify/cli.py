@@ -40,7 +40,6 @@ def cover_main(args: argparse.Namespace) -> int:
         advisory=args.advisory,
         seed=args.seed,
         size=args.size,
-        backend=args.backend,
     )
     result = pipeline.make_cover(Path(args.photo), options)
     out = (

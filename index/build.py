@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from albumify.errors import BadInput, MissingAsset, UsageError
+from albumify.errors import BadInput, MissingAsset
 from index.library import (
     CoverIndex,
     CoverRecord,
@@ -44,61 +44,15 @@ from index.phash import (
 )
 from index.sources import SourceImage, discover
 from index.style import placement_for_face, typography_style
-from models.embedder import ClassicEmbedder, Embedder
+from models.backends import available_embedders
+from models.embedder import Embedder
 
 WORK_DIR = ".build"
-RESNET_WEIGHTS = "resnet50-11ad3fa6.pth"
 DECODE_SIDE = 1024
 DETECT_FACE_PX = 28
 """Faces are searched for on a copy where a `--min-face` face is this many pixels: MTCNN
 finds faces down to 20 px, and a smaller image is a faster detection."""
 """Covers are decoded to at most this long side: enough for faces and every embedder."""
-BACKENDS = ("auto", "classic", "neural")
-
-EmbedderFactory = Callable[[Path | None, str], Embedder | None]
-EMBEDDER_FACTORIES: list[EmbedderFactory] = []
-"""Extra embedder factories `(weights_dir, device) -> Embedder | None` (None = unavailable),
-consulted after the built-in ones: the hook tests and future embedders register through."""
-
-
-def _resnet_factory(weights_dir: Path | None, device: str) -> Embedder | None:
-    import models.embedder
-
-    resnet = getattr(models.embedder, "ResNetEmbedder", None)
-    if resnet is None or weights_dir is None or not (weights_dir / RESNET_WEIGHTS).is_file():
-        return None
-    return resnet.load(weights_dir, device)
-
-
-def available_embedders(
-    weights_dir: str | Path | None = None, device: str = "cpu"
-) -> list[Embedder]:
-    """Every embedder usable here: the classic descriptor always, neural ones whose weights
-    are in `weights_dir`."""
-    weights = Path(weights_dir) if weights_dir else None
-    found: list[Embedder] = [ClassicEmbedder()]
-    for factory in (_resnet_factory, *EMBEDDER_FACTORIES):
-        embedder = factory(weights, device)
-        if embedder is not None and embedder.name not in {e.name for e in found}:
-            found.append(embedder)
-    return found
-
-
-def select_embedders(
-    backend: str, weights_dir: str | Path | None = None, device: str = "cpu"
-) -> list[Embedder]:
-    """`auto`: all available; `classic`: the classic one; `neural`: all, failing without one."""
-    if backend not in BACKENDS:
-        raise UsageError(f"Unknown backend {backend!r}: use auto, classic or neural.")
-    found = available_embedders(weights_dir, device)
-    if backend == "classic":
-        return [e for e in found if isinstance(e, ClassicEmbedder)]
-    if backend == "neural" and len(found) == 1:
-        raise MissingAsset(
-            f"--backend neural needs the ResNet50 weights ({RESNET_WEIGHTS}) in {weights_dir}. "
-            "Fetch them with: albumify models fetch"
-        )
-    return found
 
 
 @dataclass
@@ -537,17 +491,6 @@ def add_embedder(
     return len(records)
 
 
-def find_embedder(name: str, weights_dir: str | Path | None, device: str = "cpu") -> Embedder:
-    found = available_embedders(weights_dir, device)
-    for embedder in found:
-        if embedder.name == name:
-            return embedder
-    raise MissingAsset(
-        f"Embedder '{name}' is not available (available: {', '.join(e.name for e in found)}). "
-        f"Neural embedders need their weights in {weights_dir}: albumify models fetch"
-    )
-
-
 def describe_index(index_dir: str | Path) -> str:
     """A short human summary for `albumify index info`."""
     index = CoverIndex.load(index_dir)
@@ -582,14 +525,4 @@ def describe_index(index_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
-__all__ = [
-    "EMBEDDER_FACTORIES",
-    "BuildOptions",
-    "BuildReport",
-    "add_embedder",
-    "available_embedders",
-    "build_index",
-    "describe_index",
-    "find_embedder",
-    "select_embedders",
-]
+__all__ = ["BuildOptions", "BuildReport", "add_embedder", "build_index", "describe_index"]

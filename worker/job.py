@@ -199,7 +199,6 @@ class CoverTask:
             seed=job.seed,
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
-            backend=self.settings.backend,
         )
         result = pipeline.make_cover(photo, options, progress=self.progress)
 
