@@ -148,7 +148,8 @@ def build_main(args: argparse.Namespace) -> int:
 
 
 def add_main(args: argparse.Namespace) -> int:
-    from index.build import add_embedder, build_index
+    from index.build import build_index
+    from index.embedding import add_embedder
     from index.library import CoverIndex
 
     options = _options(args)
@@ -186,7 +187,7 @@ def add_main(args: argparse.Namespace) -> int:
 
 
 def info_main(args: argparse.Namespace) -> int:
-    from index.build import describe_index
+    from index.info import describe_index
 
     print(describe_index(args.index))
     return 0

@@ -22,10 +22,12 @@ from albumify.errors import MissingAsset
 from imaging.typography import TypeStyle
 from index import library
 from index import phash as phash_module
-from index.build import BuildOptions, add_embedder, build_index, library_id_for
+from index.build import BuildOptions, build_index
 from index.cli import main as index_cli
+from index.embedding import add_embedder
 from index.library import CoverIndex
 from index.phash import NearDuplicateFilter, colour_signature, hamming, phash
+from index.scan import library_id_for
 from index.sources import discover, parse_file_name
 from index.style import FONTS, font_for_genre, placement_for_face, typography_style
 from models import backends as registry
