@@ -28,7 +28,7 @@ def _positive_size(raw: str) -> int:
 
 def cover_main(args: argparse.Namespace) -> int:
     from albumify.settings import Settings
-    from worker.photo import encode_cover
+    from imaging.photo import encode_cover
     from worker.pipeline import CoverOptions, Pipeline
 
     started = time.perf_counter()
@@ -41,7 +41,6 @@ def cover_main(args: argparse.Namespace) -> int:
         advisory=args.advisory,
         seed=args.seed,
         size=args.size,
-        backend=args.backend,
     )
     result = pipeline.make_cover(Path(args.photo), options)
     out = (

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from bench.report import EXAMPLE, Table, add_stage_rows, timed_request
-from worker.photo import Photo, encode_cover
+from imaging.photo import Photo, encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
 

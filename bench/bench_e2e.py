@@ -30,7 +30,7 @@ WARM_BURSTS = 4
 BARE_PIPELINE = """
 import sys, time
 from albumify.settings import Settings
-from worker.photo import encode_cover
+from imaging.photo import encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
 pipeline = Pipeline.load(Settings.from_env())

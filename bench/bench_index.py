@@ -26,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from bench.report import EXAMPLE, Table
-from index.library import CoverIndex, CoverRecord, IndexWriter, l2_normalise
+from index.library import CoverIndex, CoverRecord, IndexWriter
 from index.search import matvec
+from models.vectors import l2_normalise
 
 ROWS, DIM, CLUSTERS, TOP = 100_000, 2048, 2_000, 10
 
@@ -142,7 +143,7 @@ def _ratio(baseline_ms: float, ms: float) -> str:
 
 def build_table(quick: bool = False) -> Table:
     """Build throughput on a generated folder: 2/3 covers with a face, 1/3 without."""
-    from index import build as index_build
+    from index import scan as index_scan
     from index.build import BuildOptions, BuildReport, build_index
     from models.embedder import ClassicEmbedder
     from models.faces import FaceDetector
@@ -174,22 +175,22 @@ def build_table(quick: bool = False) -> Table:
         detector.detect(np.zeros((64, 64, 3), np.uint8))  # load MTCNN outside the timings
 
         def timed_build(name: str, detect_face_px: int) -> tuple[BuildReport, float]:
-            saved = index_build.DETECT_FACE_PX
-            index_build.DETECT_FACE_PX = detect_face_px
+            saved = index_scan.DETECT_FACE_PX
+            index_scan.DETECT_FACE_PX = detect_face_px
             try:
                 start = time.perf_counter()
                 report = build_index([source], Path(tmp) / name, BuildOptions(),
                                      [ClassicEmbedder()], detector, progress=False)  # fmt: skip
                 return report, time.perf_counter() - start
             finally:
-                index_build.DETECT_FACE_PX = saved
+                index_scan.DETECT_FACE_PX = saved
 
         # Baseline: detection at the decoded size (a huge DETECT_FACE_PX disables shrinking).
         # The two builds alternate and each keeps its best time: the CPU is shared.
         runs: dict[str, list[tuple[BuildReport, float]]] = {"naive": [], "ours": []}
         for attempt in range(2):
             runs["naive"].append(timed_build(f"naive-{attempt}", 10_000))
-            runs["ours"].append(timed_build(f"ours-{attempt}", index_build.DETECT_FACE_PX))
+            runs["ours"].append(timed_build(f"ours-{attempt}", index_scan.DETECT_FACE_PX))
         naive, naive_s = min(runs["naive"], key=lambda run: run[1])
         report, seconds = min(runs["ours"], key=lambda run: run[1])
 
@@ -204,7 +205,7 @@ def build_table(quick: bool = False) -> Table:
     base_rate, rate = naive.scanned / naive_s, report.scanned / seconds
     table.add("baseline: build with face detection at the decoded size",
               f"{base_rate:.1f} covers/s", "1.00×")  # fmt: skip
-    table.add(f"**ours: build, faces detected at min-face ≈ {index_build.DETECT_FACE_PX} px**",
+    table.add(f"**ours: build, faces detected at min-face ≈ {index_scan.DETECT_FACE_PX} px**",
               f"**{rate:.1f} covers/s**", f"**{rate / base_rate:.2f}×**")  # fmt: skip
     table.add("classic embedder alone", f"{len(images) / embed_s:.0f} covers/s", "")
     table.add("estimate for 9k covers (Kaggle set)", f"{9000 / rate / 60:.0f} min", "")

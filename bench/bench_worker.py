@@ -28,7 +28,7 @@ import json, resource, sys, time; t = time.perf_counter()
 from pathlib import Path
 from albumify.settings import Settings
 from worker.pipeline import Pipeline, CoverOptions
-from worker.photo import encode_cover
+from imaging.photo import encode_cover
 settings = Settings(weights_dir=Path(sys.argv[1]))
 p = Pipeline.load(settings, backend=sys.argv[2], device="cpu")
 loaded = time.perf_counter() - t
@@ -78,7 +78,7 @@ def rss_mib() -> float:
 
 def run(quick: bool = False, jobs: int | None = None) -> Table:
     from bench.bench_neural import write_random_weights
-    from worker.photo import encode_cover
+    from imaging.photo import encode_cover
     from worker.pipeline import CoverOptions, Pipeline
 
     jobs = jobs or (60 if quick else 1000)

@@ -35,7 +35,7 @@ class Table:
 
 def timed_request(pipeline: Any, photo: Any, options: Any) -> tuple[float, dict[str, float]]:
     """One cover as a member gets it (pipeline + JPEG encode): total seconds and per stage."""
-    from worker.photo import encode_cover
+    from imaging.photo import encode_cover
 
     start = time.perf_counter()
     result = pipeline.make_cover(photo, options)

@@ -1,104 +1,33 @@
-"""Building an index from folders of covers, appending to one, and adding an embedder.
+"""Building an index from folders of covers, or appending to one.
 
-A build scans files in batches: decode (unreadable files are reported and skipped), pHash
-(near-duplicates of a kept cover are skipped), face detection (covers without a usable face
-are skipped unless asked to keep them), then one embedder call per batch for every embedder.
-Each finished batch is committed to `INDEX/.build/` (vector shards first, then the batch's
-JSON record, written atomically), so an interrupted build resumes where it stopped. The final
+A build scans files in batches (`index.scan`: decode, pHash, face, description), then makes
+one embedder call per batch for every embedder. Each finished batch is committed to
+`INDEX/.build/` (`index.workdir`), so an interrupted build resumes where it stopped. The final
 index is written by `IndexWriter` (a new generation, manifest swapped last) and the work
-directory is removed.
+directory is removed. Adding an embedder to an index is `index.embedding.add_embedder`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from albumify.errors import BadInput, MissingAsset, UsageError
-from index.library import (
-    CoverIndex,
-    CoverRecord,
-    FaceRecord,
-    IndexWriter,
-    _atomic_save_npy,
-    _atomic_write_text,
-    carried_manifest_keys,
-)
-from index.phash import (
-    DEFAULT_MAX_DISTANCE,
-    NearDuplicateFilter,
-    colour_signature,
-    from_hex,
-    phash,
-    to_hex,
-)
-from index.sources import SourceImage, discover
-from index.style import placement_for_face, typography_style
-from models.embedder import ClassicEmbedder, Embedder
-
-WORK_DIR = ".build"
-RESNET_WEIGHTS = "resnet50-11ad3fa6.pth"
-DECODE_SIDE = 1024
-DETECT_FACE_PX = 28
-"""Faces are searched for on a copy where a `--min-face` face is this many pixels: MTCNN
-finds faces down to 20 px, and a smaller image is a faster detection."""
-"""Covers are decoded to at most this long side: enough for faces and every embedder."""
-BACKENDS = ("auto", "classic", "neural")
-
-EmbedderFactory = Callable[[Path | None, str], Embedder | None]
-EMBEDDER_FACTORIES: list[EmbedderFactory] = []
-"""Extra embedder factories `(weights_dir, device) -> Embedder | None` (None = unavailable),
-consulted after the built-in ones: the hook tests and future embedders register through."""
-
-
-def _resnet_factory(weights_dir: Path | None, device: str) -> Embedder | None:
-    import models.embedder
-
-    resnet = getattr(models.embedder, "ResNetEmbedder", None)
-    if resnet is None or weights_dir is None or not (weights_dir / RESNET_WEIGHTS).is_file():
-        return None
-    return resnet.load(weights_dir, device)
-
-
-def available_embedders(
-    weights_dir: str | Path | None = None, device: str = "cpu"
-) -> list[Embedder]:
-    """Every embedder usable here: the classic descriptor always, neural ones whose weights
-    are in `weights_dir`."""
-    weights = Path(weights_dir) if weights_dir else None
-    found: list[Embedder] = [ClassicEmbedder()]
-    for factory in (_resnet_factory, *EMBEDDER_FACTORIES):
-        embedder = factory(weights, device)
-        if embedder is not None and embedder.name not in {e.name for e in found}:
-            found.append(embedder)
-    return found
-
-
-def select_embedders(
-    backend: str, weights_dir: str | Path | None = None, device: str = "cpu"
-) -> list[Embedder]:
-    """`auto`: all available; `classic`: the classic one; `neural`: all, failing without one."""
-    if backend not in BACKENDS:
-        raise UsageError(f"Unknown backend {backend!r}: use auto, classic or neural.")
-    found = available_embedders(weights_dir, device)
-    if backend == "classic":
-        return [e for e in found if isinstance(e, ClassicEmbedder)]
-    if backend == "neural" and len(found) == 1:
-        raise MissingAsset(
-            f"--backend neural needs the ResNet50 weights ({RESNET_WEIGHTS}) in {weights_dir}. "
-            "Fetch them with: albumify models fetch"
-        )
-    return found
+from albumify.errors import BadInput, MissingAsset
+from index.embedding import embed
+from index.library import CoverIndex, CoverRecord, IndexWriter, carried_manifest_keys
+from index.phash import DEFAULT_MAX_DISTANCE, NearDuplicateFilter, from_hex
+from index.scan import Scanned, Scanner
+from index.sources import discover
+from index.workdir import Batch, WorkDir
+from models.backends import available_embedders
+from models.embedder import Embedder
 
 
 @dataclass
@@ -139,150 +68,6 @@ class BuildReport:
         return "\n".join(lines)
 
 
-@dataclass
-class _Scanned:
-    source: SourceImage
-    status: str
-    """kept | duplicate | no_face | unreadable | already"""
-    reason: str = ""
-    record: CoverRecord | None = None
-    image: np.ndarray | None = None
-    phash: str | None = None
-    colour: list[int] | None = None
-    """Hash and colour of every decoded file, so a resumed build dedups as a fresh one."""
-
-
-class _Scanner:
-    """Decides, file by file, whether a cover goes into the index and describes it."""
-
-    def __init__(self, options: BuildOptions, detector: Any, known: NearDuplicateFilter):
-        self.options = options
-        self.detector = detector
-        self.known = known
-
-    def scan(self, source: SourceImage) -> _Scanned:
-        from models.faces import main_face
-        from worker.photo import decode_photo
-
-        try:
-            photo = decode_photo(source.path, working_side=DECODE_SIDE)
-        except BadInput as exc:
-            return _Scanned(source, "unreadable", str(exc))
-        rgb = photo.array()
-        value, colour = phash(rgb), colour_signature(rgb)
-        original = self.known.find(value, colour)
-        if original is not None:
-            return _Scanned(
-                source,
-                "duplicate",
-                f"near-duplicate of {original}",
-                phash=to_hex(value),
-                colour=colour,
-            )
-        self.known.add(value, str(source.path), colour)
-
-        height, width = rgb.shape[:2]
-        to_source = max(photo.source_size) / max(width, height)
-        faces = [
-            f
-            for f in self._detect(rgb, to_source)
-            if min(f.width, f.height) * to_source >= self.options.min_face
-        ]
-        face = main_face(faces, (width, height))
-        if face is None and not self.options.keep_faceless:
-            return _Scanned(source, "no_face", "no usable face", phash=to_hex(value), colour=colour)
-        face_record = None
-        if face is not None:
-            face_record = FaceRecord(
-                box=[round(v * to_source, 2) for v in face.box],
-                landmarks=[[round(float(v) * to_source, 2) for v in p] for p in face.landmarks],
-                score=round(face.score, 4),
-            )
-        record = CoverRecord(
-            library_id=library_id_for(source.path),
-            path=str(source.path),
-            width=round(width * to_source),
-            height=round(height * to_source),
-            genre=source.genre,
-            artist=source.artist,
-            title=source.title,
-            face=face_record,
-            phash=to_hex(value),
-            colour=colour,
-            placement=placement_for_face(face.box if face else None, width, height),
-            style=typography_style(rgb, face.box if face else None, source.genre),
-        )
-        return _Scanned(
-            source, "kept", record=record, image=rgb, phash=to_hex(value), colour=colour
-        )
-
-    def _detect(self, rgb: np.ndarray, to_source: float) -> list[Any]:
-        """Faces in `rgb`'s pixels, detected on a copy shrunk so that the smallest usable face
-        is about `DETECT_FACE_PX`: MTCNN's image pyramid costs in proportion to the area."""
-        from models.faces import Face
-
-        if self.detector is None:
-            return []
-        scale = min(1.0, DETECT_FACE_PX * to_source / self.options.min_face)
-        if scale >= 0.95:
-            return self.detector.detect(rgb)
-        height, width = rgb.shape[:2]
-        small = cv2.resize(
-            rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-            interpolation=cv2.INTER_AREA,
-        )  # fmt: skip
-        return [
-            Face(tuple(v / scale for v in f.box), f.landmarks / scale, f.score)
-            for f in self.detector.detect(small)
-        ]
-
-
-def library_id_for(path: Path) -> str:
-    """Stable across rebuilds (re-roll exclusions stay valid): derived from the cover's path."""
-    return "c" + hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:15]
-
-
-class _WorkDir:
-    """`INDEX/.build/`: committed batches of an unfinished build (see the module docstring)."""
-
-    def __init__(self, index_dir: Path, fingerprint: dict[str, Any]):
-        self.path = index_dir / WORK_DIR
-        state = self.path / "state.json"
-        if self.path.exists():
-            try:
-                same = json.loads(state.read_text("utf-8")) == fingerprint
-            except (OSError, ValueError):
-                same = False
-            if not same:  # another build's leftovers: its batches would not fit this one
-                shutil.rmtree(self.path)
-        if not self.path.exists():
-            self.path.mkdir(parents=True)
-            _atomic_write_text(state, json.dumps(fingerprint, sort_keys=True))
-
-    def batches(self) -> list[tuple[list[dict[str, Any]], dict[str, np.ndarray]]]:
-        done = []
-        for meta_path in sorted(self.path.glob("batch-*.json")):
-            entries = json.loads(meta_path.read_text("utf-8"))
-            stem = meta_path.name[: -len(".json")]
-            vectors = {
-                name: np.load(self.path / f"{stem}.{name}.npy") for name in entries["embedders"]
-            }
-            done.append((entries["files"], vectors))
-        return done
-
-    def commit(
-        self, number: int, files: list[dict[str, Any]], vectors: dict[str, np.ndarray]
-    ) -> None:
-        stem = f"batch-{number:06d}"
-        for name, array in vectors.items():
-            _atomic_save_npy(self.path / f"{stem}.{name}.npy", array)
-        payload = {"files": files, "embedders": sorted(vectors)}
-        _atomic_write_text(self.path / f"{stem}.json", json.dumps(payload, ensure_ascii=False))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
 def build_index(
     sources: Sequence[str | Path],
     index_dir: str | Path,
@@ -321,7 +106,7 @@ def build_index(
     }
     found = list(discover(sources, options.genre_from_folders, skip_dirs=[index_dir]))
     index_dir.mkdir(parents=True, exist_ok=True)
-    work = _WorkDir(index_dir, fingerprint)
+    work = WorkDir(index_dir, fingerprint)
     report = BuildReport(index_dir)
 
     known = NearDuplicateFilter(options.max_duplicate_distance)
@@ -338,7 +123,7 @@ def build_index(
     done_paths = _restore(batches_done, report, known, kept_records, kept_vectors)
 
     todo = [s for s in found if str(s.path) not in done_paths]
-    scanner = _Scanner(options, detector, known)
+    scanner = Scanner(options.min_face, options.keep_faceless, detector, known)
     batch_number = len(batches_done)
     bar = tqdm(
         total=len(todo) + len(done_paths),
@@ -353,13 +138,13 @@ def build_index(
             scanned = []
             for source in todo[start : start + options.batch_size]:
                 if str(source.path) in indexed_paths:
-                    scanned.append(_Scanned(source, "already", "already in the index"))
+                    scanned.append(Scanned(source, "already", "already in the index"))
                 else:
                     scanned.append(scanner.scan(source))
             kept = [s for s in scanned if s.status == "kept"]
             images = [s.image for s in kept]
-            vectors = {e.name: _embed(e, images) for e in embedders}
-            entries = [_work_entry(s) for s in scanned]
+            vectors = {e.name: embed(e, images) for e in embedders}
+            entries = [s.entry() for s in scanned]
             work.commit(batch_number, entries, vectors)
             for entry in entries:
                 _count(report, entry)
@@ -396,7 +181,7 @@ def build_index(
 
 
 def _restore(
-    batches: list[tuple[list[dict[str, Any]], dict[str, np.ndarray]]],
+    batches: list[Batch],
     report: BuildReport,
     known: NearDuplicateFilter,
     kept_records: list[CoverRecord],
@@ -418,17 +203,6 @@ def _restore(
     return done
 
 
-def _work_entry(scanned: _Scanned) -> dict[str, Any]:
-    return {
-        "path": str(scanned.source.path),
-        "status": scanned.status,
-        "reason": scanned.reason,
-        "record": asdict(scanned.record) if scanned.record else None,
-        "phash": scanned.phash,
-        "colour": scanned.colour,
-    }
-
-
 def _count(report: BuildReport, entry: dict[str, Any]) -> None:
     report.scanned += 1
     status = entry["status"]
@@ -442,12 +216,6 @@ def _count(report: BuildReport, entry: dict[str, Any]) -> None:
         report.already_indexed += 1
     else:
         report.unreadable.append((entry["path"], entry["reason"]))
-
-
-def _embed(embedder: Embedder, images: list[Any]) -> np.ndarray:
-    if not images:
-        return np.zeros((0, embedder.dim), dtype=np.float16)
-    return np.asarray(embedder(images), dtype=np.float32).astype(np.float16)
 
 
 def _embedders_for(existing: CoverIndex, available: Sequence[Embedder]) -> list[Embedder]:
@@ -495,101 +263,4 @@ def _write(
     )
 
 
-def add_embedder(
-    index_dir: str | Path,
-    embedder: Embedder,
-    batch_size: int = 32,
-    progress: bool = True,
-) -> int:
-    """Compute `embedder`'s vectors for every cover of the index; returns covers embedded."""
-    from worker.photo import decode_photo
-
-    index = CoverIndex.load(index_dir)
-    if index.has_embedder(embedder.name):
-        return 0
-    chunks: list[np.ndarray] = []
-    unreadable: list[str] = []
-    records = index.records
-    with tqdm(
-        total=len(records),
-        unit="cover",
-        desc=f"embed {embedder.name}",
-        file=sys.stderr,
-        disable=not progress,
-    ) as bar:
-        for start in range(0, len(records), batch_size):
-            images = []
-            for record in records[start : start + batch_size]:
-                try:
-                    images.append(decode_photo(index.cover_path(record), working_side=DECODE_SIDE))
-                except BadInput:
-                    unreadable.append(str(index.cover_path(record)))
-            if not unreadable:
-                chunks.append(_embed(embedder, [p.image for p in images]))
-            bar.update(len(images))
-    if unreadable:
-        raise MissingAsset(
-            f"{len(unreadable)} covers of {index.root} can no longer be read (e.g. "
-            f"{unreadable[0]}): rebuild the index with: albumify index build SRC -o {index.root}"
-        )
-    new = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype=np.float16)
-    IndexWriter.rewrite(index, {embedder.name: (new, embedder.version)})
-    return len(records)
-
-
-def find_embedder(name: str, weights_dir: str | Path | None, device: str = "cpu") -> Embedder:
-    found = available_embedders(weights_dir, device)
-    for embedder in found:
-        if embedder.name == name:
-            return embedder
-    raise MissingAsset(
-        f"Embedder '{name}' is not available (available: {', '.join(e.name for e in found)}). "
-        f"Neural embedders need their weights in {weights_dir}: albumify models fetch"
-    )
-
-
-def describe_index(index_dir: str | Path) -> str:
-    """A short human summary for `albumify index info`."""
-    index = CoverIndex.load(index_dir)
-    manifest = index.manifest
-    with_face = sum(1 for r in index.records if r.face is not None)
-    lines = [
-        f"Index {index.root} ({manifest.get('kind', 'library')}, generation "
-        f"{manifest.get('generation')}, format {manifest.get('format_version')})",
-        f"  covers: {len(index)} ({with_face} with a face, {len(index) - with_face} without)",
-        "  embedders:",
-    ]
-    for name, info in index.embedders.items():
-        search = (info.get("search") or {}).get("method", "exact")
-        lines.append(f"    {name} v{info['version']}: {info['dim']}-d, search {search}")
-    if not index.embedders:
-        lines.append("    none")
-    genres = index.genres()
-    no_genre = len(index) - sum(genres.values())
-    shown = ", ".join(f"{g} {n}" for g, n in list(genres.items())[:20])
-    more = f", … {len(genres) - 20} more" if len(genres) > 20 else ""
-    lines.append(f"  genres ({len(genres)}): {shown or 'none'}{more}")
-    if no_genre:
-        lines.append(f"  without genre: {no_genre}")
-    if last := manifest.get("last_build"):
-        lines.append(
-            f"  last {last['mode']}: {last['kept']} kept of {last['scanned']} files "
-            f"({last['duplicates']} near-duplicates, {last['without_face']} without a face, "
-            f"{last['unreadable']} unreadable)"
-        )
-    if (index.root / WORK_DIR).exists():
-        lines.append(f"  an interrupted build is pending in {index.root / WORK_DIR}")
-    return "\n".join(lines)
-
-
-__all__ = [
-    "EMBEDDER_FACTORIES",
-    "BuildOptions",
-    "BuildReport",
-    "add_embedder",
-    "available_embedders",
-    "build_index",
-    "describe_index",
-    "find_embedder",
-    "select_embedders",
-]
+__all__ = ["BuildOptions", "BuildReport", "build_index"]

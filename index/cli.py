@@ -13,6 +13,14 @@ from collections.abc import Sequence
 
 from albumify.errors import AlbumifyError, UsageError
 
+# Light: the registry imports a model only when it loads one.
+from models.backends import (
+    BACKEND_CHOICES,
+    available_embedders,
+    find_embedder,
+    select_embedders,
+)
+
 
 def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     """Register `build`, `add` and `info`; each sets `func` to its handler."""
@@ -25,7 +33,7 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument("sources", nargs="+", metavar="SRC", help="image folders or files")
     build.add_argument("-o", "--output", required=True, metavar="INDEX", help="index directory")
-    build.add_argument("--backend", choices=("auto", "classic", "neural"), default="auto")
+    build.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     _scan_arguments(build)
     build.set_defaults(func=build_main)
 
@@ -125,7 +133,7 @@ def _encode_cover_faces(
 
 
 def build_main(args: argparse.Namespace) -> int:
-    from index.build import build_index, select_embedders
+    from index.build import build_index
 
     options = _options(args)
     weights, device = _weights_and_device(args)
@@ -140,7 +148,8 @@ def build_main(args: argparse.Namespace) -> int:
 
 
 def add_main(args: argparse.Namespace) -> int:
-    from index.build import add_embedder, available_embedders, build_index, find_embedder
+    from index.build import build_index
+    from index.embedding import add_embedder
     from index.library import CoverIndex
 
     options = _options(args)
@@ -178,7 +187,7 @@ def add_main(args: argparse.Namespace) -> int:
 
 
 def info_main(args: argparse.Namespace) -> int:
-    from index.build import describe_index
+    from index.info import describe_index
 
     print(describe_index(args.index))
     return 0

@@ -31,6 +31,7 @@ import numpy as np
 
 from albumify.errors import MissingAsset
 from index.search import VectorSearcher, fit_projection, project, wants_reduced
+from models.vectors import l2_normalise
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -62,7 +63,7 @@ class CoverRecord:
     placement: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.8, 0.95])
     """Where a member's cutout goes, as fractions x0, y0, x1, y1 of the cover."""
     style: dict[str, Any] = field(default_factory=dict)
-    """Typography hints: font, colours, layout (see worker.typography)."""
+    """Typography hints: font, colours, layout (see imaging.typography)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -79,12 +80,6 @@ class SearchHit:
     record: CoverRecord
     row: int
     similarity: float
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
 
 
 class CoverIndex:

@@ -80,7 +80,7 @@ def typography_style(
 ) -> dict[str, Any]:
     """Font by genre, text on the band the face leaves free, colours that contrast that band.
 
-    Keys follow `worker.typography.TypeStyle.from_record` (and the starter library): font,
+    Keys follow `imaging.typography.TypeStyle.from_record` (and the starter library): font,
     layout, text_colour; plus shadow_colour, accent_colour, and grain (the cover's own noise
     level, so a pasted cutout can be given matching grain)."""
     height = rgb.shape[0]

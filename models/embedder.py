@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from albumify.errors import MissingAsset
-from index.library import l2_normalise
+from models.vectors import l2_normalise
 from models.weights import RESNET50, missing_hint, resolve
 
 if TYPE_CHECKING:

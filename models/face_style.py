@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from imaging.compose import alpha_bbox, lab_statistics, transfer_colour
 from models.faces import Face
-from worker.compose import alpha_bbox, lab_statistics, transfer_colour
 
 
 class FaceStyler(Protocol):

@@ -3,7 +3,7 @@
 `GrabCutSegmenter` is the embedded default (OpenCV, no weights). `YoloSegmenter` (ultralytics
 YOLO-seg, person class) lives beside it with the same call: `segmenter(image, face) -> alpha
 float32 [H, W] in [0, 1]`, or None when it finds no person (the pipeline then falls back, per
-photo).
+photo, down to `OvalMatte`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,23 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     radius = max(1, round(radius))
     size = 2 * radius + 1
     return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (size, size), radius / 2), 0, 1)
+
+
+class OvalMatte:
+    """A head-and-shoulders oval under the face: the cutout's last resort, which never fails
+    when there is a face (the other segmenters can find no person)."""
+
+    name = "oval"
+
+    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None:
+        if face is None:
+            return None
+        height, width = image.shape[:2]
+        mask = np.zeros((height, width), np.float32)
+        cx, cy = face.centre
+        axes = (int(face.width * 1.3), int(face.height * 1.9))
+        cv2.ellipse(mask, (int(cx), int(cy + face.height * 0.6)), axes, 0, 0, 360, 1.0, -1)
+        return feather(mask, radius=face.width * 0.15)
 
 
 class GrabCutSegmenter:

@@ -1,6 +1,6 @@
 """The compositing code as it was before it was made fast, kept as the yardstick.
 
-`worker.compose` now blurs wide kernels at reduced resolution, blends only the matte's box
+`imaging.compose` now blurs wide kernels at reduced resolution, blends only the matte's box
 and computes statistics in one pass; tests compare its pictures with these (PSNR ≥ 40 dB).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from worker.compose import alpha_bbox, fit_into_region
+from imaging.compose import alpha_bbox, fit_into_region
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

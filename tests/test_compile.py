@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from albumify.settings import Settings, parse_compile_mode
+from models.backends import Stages
 from models.compile import compile_module, is_compiled, torch_mode_for
 from models.device import load_weights_only
-from worker.pipeline import Stages, compile_stages
 
 CPU = torch.device("cpu")
 
@@ -74,10 +74,10 @@ class Recorder:
 
 def test_off_compiles_nothing_and_other_modes_reach_the_neural_stages():
     embedder, styler = Recorder(), Recorder()
-    stages = Stages(detector=None, embedder=embedder, segmenter=None, styler=styler)
-    compile_stages(stages, "off")
+    stages = Stages(detector=None, embedder=embedder, segmenters=(), stylers=(styler,))
+    stages.compile("off")
     assert embedder.modes == styler.modes == []
-    compile_stages(stages, "compile")
+    stages.compile("compile")
     assert embedder.modes == styler.modes == ["compile"]
 
 

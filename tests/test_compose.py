@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imaging import compose
 from tests import compose_reference as reference
 from tests import images
-from worker import compose
 
 
 def textured_cover(size: int) -> np.ndarray:

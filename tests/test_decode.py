@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from albumify.errors import BadInput
+from imaging.photo import decode_photo, encode_cover
 from tests import images
-from worker.photo import decode_photo, encode_cover
 
 EXPECTED_MESSAGES = {
     "zero-bytes": "empty",

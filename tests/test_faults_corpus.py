@@ -23,6 +23,7 @@ from albumify.urls import NOT_ALLOWED
 from bot.cover.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
 from devtools.fakediscord.rest import FakeDiscordREST
+from imaging.photo import decode_photo
 from tests import images
 from tests.support.processes import (
     FINAL_STATES,
@@ -34,7 +35,6 @@ from tests.support.processes import (
     wait_until,
     worker_env,
 )
-from worker.photo import decode_photo
 
 APP = 77
 CAP = 2 * 1024 * 1024

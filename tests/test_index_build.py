@@ -19,18 +19,20 @@ import pytest
 from PIL import Image
 
 from albumify.errors import MissingAsset
-from index import build as index_build
+from imaging.typography import TypeStyle
 from index import library
 from index import phash as phash_module
-from index.build import BuildOptions, add_embedder, build_index, library_id_for
+from index.build import BuildOptions, build_index
 from index.cli import main as index_cli
+from index.embedding import add_embedder
 from index.library import CoverIndex
 from index.phash import NearDuplicateFilter, colour_signature, hamming, phash
+from index.scan import library_id_for
 from index.sources import discover, parse_file_name
 from index.style import FONTS, font_for_genre, placement_for_face, typography_style
+from models import backends as registry
 from models.embedder import ClassicEmbedder
 from models.faces import FaceDetector
-from worker.typography import TypeStyle
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "devtools" / "data" / "astronaut.png"
 FACE_COVERS = 4
@@ -321,9 +323,9 @@ def test_add_embedder_through_the_factory_hook(
     index_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(
-        index_build, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
+        registry, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
     )
-    names = [e.name for e in index_build.available_embedders(None)]
+    names = [e.name for e in registry.available_embedders(None)]
     assert names == ["classic-v1", "fake-neural-v0"]
 
     assert index_cli(["add", str(index_copy), "--embedder", "fake-neural-v0", "--quiet"]) == 0
@@ -438,7 +440,7 @@ def test_cli_add_reports_duplicates_and_suggests_missing_embedders(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(
-        index_build, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
+        registry, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
     )
     extra = tmp_path / "more"
     extra.mkdir()

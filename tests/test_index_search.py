@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from index import search as index_search
-from index.library import CoverIndex, CoverRecord, IndexWriter, l2_normalise
+from index.library import CoverIndex, CoverRecord, IndexWriter
+from models.vectors import l2_normalise
 
 GENRES = ("rock", "Jazz", "pop", None)
 

@@ -15,12 +15,11 @@ import pytest
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from albumify.errors import MissingAsset, UsageError
-from models.backends import CLASSIC_FACE, NEURAL_FILES, available_embedders, select_backends
-from models.embedder import ClassicEmbedder, ResNetEmbedder, imagenet_input
+from albumify.errors import MissingAsset
+from models.embedder import ResNetEmbedder, imagenet_input
 from models.faces import Face
-from models.segmenter import GrabCutSegmenter, YoloSegmenter, choose_person
-from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
+from models.segmenter import YoloSegmenter, choose_person
+from models.weights import RESNET50, YOLO_SEG
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -37,16 +36,6 @@ def _rng_image(seed: int, height: int, width: int) -> np.ndarray:
 @pytest.fixture(scope="session")
 def embedder(resnet_file: Path) -> ResNetEmbedder:
     return ResNetEmbedder.load(resnet_file.parent, "cpu")
-
-
-def _weights_dir(tmp_path: Path, **files: Path | bytes) -> Path:
-    for name, source in files.items():
-        target = tmp_path / name
-        if isinstance(source, bytes):
-            target.write_bytes(source)
-        else:
-            target.symlink_to(source)
-    return tmp_path
 
 
 # --- ResNet50 embedder -------------------------------------------------------------------------
@@ -171,60 +160,3 @@ def test_choose_person_falls_back_from_mask_to_box() -> None:
 def test_choose_person_with_nobody() -> None:
     assert choose_person(np.zeros((0, 10, 10)), np.zeros((0, 4)), (5.0, 5.0)) is None
     assert choose_person(np.zeros((2, 10, 10)), np.ones((2, 4)), None) is None
-
-
-# --- backend selection -------------------------------------------------------------------------
-
-
-def test_auto_without_files_is_classic(tmp_path: Path) -> None:
-    backends = select_backends(tmp_path, "auto", "cpu")
-    assert isinstance(backends.embedder, ClassicEmbedder)
-    assert isinstance(backends.segmenter, GrabCutSegmenter)
-    assert backends.psp_path is None
-    assert backends.names == {"similarity": "classic-v1", "cutout": "grabcut", "face": CLASSIC_FACE}
-
-
-def test_auto_picks_each_stage_whose_file_is_present(tmp_path: Path, resnet_file: Path) -> None:
-    assert [e.name for e in available_embedders(tmp_path, "cpu")] == ["classic-v1"]
-    weights_dir = _weights_dir(tmp_path, **{RESNET50: resnet_file})
-    backends = select_backends(weights_dir, "auto", "cpu")
-    assert backends.names["similarity"] == "resnet50-v2"
-    assert backends.names["cutout"] == "grabcut"
-    assert backends.names["face"] == CLASSIC_FACE
-    assert [e.name for e in available_embedders(weights_dir, "cpu")] == [
-        "classic-v1",
-        "resnet50-v2",
-    ]
-
-
-def test_neural_with_every_file(tmp_path: Path, resnet_file: Path, yolo_file: Path) -> None:
-    weights_dir = _weights_dir(
-        tmp_path, **{RESNET50: resnet_file, YOLO_SEG: yolo_file, PSP_FFHQ: b"pSp checkpoint"}
-    )
-    for requested in ("auto", "neural"):
-        backends = select_backends(weights_dir, requested, "cpu")
-        assert backends.names == {
-            "similarity": "resnet50-v2",
-            "cutout": "yolo11n-seg",
-            "face": "psp",
-        }
-        assert backends.psp_path == weights_dir / PSP_FFHQ
-        assert requested in backends.describe()
-    classic = select_backends(weights_dir, "classic", "cpu")
-    assert classic.names == {"similarity": "classic-v1", "cutout": "grabcut", "face": CLASSIC_FACE}
-
-
-def test_neural_names_every_missing_file(tmp_path: Path) -> None:
-    (tmp_path / RESNET50).write_bytes(b"present, never loaded: the check comes first")
-    with pytest.raises(MissingAsset) as caught:
-        select_backends(tmp_path, "neural", "cpu")
-    message = str(caught.value)
-    assert YOLO_SEG in message and PSP_FFHQ in message
-    assert f"needs {YOLO_SEG}, {PSP_FFHQ}" in message and RESNET50 not in message.split(":")[0]
-    assert "albumify models fetch" in message
-    assert set(NEURAL_FILES.values()) == {RESNET50, YOLO_SEG, PSP_FFHQ}
-
-
-def test_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
-        select_backends(tmp_path, "fast", "cpu")

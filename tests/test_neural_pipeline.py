@@ -10,6 +10,7 @@ from PIL import Image
 from albumify.cli import main
 from models.face_style import ColourStyler, PSPStyler
 from tests import images
+from tests.test_backends import NEURAL_CHAINS
 from worker.pipeline import CoverOptions, Pipeline
 
 
@@ -35,6 +36,8 @@ def test_neural_backends_are_chosen_and_the_starter_library_gains_resnet(neural_
         "cutout": "yolo11n-seg",
         "face": "psp",
     }
+    # Per photo: YOLO → GrabCut → oval, pSp → colour transfer; the index has ResNet vectors.
+    assert neural_pipeline.stages.chain_names() == {**NEURAL_CHAINS, "similarity": ("resnet50-v2",)}
     assert neural_pipeline.index.has_embedder("resnet50-v2")
     assert neural_pipeline.index.has_embedder("classic-v1")
 

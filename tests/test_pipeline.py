@@ -7,11 +7,12 @@ import pytest
 from PIL import Image
 
 from albumify.errors import BadInput
+from imaging import compose
+from imaging.photo import encode_cover
 from models.faces import FaceDetector, main_face
+from models.segmenter import OvalMatte
 from tests import compose_reference as reference
 from tests import images
-from worker import compose
-from worker.photo import encode_cover
 from worker.pipeline import CoverOptions, Pipeline
 
 
@@ -136,7 +137,7 @@ class Recorder:
 def test_cover_matches_the_reference_compositing(pipeline, monkeypatch):
     """The fast face styling and compositing draw what the reference code drew (PSNR ≥ 40)."""
     styler = Recorder(pipeline.stages.styler)
-    monkeypatch.setattr(pipeline.stages, "styler", styler)
+    monkeypatch.setattr(pipeline.stages, "stylers", (styler, *pipeline.stages.stylers[1:]))
     composited = []
     original = Pipeline._composite
 
@@ -171,3 +172,37 @@ def test_faceless_cover_matches_the_reference(pipeline, monkeypatch):
     art = reference.faceless_art(compose.square_crop(rgb, 512), cover, seed=2)
     expected = pipeline._letter(art, result.record, options)
     assert reference.psnr(result.image, expected) >= 40
+
+
+class GivesUp:
+    """A backend that copes with no photo."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args):
+        return None
+
+
+def test_each_fallback_is_said_in_the_notes_and_the_backends_line(pipeline, monkeypatch):
+    classic_styler = pipeline.stages.styler
+    monkeypatch.setattr(pipeline.stages, "segmenters", (GivesUp("grabcut"), OvalMatte()))
+    result = pipeline.make_cover(images.EXAMPLE, CoverOptions(size=256))
+    assert result.notes == ["couldn't separate the person: used a soft oval crop"]
+    assert result.backends["cutout"] == "oval"
+
+    chain = (GivesUp("yolo11n-seg"), GivesUp("grabcut"), OvalMatte())
+    monkeypatch.setattr(pipeline.stages, "segmenters", chain)
+    monkeypatch.setattr(pipeline.stages, "stylers", (GivesUp("psp"), classic_styler))
+    result = pipeline.make_cover(images.EXAMPLE, CoverOptions(size=256))
+    assert result.notes == [
+        "yolo11n-seg found no person: used grabcut",
+        "couldn't separate the person: used a soft oval crop",
+        "psp couldn't use this face: used lab-adain",
+    ]
+    assert result.backends == {
+        "faces": "mtcnn",
+        "similarity": "classic-v1",
+        "cutout": "oval",
+        "face": "lab-adain",
+    }

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worker.typography import TypeStyle, clean_text, draw_lettering, font_for
+from imaging.typography import TypeStyle, clean_text, draw_lettering, font_for
 
 
 def test_latin_uses_the_display_face_and_hangul_falls_back_to_nanum():

@@ -185,7 +185,7 @@ class CoverTask:
         if duplicate is not None:
             return duplicate
 
-        from worker.photo import encode_cover
+        from imaging.photo import encode_cover
         from worker.pipeline import CoverOptions
 
         pipeline = current_pipeline(self.settings)
@@ -196,7 +196,6 @@ class CoverTask:
             seed=job.seed,
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
-            backend=self.settings.backend,
         )
         result = pipeline.make_cover(photo, options, progress=self.progress)
 

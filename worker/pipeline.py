@@ -1,6 +1,7 @@
 """Photo → album cover: the stages in order, each behind the interface its neural twin uses.
 
-`Pipeline.load` builds every model once (a worker keeps it for its lifetime);
+`Pipeline.load` builds every model once (a worker keeps it for its lifetime), as the backend
+registry (`models.backends`) chooses them; per photo it runs each stage's fallback chain;
 `make_cover` runs one photo and reports which library cover it matched, what it noticed and
 how long each stage took.
 """
@@ -8,9 +9,10 @@ how long each stage took.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,27 @@ import numpy as np
 from PIL import Image
 
 from albumify.settings import Limits, Settings, starter_index_dir
+from imaging import compose
+from imaging.photo import Photo, decode_photo
+from imaging.typography import TypeStyle, clean_text, draw_advisory, draw_lettering
 from index.library import CoverIndex, CoverRecord
-from models.backends import Backends, select_backends
-from models.embedder import ClassicEmbedder
-from models.faces import Face, FaceDetector, main_face
-from worker import compose
-from worker.photo import Photo, decode_photo
-from worker.typography import TypeStyle, clean_text, draw_advisory, draw_lettering
+from models.backends import Stages, build_stages, select_backends
+from models.embedder import Embedder
+from models.faces import main_face
+from models.segmenter import OvalMatte
 
 Progress = Callable[[str], None]
-STAGES = ("decoding", "faces", "matching", "cutout", "face", "composing")
+
+
+class Stage(StrEnum):
+    """What `make_cover` reports to `progress`, in order, and keys its timings by."""
+
+    DECODING = "decoding"
+    FACES = "faces"
+    MATCHING = "matching"
+    CUTOUT = "cutout"
+    FACE = "face"
+    COMPOSING = "composing"
 
 
 @dataclass(frozen=True)
@@ -39,8 +52,6 @@ class CoverOptions:
     size: int = 1024
     exclude: tuple[str, ...] = ()
     """Library ids already shown for this photo: a re-roll asks for the next best."""
-    backend: str = "auto"
-    genre: str | None = None
 
 
 @dataclass
@@ -54,27 +65,7 @@ class CoverResult:
     backends: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Stages:
-    """The models a pipeline runs; classic by default, neural twins swapped in by backend."""
-
-    detector: Any
-    embedder: Any
-    segmenter: Any
-    styler: Any
-    fallback_segmenter: Any = None
-    fallback_styler: Any = None
-
-    def names(self) -> dict[str, str]:
-        return {
-            "faces": self.detector.name,
-            "similarity": self.embedder.name,
-            "cutout": self.segmenter.name,
-            "face": self.styler.name,
-        }
-
-
-def load_index(index_dir: Path | None, embedders: list[Any]) -> CoverIndex:
+def load_index(index_dir: Path | None, embedders: Sequence[Embedder]) -> CoverIndex:
     if index_dir is not None:
         return CoverIndex.load(index_dir)
     from index.starter import ensure_starter_index
@@ -101,15 +92,12 @@ class Pipeline:
         device: str | None = None,
     ) -> Pipeline:
         settings = settings or Settings.from_env()
-        backend = backend or settings.backend
-        backends = select_backends(settings.weights_dir, backend, device)
-        # The starter library always carries the classic vectors, plus the neural ones in use.
-        embedders = [backends.embedder]
-        if backends.embedder.name != ClassicEmbedder.name:
-            embedders.insert(0, ClassicEmbedder())
+        backends = select_backends(settings.weights_dir, backend or settings.backend, device)
+        # The starter library carries vectors of every embedder in play (the classic always).
+        embedders = backends.load_embedders()
         index = load_index(index_dir or settings.index_dir, embedders)
-        stages = build_stages(backends, index, device)
-        compile_stages(stages, settings.compile_mode)
+        stages = build_stages(backends, embedders, set(index.embedders), index.wplus)
+        stages.compile(settings.compile_mode)
         return cls(index, stages, settings.limits)
 
     def warm_up(self) -> float:
@@ -136,32 +124,30 @@ class Pipeline:
         timings: dict[str, float] = {}
 
         @contextmanager
-        def stage(name: str) -> Iterator[None]:
+        def stage(name: Stage) -> Iterator[None]:
             if progress is not None:
-                progress(name)
+                progress(name.value)
             start = time.perf_counter()
             yield
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+            timings[name.value] = timings.get(name.value, 0.0) + time.perf_counter() - start
 
-        with stage("decoding"):
+        with stage(Stage.DECODING):
             if not isinstance(photo, Photo):
                 photo = decode_photo(photo, max_pixels=self.limits.max_pixels)
             rgb = photo.array()
         notes = list(photo.notes)
 
-        with stage("faces"):
+        with stage(Stage.FACES):
             faces = self.stages.detector.detect(rgb)
             face = main_face(faces, (rgb.shape[1], rgb.shape[0]))
         if len(faces) > 1:
             notes.append(f"{len(faces)} faces found: used the most prominent one")
 
-        with stage("matching"):
+        with stage(Stage.MATCHING):
             query = self.stages.embedder([rgb])[0]
-            hits = self.index.search(
-                query, self.stages.embedder.name, k=1, exclude=options.exclude, genre=options.genre
-            )
+            hits = self.index.search(query, self.stages.embedder.name, k=1, exclude=options.exclude)
             if not hits:  # every cover shown already: start the round again
-                hits = self.index.search(query, self.stages.embedder.name, k=1, genre=options.genre)
+                hits = self.index.search(query, self.stages.embedder.name, k=1)
                 notes.append("every library cover was shown for this photo: starting over")
             if not hits:
                 raise ValueError("the cover library is empty")
@@ -171,27 +157,24 @@ class Pipeline:
         backends = self.stages.names()
         if face is None:
             notes.append("no face found: the photo itself became the cover art")
-            with stage("composing"):
+            with stage(Stage.COMPOSING):
                 art = self._faceless_art(rgb, cover, options)
         else:
-            with stage("cutout"):
-                alpha = self.stages.segmenter(rgb, face)
-                if alpha is None and self.stages.fallback_segmenter is not None:
-                    notes.append(
-                        f"{self.stages.segmenter.name} found no person: used "
-                        f"{self.stages.fallback_segmenter.name}"
-                    )
-                    backends["cutout"] = self.stages.fallback_segmenter.name
-                    alpha = self.stages.fallback_segmenter(rgb, face)
-                if alpha is None:
-                    notes.append("couldn't separate the person: used a soft oval crop")
-                    backends["cutout"] = "oval"
-                    alpha = oval_matte(rgb.shape[:2], face)
-            with stage("face"):
-                styled = self._style_face(rgb, alpha, face, cover, hit.row, notes, backends)
-            with stage("composing"):
+            with stage(Stage.CUTOUT):
+                alpha = _first_that_copes(
+                    Stage.CUTOUT, self.stages.segmenters, (rgb, face), notes, backends
+                )
+            with stage(Stage.FACE):
+                styled = _first_that_copes(
+                    Stage.FACE,
+                    self.stages.stylers,
+                    (rgb, alpha, face, cover, hit.row),
+                    notes,
+                    backends,
+                )
+            with stage(Stage.COMPOSING):
                 art = self._composite(styled, alpha, cover, hit.record, options)
-        with stage("composing"):
+        with stage(Stage.COMPOSING):
             image = self._letter(art, hit.record, options)
 
         return CoverResult(
@@ -209,26 +192,6 @@ class Pipeline:
         with Image.open(self.index.cover_path(record)) as image:
             image.draft("RGB", (size, size))
             return compose.square_crop(np.asarray(image.convert("RGB")), size)
-
-    def _style_face(
-        self,
-        rgb: np.ndarray,
-        alpha: np.ndarray,
-        face: Face,
-        cover: np.ndarray,
-        row: int,
-        notes: list[str],
-        backends: dict[str, str],
-    ) -> np.ndarray:
-        styled = self.stages.styler(rgb, alpha, face, cover, row)
-        if styled is None and self.stages.fallback_styler is not None:
-            notes.append(
-                f"{self.stages.styler.name} couldn't use this face: used "
-                f"{self.stages.fallback_styler.name}"
-            )
-            backends["face"] = self.stages.fallback_styler.name
-            styled = self.stages.fallback_styler(rgb, alpha, face, cover, row)
-        return styled
 
     def _composite(
         self,
@@ -267,63 +230,30 @@ class Pipeline:
         return image
 
 
-def oval_matte(shape: tuple[int, int], face: Face) -> np.ndarray:
-    """Head-and-shoulders oval: the last resort when no segmenter finds the person."""
-    import cv2
-
-    height, width = shape
-    mask = np.zeros((height, width), np.float32)
-    cx, cy = face.centre
-    axes = (int(face.width * 1.3), int(face.height * 1.9))
-    cv2.ellipse(mask, (int(cx), int(cy + face.height * 0.6)), axes, 0, 0, 360, 1.0, -1)
-    from models.segmenter import feather
-
-    return feather(mask, radius=face.width * 0.15)
-
-
-def compile_stages(stages: Stages, mode: str) -> None:
-    """``ALBUMIFY_COMPILE``: compile the neural models that can be (pSp, ResNet50) at load.
-
-    Off by default: on the CPU it does not pay (README, Performance); each model falls back
-    to eager with a warning when compiling fails, so a bad toolchain costs speed, not jobs.
-    """
-    if mode == "off":
-        return
-    for model in (stages.embedder, stages.styler):
-        compile_model = getattr(model, "compile", None)
-        if compile_model is not None:
-            compile_model(mode)
+def _first_that_copes(
+    stage: Stage,
+    chain: Sequence[Any],
+    args: tuple[Any, ...],
+    notes: list[str],
+    backends: dict[str, str],
+) -> np.ndarray:
+    """Run `stage`'s backends in order on this photo until one copes (returns not None);
+    each fallback is said in the notes and the backends line."""
+    for position, model in enumerate(chain):
+        if position:
+            notes.append(fallback_note(stage, chain[position - 1].name, model.name))
+            backends[stage.value] = model.name
+        result = model(*args)
+        if result is not None:
+            return result
+    raise RuntimeError(f"no {stage} backend coped with this photo")  # the last always copes
 
 
-def build_stages(backends: Backends, index: CoverIndex, device: str | None = None) -> Stages:
-    """Models for every stage; each neural stage keeps its classic twin as a per-photo fallback.
+GAVE_UP = {Stage.CUTOUT: "found no person", Stage.FACE: "couldn't use this face"}
+"""What a member reads when a stage's backend gave up on their photo and the next took over."""
 
-    With `auto`, an index that lacks the neural embedder's vectors is searched with the
-    classic descriptor instead (said in the backends line); with `neural` it is an error
-    that says how to add them.
-    """
-    from models.device import pick_device
-    from models.face_style import ColourStyler, PSPStyler
-    from models.segmenter import GrabCutSegmenter
 
-    torch_device = pick_device(device)
-    embedder = backends.embedder
-    if not index.has_embedder(embedder.name):
-        if backends.requested == "neural":
-            index.vectors(embedder.name)  # raises: "add them with albumify index add …"
-        embedder = ClassicEmbedder()
-    segmenter, fallback_segmenter = backends.segmenter, None
-    if not isinstance(segmenter, GrabCutSegmenter):
-        fallback_segmenter = GrabCutSegmenter()
-    styler, fallback_styler = ColourStyler(), None
-    if backends.psp_path is not None:
-        styler = PSPStyler.load(backends.psp_path, torch_device, cover_wplus=index.wplus())
-        fallback_styler = ColourStyler()
-    return Stages(
-        FaceDetector(device=torch_device),
-        embedder,
-        segmenter,
-        styler,
-        fallback_segmenter,
-        fallback_styler,
-    )
+def fallback_note(stage: Stage, failed: str, used: str) -> str:
+    if used == OvalMatte.name:
+        return "couldn't separate the person: used a soft oval crop"
+    return f"{failed} {GAVE_UP[stage]}: used {used}"

@@ -15,7 +15,6 @@ from PIL import Image, UnidentifiedImageError
 from albumify.errors import BadInput
 from index.library import CoverRecord
 
-STAGES = ("decoding", "faces", "matching", "cutout", "face", "composing")
 LIBRARY = [
     CoverRecord("lib-1", "covers/1.png", 64, 64, genre="jazz", artist="The Fakes", title="One"),
     CoverRecord("lib-2", "covers/2.png", 64, 64, genre=None, artist=None, title=None),
@@ -42,15 +41,17 @@ class FakePipeline:
         return cls()
 
     def make_cover(self, photo: bytes, options: Any, progress: Callable[[str], None]) -> FakeResult:
+        from worker.pipeline import Stage  # the job has imported it already: no extra cost
+
         self.calls.append(options)
-        progress("decoding")
+        progress(Stage.DECODING.value)
         try:
             image = Image.open(io.BytesIO(photo))
             image.load()
         except (UnidentifiedImageError, OSError) as exc:
             raise BadInput("That file is not an image I can read.") from exc
-        for stage in STAGES[1:]:
-            progress(stage)
+        for stage in list(Stage)[1:]:
+            progress(stage.value)
         candidates = [r for r in LIBRARY if r.library_id not in set(options.exclude)]
         if not candidates:
             raise BadInput("No more covers to try.")
