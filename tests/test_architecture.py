@@ -67,7 +67,8 @@ ALL_MODULES = dict(modules())
 
 
 def _is_our_module(value: object) -> bool:
-    return isinstance(value, str) and value in ALL_MODULES
+    """A dotted name of one of our modules ("bot" alone is a word as often as a package)."""
+    return isinstance(value, str) and "." in value and value in ALL_MODULES
 
 
 class Import:
