@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -149,19 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=worker_main)
 
     index = commands.add_parser("index", help="build and inspect cover indexes")
-    index_commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
-    _room_subcommands("index.cli", index_commands)
+    if room := _room(index, "index.cli"):
+        room.add_arguments(
+            index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+        )
 
     models = commands.add_parser("models", help="fetch and list model weights")
-    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    _room_subcommands("models.weights", model_commands)
+    if room := _room(models, "models.weights"):
+        room.add_arguments(
+            models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+        )
 
     demo = commands.add_parser(
         "demo", help="run bot, worker and a loopback Discord locally; write the chat as HTML"
     )
     # Light to import (aiohttp, redis, rq): the demo's processes load the rest themselves.
-    importlib.import_module("devtools.demo").add_arguments(demo)
-    demo.set_defaults(func=_delegate("devtools.demo", "main_from_args"))
+    if room := _room(demo, "devtools.demo"):
+        room.add_arguments(demo)
+        demo.set_defaults(func=_delegate("devtools.demo", "main_from_args"))
 
     bench = commands.add_parser("bench", help="run the benchmark suite (from a checkout)")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -170,9 +176,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _room_subcommands(module: str, subparsers: argparse._SubParsersAction) -> None:
-    """Let a room register its own subcommands; its heavy imports stay inside its handlers."""
-    importlib.import_module(module).add_arguments(subparsers)
+ROOMS = ("bot", "worker", "imaging", "models", "index", "devtools")
+"""The packages a subcommand may need. An installation may hold only some: the bot's Docker
+image has `albumify` and `bot`, the worker's has no `bot` and no `devtools`."""
+
+
+def _missing_room(exc: ModuleNotFoundError) -> str | None:
+    """The room an import failed for because it is not installed (not broken inside)."""
+    room = (exc.name or "").split(".", 1)[0]
+    if room in ROOMS and importlib.util.find_spec(room) is None:
+        return room
+    return None
+
+
+def _room(parser: argparse.ArgumentParser, module: str) -> ModuleType | None:
+    """The module that defines a subcommand's arguments (its heavy imports stay inside its
+    handlers); None, with a handler that says so, where its room is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (room := _missing_room(exc)) is None:
+            raise
+        parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(func=_not_installed(room))
+        return None
+
+
+def _not_installed(room: str) -> Callable[[argparse.Namespace], int]:
+    def refuse(args: argparse.Namespace) -> int:
+        raise errors.UsageError(_not_installed_text(args.command, room))
+
+    return refuse
+
+
+def _not_installed_text(command: str, room: str) -> str:
+    return (
+        f"`albumify {command}` needs the {room}/ package, which this installation does not "
+        "include (the bot's Docker image holds only the bot; the worker's has no bot)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.AlbumifyError as exc:
         print(f"albumify: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if (room := _missing_room(exc)) is None:
+            raise
+        print(f"albumify: {_not_installed_text(args.command, room)}", file=sys.stderr)
+        return errors.EXIT_USAGE
     except KeyboardInterrupt:
         print("albumify: interrupted", file=sys.stderr)
         return 130

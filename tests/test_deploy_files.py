@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,49 @@ def test_no_image_ships_dev_tools_tests_or_bench():
 def test_each_image_copies_only_the_rooms_it_runs(dockerfile, rooms):
     sources = copied(ROOT / "docker" / dockerfile)
     assert sources - {"pyproject.toml", "README.m[d]"} == rooms
+
+
+ROOMS = ("albumify", "bot", "worker", "imaging", "models", "index", "devtools")
+NOT_IN_THE_BOT_IMAGE = ("torch", "torchvision", "ultralytics", "cv2", "numpy", "PIL")
+IMAGE_RUN = """
+import sys
+for name in {absent!r}:
+    sys.modules[name] = None  # what the image lacks cannot be imported
+from albumify import cli
+args = cli.build_parser().parse_args({command!r})
+import importlib
+for module in {entry!r}:
+    importlib.import_module(module)
+print(*(cli.main(other) for other in {others!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "command", "entry", "others", "also_absent"),
+    [
+        ("bot.Dockerfile", ["bot"], ["bot.app", "bot.cover.cog", "bot.leaderboard.cog"],
+         [["worker"], ["index", "info", "x"], ["demo"]], NOT_IN_THE_BOT_IMAGE),
+        ("worker.Dockerfile", ["worker"], ["worker.service", "worker.job", "worker.pipeline"],
+         [["bot"], ["demo"]], ()),
+    ],
+)  # fmt: skip
+def test_each_image_runs_its_command_with_only_what_it_copies(
+    dockerfile, command, entry, others, also_absent
+):
+    """The image's CMD parses and its entry points import with only the rooms it copies; a
+    subcommand whose room is not in the image says so (exit 2) instead of a traceback."""
+    absent = tuple(r for r in ROOMS if r not in copied(ROOT / "docker" / dockerfile))
+    code = IMAGE_RUN.format(
+        absent=absent + also_absent, command=command, entry=entry, others=others
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["2"] * len(others)
+    for other in others:
+        assert f"`albumify {other[0]}` needs the" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_env_example_documents_every_setting():
