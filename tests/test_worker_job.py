@@ -243,7 +243,8 @@ def test_posted_cover_is_recorded_for_the_leaderboards(fake_rest, settings, redi
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
     job = cover_job(url, result_id="r222", job_id="albumify-cover-222")
     outcome = run_task(job, settings, redis_sync)
-    cover = redis_sync.hgetall("albumify:cover:r222")
+    cover = redis_sync.hgetall(keys.result("r222"))
     assert cover[b"message"] == str(outcome.message_id).encode()
     assert cover[b"library_id"] == b"lib-1"
-    assert redis_sync.get(f"albumify:msg:{outcome.message_id}") == b"r222"
+    assert redis_sync.get(keys.message(outcome.message_id)) == b"r222"
+    assert redis_sync.sismember(keys.member_covers(10, 30), "r222")  # on the creator's boards
