@@ -26,12 +26,14 @@ Forget = Callable[[int], Awaitable[str]]
 """user id → the confirmation text."""
 
 
-class VoteButton(ResultButton, custom_id_format=VOTE_ID):
+class VoteButton(
+    ResultButton,
+    custom_id_format=VOTE_ID,
+    label=vote_label(0),
+    emoji=VOTE_EMOJI,
+    style=discord.ButtonStyle.primary,
+):
     """⭐ Vote on a result; pressing again takes the vote back. The label is the live count."""
-
-    button_label = vote_label(0)
-    button_emoji = VOTE_EMOJI
-    button_style = discord.ButtonStyle.primary
 
     async def callback(self, interaction: discord.Interaction[AlbumifyBot]) -> None:
         await interaction.client.leaderboard.vote(interaction, self.result_id)

@@ -2,7 +2,11 @@
 
 A `DynamicItem` is matched by its custom id, so it keeps working after a restart. Every
 result button carries the result id in a format from `albumify.buttons` (the worker posts
-them as raw JSON); a subclass names its format, label, emoji and style, and its callback.
+them as raw JSON); a subclass names its format, label, emoji and style in its class line,
+and writes its callback:
+
+    class RerollButton(ResultButton, custom_id_format=REROLL_ID, label="Re-roll", emoji="🎲"):
+        async def callback(self, interaction): ...
 """
 
 from __future__ import annotations
@@ -24,9 +28,18 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=NEVE
     button_emoji: ClassVar[str]
     button_style: ClassVar[discord.ButtonStyle]
 
-    def __init_subclass__(cls, *, custom_id_format: str, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        custom_id_format: str,
+        label: str,
+        emoji: str,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        **kwargs: Any,
+    ) -> None:
         super().__init_subclass__(template=custom_id_pattern(custom_id_format), **kwargs)
         cls.custom_id_format = custom_id_format
+        cls.button_label, cls.button_emoji, cls.button_style = label, emoji, style
 
     def __init__(self, result_id: str, *, label: str | None = None) -> None:
         super().__init__(
