@@ -36,7 +36,12 @@ READ_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """One file in the registry. `sha256`/`size` are None where we could not pin them yet."""
+    """One file in the registry. `sha256`/`size` are None where we could not pin them yet.
+
+    A pin is a digest the file's *publisher* published: `pin_source` is where (a URL). A digest
+    someone else computed is not a pin; where the publisher published none, `unpinned` says
+    what was looked for, `models status` shows it, and `fetch` refuses the file by default.
+    """
 
     name: str
     url: str
@@ -49,6 +54,10 @@ class WeightsFile:
     """Where the file officially comes from, for a person downloading it by hand."""
     note: str = ""
     """Licence caveats an operator must read (non-commercial, copyleft)."""
+    pin_source: str = ""
+    """Where the publisher published `sha256` (required when it is set)."""
+    unpinned: str = ""
+    """Why there is no pin: where the publisher's release metadata was searched."""
 
 
 RESNET50 = "resnet50-11ad3fa6.pth"
@@ -69,16 +78,25 @@ REGISTRY: dict[str, WeightsFile] = {
             licence="BSD-3-Clause (torchvision)",
             enables="similarity: resnet50-v2 embedder (ImageNet IMAGENET1K_V2, 2048-d)",
             source="torchvision ResNet50_Weights.IMAGENET1K_V2",
+            # torchvision publishes the URL, whose name carries the digest's first 8 hex digits
+            # (torch.hub's check_hash verifies them); the full digest matches that prefix.
+            pin_source="https://github.com/pytorch/vision/blob/main/torchvision/models/resnet.py",
         ),
         WeightsFile(
             name=YOLO_SEG,
             url=f"https://github.com/ultralytics/assets/releases/download/v8.3.0/{YOLO_SEG}",
-            sha256=None,  # not pinned yet: record it from a verified download
+            sha256=None,
             size=None,
             licence="AGPL-3.0 (Ultralytics)",
             enables="person cutout: yolo11n-seg segmenter (COCO class person)",
             source="ultralytics/assets release v8.3.0",
             note="AGPL-3.0: a service using it must offer its source (Albumify is AGPL-3.0).",
+            unpinned=(
+                "Ultralytics publishes no checksum for it (ultralytics/assets README and tags, "
+                "Ultralytics docs); GitHub's Releases API gives each asset a sha256 `digest` "
+                "(https://api.github.com/repos/ultralytics/assets/releases/tags/v8.3.0), but no "
+                "copy of that metadata could be read when this registry was written"
+            ),
         ),
         WeightsFile(
             name=PSP_FFHQ,
@@ -88,13 +106,18 @@ REGISTRY: dict[str, WeightsFile] = {
                 "https://drive.usercontent.google.com/download"
                 f"?id={PSP_DRIVE_ID}&export=download&confirm=t"
             ),
-            sha256=None,  # not pinned yet: record it from a verified download
+            sha256=None,
             size=None,
             licence="non-commercial (FFHQ-trained pSp/StyleGAN2 weights)",
             enables="face synthesis: pSp encoder + StyleGAN2 style mixing",
             source=f"pixel2style2pixel, https://drive.google.com/file/d/{PSP_DRIVE_ID}/view",
             note="NON-COMMERCIAL: trained on FFHQ (CC BY-NC-SA 4.0); StyleGAN2 is NVIDIA's "
             "non-commercial licence. Do not run it in a commercial service.",
+            unpinned=(
+                "the pSp authors publish only a Google Drive link "
+                "(https://github.com/eladrich/pixel2style2pixel#pretrained-models), with no "
+                "checksum in the README or the repository"
+            ),
         ),
     )
 }
@@ -164,8 +187,8 @@ def fetch(
             continue
         if entry.sha256 is None and not allow_unpinned:
             raise MissingAsset(
-                f"{name} has no pinned sha256 in the registry, so a download could not be "
-                f"verified: pass --allow-unpinned to trust {urlparse(entry.url).hostname} "
+                f"{name} has no pinned sha256 in the registry (see `albumify models status`), "
+                f"so a download could not be verified: pass --allow-unpinned to trust {urlparse(entry.url).hostname} "
                 f"(the digest is printed), or copy {name} into {weights_dir} by hand"
             )
         paths.append(_download(entry, url_for(entry, base_url_override), weights_dir, progress))
@@ -322,6 +345,8 @@ def format_status(rows: Sequence[FileStatus], weights_dir: Path | str) -> str:
             lines.append(f"    note:    {entry.note}")
         if entry.sha256 is None:
             lines.append("    sha256:  not pinned (fetch needs --allow-unpinned)")
+            if entry.unpinned:
+                lines.append(f"    why:     {entry.unpinned}")
     missing = [row.entry.name for row in rows if not row.present]
     if missing:
         lines.append(

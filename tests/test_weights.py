@@ -247,3 +247,31 @@ def test_cli_status_and_fetch(
     args = _cli(["fetch", FAKE_NAME, "--quiet", "--url-base", offline])
     assert weights.fetch_main(args) == EXIT_MISSING_ASSET
     assert "can't reach 127.0.0.1" in capsys.readouterr().err
+
+
+def test_every_pin_names_where_its_publisher_published_it() -> None:
+    """A pin is a digest the publisher published; a file without one says where we looked."""
+    for entry in weights.REGISTRY.values():
+        if entry.sha256 is not None:
+            assert entry.pin_source.startswith("https://"), entry.name
+        else:
+            assert not entry.pin_source, entry.name
+            assert "https://" in entry.unpinned, entry.name
+
+
+def test_unpinned_weights_are_refused_by_default_and_status_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unpinned = [e.name for e in weights.REGISTRY.values() if e.sha256 is None]
+    assert set(unpinned) == {weights.YOLO_SEG, weights.PSP_FFHQ}
+    for name in unpinned:  # refused before anything is downloaded: no network needed
+        with pytest.raises(MissingAsset, match="--allow-unpinned"):
+            weights.fetch([name], tmp_path, progress=False)
+        assert not any(tmp_path.iterdir())
+
+    args = _cli(["status", "--weights-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    for name in unpinned:
+        assert f"    why:     {weights.REGISTRY[name].unpinned}\n" in text
+    assert "ultralytics/assets" in text and "pixel2style2pixel" in text
