@@ -4,11 +4,16 @@ Every change is one Lua script (`albumify.lua`), so a vote, an unvote or a forge
 Boards (`keys.board`) are per guild sorted sets of results and of creators, for all time, the
 ISO week and the month (UTC) in which each result was created; reads here are plain commands.
 No discord import: the bot turns these into embeds.
+
+Ties: a score is a vote count and nothing else (an unvote must undo a vote exactly), so Redis
+orders equal scores by member string, which is neither creation order nor numeric order. Pages
+are put in order here: on equal scores the smaller id first (a result id is the Discord
+snowflake of the request that made it, so the earlier cover; a creator by numeric user id),
+and equal scores share a rank (1, 2, 2, 4).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -133,16 +138,55 @@ class LeaderboardStore:
         page = min(max(page, 0), pages - 1)
         start = page * per_page
         rows = await self.redis.zrevrange(key, start, start + per_page - 1, withscores=True)
-        entries = await self._entries(guild_id, by, rows, start)
+        ranked = await self._in_tie_order(key, rows, start)
+        entries = await self._entries(guild_id, by, ranked)
         return Page(entries, page, pages, total, period, by, period_key, guild_id)
 
+    async def _in_tie_order(
+        self, key: str, rows: list[tuple[Any, float]], start: int
+    ) -> list[tuple[str, float, int]]:
+        """Rows `start…` of the board in tie order, as (member, score, shared rank).
+
+        Redis gets the scores on the page right; only the members of a score may be wrong.
+        A score's members that all fall on the page are sorted here; a score whose members
+        spill over the page's edges has its members read in full and the page's slice taken.
+        """
+        if not rows:
+            return []
+        scores = sorted({float(score) for _, score in rows}, reverse=True)
+        pipe = self.redis.pipeline(transaction=False)
+        for score in scores:
+            pipe.zcount(key, f"({_bound(score)}", "+inf")
+            pipe.zcount(key, _bound(score), _bound(score))
+        counts = await pipe.execute()
+        above = dict(zip(scores, counts[::2], strict=True))
+        sizes = dict(zip(scores, counts[1::2], strict=True))
+        end = start + len(rows)  # exclusive
+        spilling = [s for s in scores if above[s] < start or above[s] + sizes[s] > end]
+        groups: dict[float, list[str]] = {}
+        if spilling:
+            pipe = self.redis.pipeline(transaction=False)
+            for score in spilling:
+                pipe.zrangebyscore(key, _bound(score), _bound(score))
+            for score, members in zip(spilling, await pipe.execute(), strict=True):
+                groups[score] = [as_str(m) for m in members]
+        ranked = []
+        for score in scores:
+            members = groups.get(score) or [as_str(m) for m, s in rows if float(s) == score]
+            members.sort(key=tie_order)
+            higher, size = above[score], sizes[score]
+            offset = max(start - higher, 0)  # where the page starts within the group
+            on_page = min(higher + size, end) - max(higher, start)
+            ranked += [(m, score, higher + 1) for m in members[offset : offset + on_page]]
+        return ranked
+
     async def _entries(
-        self, guild_id: int, by: str, rows: list[tuple[Any, float]], start: int
+        self, guild_id: int, by: str, rows: list[tuple[str, float, int]]
     ) -> list[Entry]:
         if not rows:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for member, _ in rows:
+        for member, _, _ in rows:
             if by == "covers":
                 pipe.hmget(
                     keys.result(as_str(member)), "requester", "channel", "message", "library_title"
@@ -151,8 +195,7 @@ class LeaderboardStore:
                 pipe.scard(keys.member_covers(guild_id, as_str(member)))
         extra = await pipe.execute()
         entries = []
-        for i, ((member, score), more) in enumerate(zip(rows, extra, strict=True)):
-            rank = start + i + 1
+        for (member, score, rank), more in zip(rows, extra, strict=True):
             if by == "covers":
                 creator, channel, message, title = more
                 entries.append(
@@ -191,8 +234,22 @@ class LeaderboardStore:
         received, week, given, *scores = await pipe.execute()
         best: Entry | None = None
         if covers and any(scores[0]):
-            score, rid = max((s or 0, r) for s, r in zip(scores[0], covers, strict=True))
-            (entry,) = await self._entries(guild_id, "covers", [(rid, score)], 0)
-            rank = await self.redis.zrevrank(keys.board(guild_id, "covers", "all"), rid)
-            best = dataclasses.replace(entry, rank=(rank or 0) + 1)
+            # The most votes; on a tie, the earliest cover (as the boards order it).
+            score, rid = min(
+                ((-(s or 0), r) for s, r in zip(scores[0], covers, strict=True)),
+                key=lambda pair: (pair[0], tie_order(pair[1])),
+            )
+            board = keys.board(guild_id, "covers", "all")
+            above = int(await self.redis.zcount(board, f"({_bound(-score)}", "+inf"))
+            (best,) = await self._entries(guild_id, "covers", [(rid, -score, above + 1)])
         return MemberStats(len(covers), as_int(received), as_int(given), as_int(week), best)
+
+
+def tie_order(member: str) -> tuple[int, int, str]:
+    """Equal scores: numeric ids ascending (snowflakes: the earlier first), others after."""
+    return (0, int(member), "") if member.isdigit() else (1, 0, member)
+
+
+def _bound(score: float) -> str:
+    """A score as ZCOUNT/ZRANGEBYSCORE take it (vote counts are whole numbers)."""
+    return str(int(score)) if float(score).is_integer() else repr(float(score))

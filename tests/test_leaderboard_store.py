@@ -332,6 +332,73 @@ async def test_pagination_boundaries(redis_url: str, count: int, pages: int) -> 
         assert last.page == pages - 1
 
 
+# Snowflakes of 18 and 19 digits: as strings, neither creation nor numeric order.
+SNOWFLAKES = [
+    "100000000000000000",  # 18 digits: the oldest
+    "100000000000000001",
+    "999999999999999999",
+    "1000000000000000000",  # 19 digits
+    "1000000000000000007",
+    "1200000000000000000",
+]
+
+
+@aio
+async def test_ties_rank_the_earlier_cover_first_and_share_a_rank(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
+        ids = list(SNOWFLAKES)  # ascending = creation order (a snowflake carries its time)
+        top = "1100000000000000000"  # created between the others, but with more votes
+        creators = {rid: 700 + n for n, rid in enumerate(reversed([*ids, top]))}
+        for rid in [top, *reversed(ids)]:  # saved in no particular order
+            await save_result(store.redis, meta(rid, creator=creators[rid]))
+        for rid in ids:
+            await store.toggle_vote(rid, 7)
+        for voter in (7, 8):
+            await store.toggle_vote(top, voter)
+
+        seen = []
+        for number in range(3):  # pages of 3 cut the group of equal scores twice
+            page = await store.page(GUILD, "all", "covers", number, per_page=3)
+            seen += [(e.rank, e.score, e.result_id) for e in page.entries]
+        assert seen == [(1, 2, top)] + [(2, 1, rid) for rid in ids]
+        assert (await store.top_cover(GUILD, "all")).result_id == top  # type: ignore[union-attr]
+
+        # The top cover back to one vote: seven covers tie, the earliest first, all rank 1.
+        for voter in (7, 8):
+            await store.toggle_vote(top, voter)
+        await store.toggle_vote(top, 7)
+        page = await store.page(GUILD, "all", "covers", 0, per_page=10)
+        order = sorted([*ids, top], key=int)
+        assert [(e.rank, e.score, e.result_id) for e in page.entries] == [
+            (1, 1, rid) for rid in order
+        ]
+        scores = await store.redis.zrange(boards(W48)[0], 0, -1, withscores=True)
+        assert {score for _, score in scores} == {1.0}  # votes only: undone exactly
+
+        # The member's best cover: the earliest of their equal ones, at its shared rank.
+        for rid in ids[:3]:
+            await save_result(store.redis, meta(rid, creator=CREATOR))
+        stats = await store.member_stats(GUILD, CREATOR)
+        assert stats.best is not None and (stats.best.result_id, stats.best.rank) == (ids[0], 1)
+
+
+@aio
+async def test_tied_creators_are_ordered_by_numeric_id(redis_url: str) -> None:
+    async with opened(redis_url, Clock(W48)) as store:
+        users = [int(u) for u in SNOWFLAKES]
+        for n, user in enumerate(reversed(users)):
+            await save_result(store.redis, meta(f"r-{n}", creator=user))
+            await store.toggle_vote(f"r-{n}", 7)
+        await save_result(store.redis, meta("r-99", creator=5))
+        for voter in (7, 8, 9):
+            await store.toggle_vote("r-99", voter)
+        seen = []
+        for number in range(4):
+            page = await store.page(GUILD, "week", "creators", number, per_page=2)
+            seen += [(e.rank, e.score, e.creator_id) for e in page.entries]
+        assert seen == [(1, 3, 5)] + [(2, 1, user) for user in users]
+
+
 @aio
 async def test_creators_board_and_member_stats(redis_url: str) -> None:
     async with opened(redis_url, Clock(W48)) as store:
