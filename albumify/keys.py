@@ -48,6 +48,9 @@ GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
 WORKER_HEARTBEAT = PREFIX + ":worker:{name}:heartbeat"
 """Refreshed by each `albumify worker` (TTL `Limits.heartbeat_ttl_s`)."""
 WORKER_HEARTBEATS = WORKER_HEARTBEAT.format(name="*")
+WORKERS = PREFIX + ":workers"
+"""Sorted set: worker name → when its heartbeat lapses (unix s). One ZCOUNT counts the live
+workers, where a SCAN for heartbeat keys would walk the whole keyspace."""
 LAYOUT = PREFIX + ":meta:layout"
 """Which key layout the data is in (`albumify.migrations`)."""
 

@@ -23,6 +23,7 @@ from bot.status.health import log_status_forever, queue_status
 from bot.utils.images import ImageCandidate
 from tests.support import fake_pipeline
 from tests.support.processes import bot_queue
+from tests.support.roundtrips import counting_round_trips
 from worker import service
 
 
@@ -58,15 +59,36 @@ async def enqueue(intake: Intake, request_id: int) -> None:
     await intake.enqueue(req, admission)
 
 
-def test_queue_status_counts_waiting_retrying_and_live_workers(redis_url, redis_sync):
+def beat(redis_sync, name: str, ttl: int = 30) -> None:
+    """One heartbeat of `albumify worker` named `name` (what its heartbeat thread sends)."""
+    worker = SimpleNamespace(
+        name=name, connection=redis_sync, current_job_id=None, get_state=lambda: "idle"
+    )
+    service.HealthBeat(worker, ttl).beat()  # type: ignore[arg-type]
+
+
+def test_queue_status_counts_waiting_retrying_and_live_workers(
+    redis_url, redis_sync, monkeypatch
+):
+    """One round trip, however large the keyspace (a SCAN for heartbeats walked all of it)."""
+    filler = redis_sync.pipeline(transaction=False)
+    for n in range(5000):  # what 1,000 covers leave: results, voters, messages…
+        filler.set(f"albumify:msg:{n}", n)
+    filler.execute()
+
     async def scenario(intake, client):
         for request_id in (1, 2, 3):
             await enqueue(intake, request_id)
         intake.queue.enqueue_in(timedelta(minutes=5), "worker.job.make_cover", {})  # a retry
-        await client.set(keys.worker_heartbeat("gpu-0"), "{}", ex=30)
-        await client.set(keys.worker_heartbeat("gpu-1"), "{}", ex=30)
-        await client.set("albumify:worker:gpu-2:other", "x")  # not a heartbeat
-        return await queue_status(client, intake.queue)
+        for name in ("gpu-0", "gpu-1", "gpu-2"):
+            beat(redis_sync, name)
+        redis_sync.zadd(keys.WORKERS, {"gpu-2": 1.0})  # its heartbeat lapsed long ago
+        await client.set("albumify:worker:gpu-3:other", "x")  # not a heartbeat
+        await client.ping()  # the connection is open: only the status's own trips count
+        with counting_round_trips(monkeypatch) as trips:
+            status = await queue_status(client, intake.queue)
+        assert trips.count == 1
+        return status
 
     status = with_intake(redis_url, redis_sync, scenario)
     assert (status.queued, status.running, status.retrying, status.workers) == (3, 0, 1, 2)

@@ -214,6 +214,7 @@ def test_heartbeat_key_lives_while_idle_and_during_long_jobs_and_dies_with_the_w
     idle_until = time.monotonic() + 1.6 * ttl  # longer than the TTL: it must be refreshed
     idle = sample_until(lambda: time.monotonic() > idle_until)
     assert {beat["pid"] for beat in idle} == {worker.pid}
+    assert redis_sync.zscore(keys.WORKERS, worker.name) > time.time()  # counted as live
 
     job_id = submit(fake_rest, redis_url, redis_sync, settings, 7201)
     running_on(redis_sync, job_id)
@@ -223,6 +224,7 @@ def test_heartbeat_key_lives_while_idle_and_during_long_jobs_and_dies_with_the_w
     worker.signal(signal.SIGKILL)
     worker.wait(10)
     wait_until(lambda: not redis_sync.exists(key), 3 * ttl, "the dead worker's key to expire")
+    assert redis_sync.zcount(keys.WORKERS, f"({time.time()}", "+inf") == 0  # no longer live
 
 
 # -- structured logs and secrets --------------------------------------------------------------

@@ -39,22 +39,51 @@ class FakeResponse:
     """Records what the cog answers; the returned callback has no message (`resource`).
 
     Strict about the product rule: every message and edit must say allowed_mentions none.
+    `events` is the order things happened in (shared with the channel's fetches).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, events: list[str]) -> None:
         self.sent: list[dict[str, Any]] = []
         self.edits: list[dict[str, Any]] = []
+        self.events = events
 
     async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
         assert pings_nobody(kwargs)
+        self.events.append("send")
         self.sent.append({"content": content, **kwargs})
 
     async def edit_message(self, **kwargs: Any) -> None:
         assert pings_nobody(kwargs)
+        self.events.append("edit")
         self.edits.append(kwargs)
 
     async def defer(self, **kwargs: Any) -> None:
-        self.edits.append({"deferred": True})
+        self.events.append("defer")
+
+
+class FakeOriginal:
+    """The deferred response: edited, deleted, or followed up (a webhook, after the ack)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.edits: list[dict[str, Any]] = []
+        self.followups: list[dict[str, Any]] = []
+        self.deleted = False
+        self.events = events
+
+    async def edit(self, **kwargs: Any) -> Any:
+        assert pings_nobody(kwargs)
+        self.events.append("edit-original")
+        self.edits.append(kwargs)
+        return SimpleNamespace(id=1)
+
+    async def delete(self) -> None:
+        self.events.append("delete-original")
+        self.deleted = True
+
+    async def send(self, content: str | None = None, **kwargs: Any) -> None:
+        assert pings_nobody(kwargs)
+        self.events.append("followup")
+        self.followups.append({"content": content, **kwargs})
 
 
 class FakeChannel:
@@ -62,8 +91,10 @@ class FakeChannel:
         self.attachments = attachments if attachments is not None else [attachment()]
         self.fail = fail
         self.fetched: list[int] = []
+        self.events: list[str] = []
 
     async def fetch_message(self, message_id: int) -> Any:
+        self.events.append("fetch")
         self.fetched.append(message_id)
         if self.fail:
             raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")
@@ -86,8 +117,17 @@ def fake_bot(client: Any, channel: FakeChannel, boards: LeaderboardStore) -> Any
     return bot
 
 
-def interaction(cog: Leaderboard, user_id: int, *, message: Any = None, **permissions: bool) -> Any:
+def interaction(
+    cog: Leaderboard,
+    user_id: int,
+    *,
+    message: Any = None,
+    events: list[str] | None = None,
+    **permissions: bool,
+) -> Any:
     known = {CHANNEL: object()}
+    events = [] if events is None else events
+    original = FakeOriginal(events)
     return SimpleNamespace(
         user=SimpleNamespace(id=user_id),
         guild_id=GUILD,
@@ -96,7 +136,12 @@ def interaction(cog: Leaderboard, user_id: int, *, message: Any = None, **permis
         message=message,
         permissions=discord.Permissions(**permissions),
         client=cog.bot,
-        response=FakeResponse(),
+        response=FakeResponse(events),
+        original=original,
+        edit_original_response=original.edit,
+        delete_original_response=original.delete,
+        followup=SimpleNamespace(send=original.send),
+        events=events,
     )
 
 
@@ -195,10 +240,11 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
             for voter in range(i + 1):  # cover i has i + 1 votes
                 await store.toggle_vote(f"r-{i}", 10 + voter)
 
-        asked = interaction(cog, 42)
+        asked = interaction(cog, 42, events=channel.events)
         await cog.leaderboard.callback(cog, asked, "week", "covers")
-        (sent,) = asked.response.sent
-        assert pings_nobody(sent)
+        # Acknowledged before anything slow: the reads and the top cover's message.
+        assert channel.events == ["defer", "fetch", "edit-original"]
+        (sent,) = asked.original.edits
         embed: discord.Embed = sent["embed"]
         lines = embed.description.splitlines()
         assert len(lines) == 10
@@ -217,16 +263,18 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
         assert await view.interaction_check(stranger) is False
         assert stranger.response.sent[0]["ephemeral"] is True
 
-        owner = interaction(cog, 42)
+        channel.events.clear()
+        owner = interaction(cog, 42, events=channel.events)
         assert await view.interaction_check(owner) is True
         await view.next.callback(owner)
-        (edit,) = owner.response.edits
+        assert channel.events == ["defer", "fetch", "edit-original"]
+        (edit,) = owner.original.edits
         assert edit["embed"].description.startswith(f"**11.** ⭐ 1 · <@{CREATOR}>")
         assert edit["embed"].footer.text == "Page 2/2 · 11 covers"
         assert view.next.disabled and not view.previous.disabled
         back = interaction(cog, 42)
         await view.previous.callback(back)
-        assert back.response.edits[0]["embed"].description.startswith("**1.**")
+        assert back.original.edits[0]["embed"].description.startswith("**1.**")
 
 
 @aio
@@ -235,7 +283,7 @@ async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
         async with harness(redis_url, channel) as (cog, store):
             asked = interaction(cog, 42)
             await cog.leaderboard.callback(cog, asked, "all", "creators")
-            (sent,) = asked.response.sent
+            (sent,) = asked.original.edits
             assert "No votes yet" in sent["embed"].description
             assert "view" not in sent  # one page: no buttons
 
@@ -243,7 +291,7 @@ async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
             await store.toggle_vote("r-1", 7)
             asked = interaction(cog, 42)
             await cog.leaderboard.callback(cog, asked, "all", "covers")
-            assert asked.response.sent[0]["embed"].image.url is None
+            assert asked.original.edits[0]["embed"].image.url is None
             await ResultStore(store.redis).delete("r-1")
 
 
@@ -252,17 +300,18 @@ async def test_cover_top_and_stats(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
         nothing = interaction(cog, 7)
         await cog.cover_top.callback(cog, nothing)
-        assert nothing.response.sent[0]["ephemeral"] is True
+        assert nothing.events == ["defer", "delete-original", "followup"]  # stays private
+        assert nothing.original.followups[0]["ephemeral"] is True
 
         await save_result(store.redis, cover(1))
         await store.toggle_vote("r-1", 7)
         asked = interaction(cog, 7)
         await cog.cover_top.callback(cog, asked)
-        embed = asked.response.sent[0]["embed"]
+        assert asked.events == ["defer", "edit-original"]
+        embed = asked.original.edits[0]["embed"]
         assert embed.url == f"https://discord.com/channels/{GUILD}/{CHANNEL}/900001"
         assert embed.image.url == CDN
         assert f"<@{CREATOR}>" in embed.description
-        assert pings_nobody(asked.response.sent[0])
 
         mine = interaction(cog, CREATOR)
         await cog.albumify_stats.callback(cog, mine, None)

@@ -10,7 +10,8 @@ Faults (see docs/operating.md):
   `Limits.maintenance_interval_s`) retries it (`Retry(max=2)`), so it runs again elsewhere;
 - health: `keys.worker_heartbeat(name)` (TTL `Limits.heartbeat_ttl_s`) is refreshed by a
   thread every third of its TTL, while idle and during long jobs; a missing key means the
-  worker is dead or cut off from Redis;
+  worker is dead or cut off from Redis. The same beat scores the worker in `keys.WORKERS`
+  (when its heartbeat lapses), which is what `/albumify-status` counts;
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
   else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
   process (the models stay loaded).
@@ -92,8 +93,13 @@ class HealthBeat:
                 "at": time.time(),
             }
         )
+        now = time.time()
+        pipe = worker.connection.pipeline(transaction=False)
+        pipe.set(keys.worker_heartbeat(worker.name), value, ex=self.ttl_s)
+        pipe.zadd(keys.WORKERS, {worker.name: now + self.ttl_s})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now)  # workers that died without a word
         try:
-            worker.connection.set(keys.worker_heartbeat(worker.name), value, ex=self.ttl_s)
+            pipe.execute()
         except redis.RedisError as err:
             log.warning("heartbeat not sent: %s", type(err).__name__)
 
@@ -145,7 +151,10 @@ class AlbumifyWorker(SimpleWorker):
         finally:
             beat.stop()
             with contextlib.suppress(redis.RedisError):
-                self.connection.delete(keys.worker_heartbeat(self.name))
+                pipe = self.connection.pipeline(transaction=False)
+                pipe.delete(keys.worker_heartbeat(self.name))
+                pipe.zrem(keys.WORKERS, self.name)
+                pipe.execute()
 
     @property
     def dequeue_timeout(self) -> int:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_TIMEOUT_S = 2.0
-"""Fetching the top cover's message must not push a response past Discord's 3 s."""
+"""How long a board waits for its top cover's message (the answer was deferred first)."""
 
 Period = Literal["week", "month", "all"]
 By = Literal["covers", "creators"]
@@ -114,18 +114,18 @@ class Leaderboard(commands.Cog):
         self, interaction: discord.Interaction, period: Period = "week", by: By = "covers"
     ) -> None:
         assert interaction.guild_id is not None
+        # Acknowledge first: the board's reads and its top cover's message may take a while.
+        await interaction.response.defer(thinking=True)
         page = await self.store.page(interaction.guild_id, period, by, 0)
         embed = await self.board_embed(page)
         if page.pages == 1:
-            await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+            await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
             return
         view = BoardView(interaction.user.id, page, self.turn_page)
-        callback = await interaction.response.send_message(
+        # The view is kept to drop its buttons when it times out.
+        view.message = await interaction.edit_original_response(
             embed=embed, view=view, allowed_mentions=NO_MENTIONS
         )
-        resource = getattr(callback, "resource", None)
-        if isinstance(resource, discord.InteractionMessage):
-            view.message = resource  # to drop the buttons when the view times out
 
     async def turn_page(self, page: Page, number: int) -> tuple[Page, discord.Embed]:
         """Page `number` of the board `page` is from (read live) and its embed."""
@@ -135,9 +135,12 @@ class Leaderboard(commands.Cog):
     @cover.command(name="top", description="Post this week's best cover")
     async def cover_top(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
+        await interaction.response.defer(thinking=True)  # before the reads and the fetch
         entry = await self.store.top_cover(interaction.guild_id, "week")
         if entry is None:
-            await interaction.response.send_message(
+            # A refusal stays private: the public "thinking…" goes, an ephemeral note comes.
+            await interaction.delete_original_response()
+            await interaction.followup.send(
                 f"No votes this week yet. Press {VOTE_EMOJI} **Vote** on a cover you like.",
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
@@ -154,7 +157,7 @@ class Leaderboard(commands.Cog):
         image = await self.cover_image(entry)
         if image:
             embed.set_image(url=image)
-        await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+        await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="albumify-stats", description="Covers and votes of a member")
     @app_commands.guild_only()

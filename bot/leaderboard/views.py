@@ -82,9 +82,12 @@ class BoardView(discord.ui.View):
         return False
 
     async def turn(self, interaction: discord.Interaction, number: int) -> None:
+        # Acknowledge first (the page's reads and its cover's message may take a while),
+        # then edit the board message the buttons are on.
+        await interaction.response.defer()
         self.page, embed = await self.turn_page(self.page, number)
         self._sync()
-        await interaction.response.edit_message(
+        await interaction.edit_original_response(
             embed=embed, view=self, allowed_mentions=NO_MENTIONS
         )
 

@@ -1,14 +1,16 @@
 """Queue depth and worker health, for `/albumify-status` and a periodic log line.
 
-Reads Redis only (no RQ registry cleanup runs from the bot): the queue's length, RQ's started /
-scheduled (retries waiting) / failed registries, and the workers' heartbeat keys
-(`keys.worker_heartbeat`, written by `albumify worker`).
+Reads Redis only (no RQ registry cleanup runs from the bot), in one round trip whatever the
+size of the keyspace: the queue's length, RQ's started / scheduled (retries waiting) / failed
+registries, and the workers whose heartbeat has not lapsed (`keys.WORKERS`, scored by
+`albumify worker`'s heartbeat).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,20 +43,14 @@ class QueueStatus:
 
 async def queue_status(redis: Any, queue: Queue) -> QueueStatus:
     """`redis` is the bot's asyncio client; `queue` the RQ queue the bot enqueues into."""
-
-    def counts() -> tuple[int, int, int, int]:
-        connection = queue.connection
-        registries = (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry)
-        running, retrying, failed = (
-            int(connection.zcard(registry(queue=queue).key)) for registry in registries
-        )
-        return int(connection.llen(queue.key)), running, retrying, failed
-
-    queued, running, retrying, failed = await asyncio.to_thread(counts)
-    workers = 0
-    async for _ in redis.scan_iter(match=keys.WORKER_HEARTBEATS, count=100):
-        workers += 1
-    return QueueStatus(queued, running, retrying, failed, workers)
+    registries = (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry)
+    pipe = redis.pipeline(transaction=False)
+    pipe.llen(queue.key)
+    for registry in registries:  # building a registry reads nothing: it names its key
+        pipe.zcard(registry(queue=queue).key)
+    pipe.zcount(keys.WORKERS, f"({time.time()}", "+inf")
+    queued, running, retrying, failed, workers = await pipe.execute()
+    return QueueStatus(int(queued), int(running), int(retrying), int(failed), int(workers))
 
 
 async def log_status_forever(
