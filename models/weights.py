@@ -188,8 +188,9 @@ def fetch(
         if entry.sha256 is None and not allow_unpinned:
             raise MissingAsset(
                 f"{name} has no pinned sha256 in the registry (see `albumify models status`), "
-                f"so a download could not be verified: pass --allow-unpinned to trust {urlparse(entry.url).hostname} "
-                f"(the digest is printed), or copy {name} into {weights_dir} by hand"
+                "so a download could not be verified: pass --allow-unpinned to trust "
+                f"{urlparse(entry.url).hostname} (the digest is printed), or copy {name} into "
+                f"{weights_dir} by hand"
             )
         paths.append(_download(entry, url_for(entry, base_url_override), weights_dir, progress))
     return paths

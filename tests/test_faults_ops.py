@@ -67,9 +67,7 @@ def beat(redis_sync, name: str, ttl: int = 30) -> None:
     service.HealthBeat(worker, ttl).beat()  # type: ignore[arg-type]
 
 
-def test_queue_status_counts_waiting_retrying_and_live_workers(
-    redis_url, redis_sync, monkeypatch
-):
+def test_queue_status_counts_waiting_retrying_and_live_workers(redis_url, redis_sync, monkeypatch):
     """One round trip, however large the keyspace (a SCAN for heartbeats walked all of it)."""
     filler = redis_sync.pipeline(transaction=False)
     for n in range(5000):  # what 1,000 covers leave: results, voters, messages…
