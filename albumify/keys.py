@@ -13,7 +13,9 @@ PREFIX = "albumify"
 TOKEN = PREFIX + ":token:{job_id}"
 """Interaction token for a job: a secret, so never in job args (RQ logs those)."""
 PHOTO = PREFIX + ":photo:{photo_hash}"
-"""Photo bytes kept for re-rolls (attachment URLs expire); short TTL."""
+"""A photo kept for re-rolls (attachment URLs expire), by the sha256 of what was uploaded: the
+decoded working image re-encoded as a JPEG of at most `Limits.kept_photo_bytes`, written only
+once a cover was made from it; `Limits.photo_ttl_s`."""
 JOB_RESULT = PREFIX + ":job:{job_id}:result"
 """Which result a finished job produced (lets a duplicate request point at it)."""
 JOB_STARTED = PREFIX + ":job:{job_id}:started"
@@ -29,8 +31,15 @@ DEDUP_CONTENT = PREFIX + ":dedup:{guild}:{user}:sha256:{photo_hash}"
 
 # -- results: one hash per cover we made, and who voted for it ------------------------------
 RESULT = PREFIX + ":result:{result_id}"
-"""The one record of a result (`albumify.results.ResultRecord`): ids, never CDN URLs."""
+"""The record of a result (`albumify.results.ResultRecord`): ids, never CDN URLs. Kept while
+its message is up; until it is posted it expires (`results.UNPOSTED_TTL_S`)."""
+REROLL = PREFIX + ":result:{result_id}:reroll"
+"""What a re-roll of the result needs beside its kept photo (photo hash, title, artist, the
+library covers shown…): expires with the kept photo, so no member text outlives it."""
 VOTERS = PREFIX + ":result:{result_id}:voters"
+POSTED = PREFIX + ":results:posted"
+"""Sorted set: posted result → when its message was last seen on Discord (unix s). The bot
+looks again at the oldest, and drops the results whose message or channel is gone."""
 MESSAGE = PREFIX + ":msg:{message_id}"
 """A posted result's message id → its result id (moderation by link, deleted messages)."""
 
@@ -97,6 +106,10 @@ def dedup_content(guild_id: int, member_id: int, photo_hash: str) -> str:
 
 def result(result_id: str) -> str:
     return RESULT.format(result_id=result_id)
+
+
+def reroll(result_id: str) -> str:
+    return REROLL.format(result_id=result_id)
 
 
 def voters(result_id: str) -> str:

@@ -12,6 +12,12 @@ gone). Boards keep only covers/creators with a positive score. A result without 
 the boards (a moderator took it off, or it was deleted): votes on it say "missing".
 
 Scripts build key names from a result's fields, which works on a single Redis (what we run).
+
+Each script declares itself with a shebang (Redis 7), so a full Redis (`maxmemory`, policy
+`noeviction`) refuses a script that may grow the data *before* it runs, with an OOM error the
+bot turns into "busy, try again": never half a vote. (A script without one is refused only at
+its first growing command, and not at all once an earlier command wrote.) Scripts that only
+take data away (delete, unboard, forget) run when Redis is full too: they free memory.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ _KEYS = "\n".join(
     key_builder(name, template)
     for name, template in (
         ("result_key", keys.RESULT),
+        ("reroll_key", keys.REROLL),
+        ("posted_key", keys.POSTED),
         ("voters_key", keys.VOTERS),
         ("message_key", keys.MESSAGE),
         ("board_key", keys.BOARD),
@@ -80,11 +88,14 @@ local function bump(c, rid, delta, now)
   end
 end
 
--- A posted result: its creator's covers, where forget must look, its message's link back.
-local function index_posted(rid, c)
+-- A posted result: kept (no TTL) while its message is up, its creator's covers, where forget
+-- must look, its message's link back, and when its message was last seen.
+local function index_posted(rid, c, seen)
+  redis.call('PERSIST', result_key(rid))
   redis.call('SADD', member_covers_key(c.guild, c.creator), rid)
   redis.call('SADD', user_guilds_key(c.creator), c.guild)
   if c.message ~= '' then redis.call('SET', message_key(c.message), rid) end
+  redis.call('ZADD', posted_key(), seen, rid)
 end
 
 -- Take a result off every board (its creator loses exactly its score there), undo its votes
@@ -120,26 +131,39 @@ local function delete_result(rid)
   local c = load_result(rid)
   if not c then return 0 end
   take_off_boards(c, rid)
-  redis.call('DEL', result_key(rid))
+  redis.call('DEL', result_key(rid), reroll_key(rid))
+  redis.call('ZREM', posted_key(), rid)
   return 1
 end
 """
 
-# ARGV: result_id, then field, value pairs (`ResultRecord.mapping()`). Idempotent: votes stay.
+# ARGV: result_id, unposted TTL, re-roll TTL, n, then n items of field, value pairs for the
+# record (`ResultRecord.mapping()`), then the re-roll fields' pairs (none: nothing to keep).
+# Idempotent: votes stay.
 _SAVE = """
-local rid = ARGV[1]
-redis.call('HSET', result_key(rid), unpack(ARGV, 2))
+local rid, unposted_ttl, reroll_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local last = 4 + tonumber(ARGV[4])
+redis.call('HSET', result_key(rid), unpack(ARGV, 5, last))
+if #ARGV > last then
+  redis.call('HSET', reroll_key(rid), unpack(ARGV, last + 1))
+  redis.call('EXPIRE', reroll_key(rid), reroll_ttl)
+end
 local c = load_result(rid)
-if c.message ~= '' then index_posted(rid, c) end
+if c.message ~= '' then
+  index_posted(rid, c, 0)
+else
+  redis.call('EXPIRE', result_key(rid), unposted_ttl)
+end
 return 1
 """
 
-# ARGV: result_id, channel, message. The result's message is up: it can be voted on and found.
+# ARGV: result_id, channel, message, now. The result's message is up: it is kept, can be voted
+# on and found.
 _POSTED = """
 local rid = ARGV[1]
 if redis.call('EXISTS', result_key(rid)) == 0 then return 0 end
 redis.call('HSET', result_key(rid), 'channel', ARGV[2], 'message', ARGV[3])
-index_posted(rid, load_result(rid))
+index_posted(rid, load_result(rid), ARGV[4])
 return 1
 """
 
@@ -206,14 +230,20 @@ return {covers, votes}
 """
 
 
-def _script(body: str) -> str:
+GROWS = "#!lua"
+"""May add data: refused, untouched, while Redis is over `maxmemory`."""
+SHRINKS = "#!lua flags=allow-oom"
+"""Only takes data away: runs while Redis is full too (it frees memory)."""
+
+
+def _script(body: str, shebang: str = GROWS) -> str:
     period_fields = ", ".join(f"'{name}'" for name in PERIOD_FIELDS)
-    return "\n".join((_KEYS, _LIBRARY, body % {"period_fields": period_fields}))
+    return "\n".join((shebang, _KEYS, _LIBRARY, body % {"period_fields": period_fields}))
 
 
 SAVE_RESULT = _script(_SAVE)
 RESULT_POSTED = _script(_POSTED)
 TOGGLE_VOTE = _script(_TOGGLE)
-UNBOARD_RESULT = _script(_UNBOARD)
-DELETE_RESULT = _script(_DELETE)
-FORGET_MEMBER = _script(_FORGET)
+UNBOARD_RESULT = _script(_UNBOARD, SHRINKS)
+DELETE_RESULT = _script(_DELETE, SHRINKS)
+FORGET_MEMBER = _script(_FORGET, SHRINKS)

@@ -6,22 +6,32 @@ periods, message) with its voters in `albumify:cover:<id>:voters`. Layout 2 merg
 the one `albumify:result:<id>` hash (`albumify.results.ResultRecord`) and moves the voters to
 `albumify:result:<id>:voters`. Every other key kept its name.
 
+Layout 3 (retention, #16): what only a re-roll needs (photo hash, title, artist, the library
+covers shown, seed, advisory, spoiler) moves to `albumify:result:<id>:reroll`, which expires
+when the kept photo does (`created_at` + `ALBUMIFY_PHOTO_TTL`; already past: dropped). A
+record never posted expires (`results.UNPOSTED_TTL_S`); a posted one joins `keys.POSTED` as
+never seen, so the bot soon checks that its message is still up. Kept photos no result points
+at (uploads that were refused, kept by older workers before decoding) are deleted.
+
 `migrate(redis)` is called by `albumify bot` and `albumify worker` at start-up. Each result is
 moved by one script (atomic, idempotent), so two processes migrating at once, or a migration
-interrupted half-way, leave consistent data; the layout marker is written last.
+interrupted half-way, leave consistent data; the layout marker is written after each layout.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from albumify import keys
-from albumify.results import as_str
+from albumify.results import REROLL_FIELDS, UNPOSTED_TTL_S, as_str
+from albumify.settings import Limits
 
 log = logging.getLogger(__name__)
 
-LAYOUT = 2
+LAYOUT = 3
 """The key layout this release reads and writes."""
 
 _MERGE_COVER = """
@@ -51,6 +61,40 @@ return 1
 """
 
 
+_SPLIT_RESULT = """
+-- KEYS: result hash, its re-roll hash, the posted index. ARGV: result id, now, photo TTL,
+-- unposted TTL, then the re-roll fields. Returns the photo hash a live re-roll still needs.
+local fields = {unpack(ARGV, 5)}
+local values = redis.call('HMGET', KEYS[1], unpack(fields))
+local created = tonumber(redis.call('HGET', KEYS[1], 'created_at') or '') or 0
+local left = math.floor(created + tonumber(ARGV[3]) - tonumber(ARGV[2]))
+local moving, photo = {}, ''
+for i, field in ipairs(fields) do
+  if values[i] then
+    table.insert(moving, field)
+    table.insert(moving, values[i])
+  end
+end
+if #moving > 0 then
+  if left > 0 then
+    redis.call('HSET', KEYS[2], unpack(moving))
+    redis.call('EXPIRE', KEYS[2], left)
+    photo = values[1] or ''
+  end
+  redis.call('HDEL', KEYS[1], unpack(fields))
+elseif redis.call('EXISTS', KEYS[2]) == 1 then
+  photo = redis.call('HGET', KEYS[2], 'photo_hash') or ''
+end
+local message = redis.call('HGET', KEYS[1], 'message')
+if message and message ~= '' then
+  redis.call('ZADD', KEYS[3], 'NX', 0, ARGV[1])
+elseif redis.call('TTL', KEYS[1]) == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+return photo
+"""
+
+
 def layout_of(redis: Any) -> int:
     """The layout the data is in (1 where no marker was ever written)."""
     return int(as_str(redis.get(keys.LAYOUT) or b"1"))
@@ -77,15 +121,63 @@ def merge_result(redis: Any, result_id: str) -> None:
     )
 
 
-def migrate(redis: Any) -> int:
-    """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved."""
-    if layout_of(redis) >= LAYOUT:
-        return 0
+def _to_layout_2(redis: Any) -> int:
     moved = 0
     for result_id in sorted(_legacy_result_ids(redis)):
         merge_result(redis, result_id)
         moved += 1
-    redis.set(keys.LAYOUT, LAYOUT)
-    if moved:
-        log.info("migrated %d results to key layout %d", moved, LAYOUT)
+    return moved
+
+
+def _result_ids(redis: Any) -> set[str]:
+    """Every result on record (`albumify:result:<id>`, not its voters or re-roll hash)."""
+    prefix = keys.result("")
+    return {
+        name
+        for raw in redis.scan_iter(match=prefix + "*", count=1000)
+        if ":" not in (name := as_str(raw)[len(prefix) :])
+    }
+
+
+def split_result(redis: Any, result_id: str, now: float, photo_ttl_s: int) -> str:
+    """Move one result's re-roll fields to their expiring hash (atomic, idempotent). Returns
+    the photo hash its re-roll still needs ('' when none)."""
+    found = redis.register_script(_SPLIT_RESULT)(
+        keys=[keys.result(result_id), keys.reroll(result_id), keys.POSTED],
+        args=[result_id, now, photo_ttl_s, UNPOSTED_TTL_S, *REROLL_FIELDS],
+    )
+    return as_str(found or b"")
+
+
+def _to_layout_3(redis: Any) -> int:
+    now, limits = time.time(), Limits.from_env()
+    needed, moved = set(), 0
+    for result_id in sorted(_result_ids(redis)):
+        needed.add(split_result(redis, result_id, now, limits.photo_ttl_s))
+        moved += 1
+    prefix = keys.photo("")
+    for raw in list(redis.scan_iter(match=prefix + "*", count=1000)):
+        if as_str(raw)[len(prefix) :] not in needed:  # an upload no cover came from
+            redis.delete(raw)
+    return moved
+
+
+STEPS: tuple[tuple[int, Callable[[Any], int]], ...] = ((2, _to_layout_2), (3, _to_layout_3))
+"""Each layout and the step that brings data from the one before it."""
+
+
+def migrate(redis: Any) -> int:
+    """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved
+    (a result moved by several steps counts once per step)."""
+    start = layout_of(redis)
+    if start >= LAYOUT:
+        return 0
+    moved = 0
+    for layout, step in STEPS:
+        if start < layout:
+            count = step(redis)
+            redis.set(keys.LAYOUT, layout)
+            if count:
+                log.info("migrated %d results to key layout %d", count, layout)
+            moved += count
     return moved

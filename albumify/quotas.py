@@ -15,7 +15,8 @@ from albumify.settings import Limits
 
 OK, MEMBER_LIMIT, GUILD_LIMIT, QUEUE_FULL, DUPLICATE = 0, 1, 2, 3, 4
 
-RESERVE_LUA = """
+RESERVE_LUA = """#!lua
+-- The shebang makes a full Redis refuse the whole script (OOM) before its first write.
 local now = tonumber(ARGV[1])
 local member_limit, member_window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local guild_limit, guild_window = tonumber(ARGV[4]), tonumber(ARGV[5])

@@ -1,6 +1,13 @@
-"""A result — a cover we made for a member — is one Redis hash, written by the worker and read
-by the bot: who asked, whose photo, where it was posted, what it matched and how to re-roll it,
-and the periods its votes count in. Ids only, never CDN URLs (they expire).
+"""A result — a cover we made for a member — is a Redis hash, written by the worker and read by
+the bot: who asked, whose photo, where it was posted, what it matched, and the periods its votes
+count in. Ids only, never CDN URLs (they expire).
+
+Retention: what a re-roll needs (photo hash, title, artist, the library covers shown, seed…)
+sits beside it in `keys.reroll` and expires with the kept photo, so no member text outlives the
+re-roll window. The record itself expires unless it is posted (`UNPOSTED_TTL_S`); a posted
+record stays while its message is up (its Delete, Vote and the boards need it) and goes when
+the message is deleted: at once when the bot sees the deletion, otherwise when the bot finds
+the message gone (`keys.POSTED` says when each was last seen; `bot.leaderboard.retention`).
 
 The worker writes (`save_result` before posting, so the buttons work the moment the message
 appears; `result_posted` once Discord answered); the bot reads and deletes through
@@ -16,6 +23,12 @@ from typing import Any
 
 from albumify import keys, lua
 from albumify.periods import Periods
+
+UNPOSTED_TTL_S = 24 * 3600
+"""A record whose cover was never posted (every attempt failed) expires after this long: the
+job and its retries are over by then (RQ keeps failed jobs as long)."""
+REROLL_FIELDS = ("photo_hash", "title", "artist", "advisory", "seed", "library_ids", "spoiler")
+"""The fields of `keys.reroll`: only a re-roll reads them, and they expire with the photo."""
 
 
 def as_str(value: Any) -> str:
@@ -77,7 +90,7 @@ class ResultRecord:
         return user_id in (self.requester_id, self.photo_author_id)
 
     def mapping(self) -> dict[str, str]:
-        """The hash's fields, the periods its votes count in included."""
+        """The record's fields (`keys.result`), the periods its votes count in included."""
         periods = Periods.at(self.created_at)
         return {
             "guild": str(self.guild_id),
@@ -87,13 +100,6 @@ class ResultRecord:
             "photo_author": str(self.photo_author_id),
             "library_id": self.library_id,
             "library_title": self.library_title[:200],
-            "library_ids": json.dumps(list(self.shown)),
-            "photo_hash": self.photo_hash,
-            "spoiler": "1" if self.spoiler else "0",
-            "title": self.title or "",
-            "artist": self.artist or "",
-            "advisory": "1" if self.advisory else "0",
-            "seed": str(self.seed),
             "job_id": self.job_id,
             "created_at": f"{self.created_at:.3f}",
             "week": periods.week,
@@ -102,9 +108,25 @@ class ResultRecord:
             "month_exp": str(periods.month_expires_at),
         }
 
+    def reroll_mapping(self) -> dict[str, str]:
+        """What a re-roll needs (`keys.reroll`, `REROLL_FIELDS`)."""
+        return {
+            "photo_hash": self.photo_hash,
+            "title": self.title or "",
+            "artist": self.artist or "",
+            "advisory": "1" if self.advisory else "0",
+            "seed": str(self.seed),
+            "library_ids": json.dumps(list(self.shown)),
+            "spoiler": "1" if self.spoiler else "0",
+        }
+
     @classmethod
-    def from_mapping(cls, result_id: str, raw: dict[Any, Any]) -> ResultRecord:
-        data = {as_str(k): as_str(v) for k, v in raw.items()}
+    def from_mapping(
+        cls, result_id: str, raw: dict[Any, Any], reroll: dict[Any, Any] | None = None
+    ) -> ResultRecord:
+        """From the record's hash and, while it lives, its re-roll hash (an older layout kept
+        both in one hash: `reroll` fields win)."""
+        data = {as_str(k): as_str(v) for k, v in {**raw, **(reroll or {})}.items()}
         return cls(
             result_id=result_id,
             guild_id=as_int(data.get("guild")),
@@ -129,23 +151,48 @@ class ResultRecord:
 # -- writing (the worker; either client: await the return value of an asyncio one) ---------
 
 
-def save_result(redis: Any, record: ResultRecord) -> Any:
-    """Write the record (idempotent: votes stay). Posted already when it has a message id."""
-    fields = [item for pair in record.mapping().items() for item in pair]
-    return redis.register_script(lua.SAVE_RESULT)(args=[record.result_id, *fields])
+def save_result(redis: Any, record: ResultRecord, *, reroll_ttl_s: int = 0) -> Any:
+    """Write the record (idempotent: votes stay). Posted already when it has a message id.
+
+    Its re-roll fields are kept for `reroll_ttl_s` (what is left of the kept photo's time;
+    0: not at all). Until it is posted, the record expires after `UNPOSTED_TTL_S`.
+    """
+    main = [item for pair in record.mapping().items() for item in pair]
+    reroll = [item for pair in record.reroll_mapping().items() for item in pair]
+    if reroll_ttl_s <= 0:
+        reroll = []
+    return redis.register_script(lua.SAVE_RESULT)(
+        args=[record.result_id, UNPOSTED_TTL_S, reroll_ttl_s, len(main), *main, *reroll]
+    )
 
 
-def result_posted(redis: Any, result_id: str, channel_id: int, message_id: int) -> Any:
-    """The result's message is up: it can be voted on, found by link, and forgotten."""
-    return redis.register_script(lua.RESULT_POSTED)(args=[result_id, channel_id, message_id])
+def result_posted(redis: Any, result_id: str, channel_id: int, message_id: int, now: float) -> Any:
+    """The result's message is up: it is kept, can be voted on, found by link, forgotten."""
+    return redis.register_script(lua.RESULT_POSTED)(
+        args=[result_id, channel_id, message_id, f"{now:.3f}"]
+    )
 
 
 def load_result(redis: Any, result_id: str) -> ResultRecord | None:
-    data = redis.hgetall(keys.result(result_id))
-    return ResultRecord.from_mapping(result_id, data) if data else None
+    """The record with its re-roll fields while they live (a synchronous client)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(keys.result(result_id))
+    pipe.hgetall(keys.reroll(result_id))
+    data, reroll = pipe.execute()
+    return ResultRecord.from_mapping(result_id, data, reroll) if data else None
 
 
 # -- the bot's side (asyncio client) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostedAt:
+    """A posted result's message, and when the bot last saw it (unix s; 0: never looked)."""
+
+    result_id: str
+    channel_id: int
+    message_id: int
+    seen_at: float
 
 
 class ResultStore:
@@ -157,8 +204,11 @@ class ResultStore:
         self._delete = redis.register_script(lua.DELETE_RESULT)
 
     async def get(self, result_id: str) -> ResultRecord | None:
-        data = await self.redis.hgetall(keys.result(result_id))
-        return ResultRecord.from_mapping(result_id, data) if data else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.result(result_id))
+        pipe.hgetall(keys.reroll(result_id))
+        data, reroll = await pipe.execute()
+        return ResultRecord.from_mapping(result_id, data, reroll) if data else None
 
     async def unboard(self, result_id: str) -> bool:
         """Moderated off the leaderboards: votes undone everywhere, the post and its buttons
@@ -168,6 +218,43 @@ class ResultStore:
     async def delete(self, result_id: str) -> bool:
         """Deleted: off every board and forgotten. False when it was not on record."""
         return bool(await self._delete(args=[result_id]))
+
+    # -- retention: posted results whose message may be gone ------------------------------
+
+    async def unseen_since(self, before: float, limit: int) -> list[PostedAt]:
+        """Up to `limit` posted results whose message was last seen before `before`, oldest
+        first, with where their message is."""
+        rids = [
+            as_str(r)
+            for r in await self.redis.zrangebyscore(
+                keys.POSTED, "-inf", f"({before}", start=0, num=limit
+            )
+        ]
+        return await self.where_posted(rids)
+
+    async def where_posted(self, result_ids: list[str]) -> list[PostedAt]:
+        """Where each result's message is; a result no longer on record leaves the index."""
+        if not result_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in result_ids:
+            pipe.hmget(keys.result(rid), "channel", "message")
+        pipe.zmscore(keys.POSTED, result_ids)
+        *places, seen = await pipe.execute()
+        found, lost = [], []
+        for rid, (channel, message), at in zip(result_ids, places, seen, strict=True):
+            if message:
+                found.append(PostedAt(rid, as_int(channel), as_int(message), float(at or 0)))
+            else:
+                lost.append(rid)
+        if lost:
+            await self.redis.zrem(keys.POSTED, *lost)
+        return found
+
+    async def seen(self, result_ids: list[str], now: float) -> None:
+        """Their messages are up (seen now); only results still in the index are touched."""
+        if result_ids:
+            await self.redis.zadd(keys.POSTED, dict.fromkeys(result_ids, now), xx=True)
 
     async def for_message(self, message_id: int) -> str | None:
         value = await self.redis.get(keys.message(message_id))

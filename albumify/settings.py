@@ -95,6 +95,9 @@ class Limits:
     """A member's identical photo within this window reuses the running job."""
     photo_ttl_s: int = field(default=3600, metadata={"env": "ALBUMIFY_PHOTO_TTL"})
     """How long a photo is kept for re-rolls; attachment URLs expire, so we keep bytes."""
+    kept_photo_bytes: int = field(default=512 * 1024, metadata={"env": "ALBUMIFY_KEPT_PHOTO_BYTES"})
+    """A kept photo is the decoded working image (long side ≤ 1280 px) as a JPEG of at most
+    this many bytes, stored once a cover was made from it (never the upload itself)."""
     progress_interval_s: float = field(default=2.0, metadata={"env": "ALBUMIFY_PROGRESS_INTERVAL"})
     title_max_chars: int = field(default=60, metadata={"env": "ALBUMIFY_TITLE_MAX"})
     artist_max_chars: int = field(default=40, metadata={"env": "ALBUMIFY_ARTIST_MAX"})

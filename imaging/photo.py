@@ -142,6 +142,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def encode_kept_photo(photo: Photo, max_bytes: int) -> bytes:
+    """The validated working image as a JPEG of at most `max_bytes`: what a re-roll decodes
+    (the upload itself may be 25 MiB and is never kept)."""
+    return encode_cover(photo.image, "jpeg", max_bytes=max_bytes)
+
+
 _FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
 

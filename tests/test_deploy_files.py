@@ -26,6 +26,8 @@ def test_compose_services_redis_flags_and_gpu():
     command = " ".join(redis["command"])
     for flag in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
         assert flag in command
+    # A bound: without one, noeviction only stops at the host's memory (or the OOM killer).
+    assert re.search(r"--maxmemory \d+[kmg]b\b", command), command
     assert "healthcheck" in redis and redis["volumes"]
     worker = services["worker"]
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]

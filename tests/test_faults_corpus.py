@@ -9,6 +9,7 @@ download guards (SSRF, also after a redirect; size caps) that a lying client cou
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ import pytest
 import redis
 from PIL import Image
 
+from albumify import keys
 from albumify.errors import BadInput
 from albumify.settings import Limits, Settings
 from albumify.urls import NOT_ALLOWED
 from bot.cover.intake import Admission, CoverRequest
 from bot.utils.images import ImageCandidate
 from devtools.fakediscord.rest import FakeDiscordREST
-from imaging.photo import decode_photo
+from imaging.photo import WORKING_SIDE, decode_photo
 from tests import images
 from tests.support.processes import (
     FINAL_STATES,
@@ -271,6 +273,32 @@ def test_each_input_ends_in_a_cover_or_its_specific_refusal(run, kind):
             assert answer.payload["embeds"][0]["image"]["url"] == "attachment://albumify.jpg"
         checked += 1
     assert checked
+
+
+def test_only_validated_photos_are_kept_each_capped(run, redis_server):
+    """Item 16.5: a refused file leaves nothing in Redis; a photo that made a cover is kept as
+    its decoded working image, re-encoded and capped, never as the upload."""
+    client = redis.Redis.from_url(redis_server)
+    try:
+        kept = {
+            key.decode().rsplit(":", 1)[1]: client.get(key)
+            for key in client.scan_iter(match=keys.photo("*"))
+        }
+    finally:
+        client.close()
+    files = [c for c in run.cases.values() if c.data is not None]
+    refused = [c for c in files if c.kind == "refused" or (c.kind == "either" and c.expected)]
+    covers = [c for c in files if c not in refused]
+    assert refused and covers
+    for case in refused:
+        assert hashlib.sha256(case.data).hexdigest() not in kept, case.name
+    for case in covers:
+        data = kept[hashlib.sha256(case.data).hexdigest()]
+        assert data.startswith(b"\xff\xd8") and len(data) <= Limits().kept_photo_bytes
+        assert data != case.data, case.name
+        with Image.open(io.BytesIO(data)) as image:
+            assert max(image.size) <= WORKING_SIDE, (case.name, image.size)
+    assert len(kept) == len({hashlib.sha256(c.data).hexdigest() for c in covers})
 
 
 def test_no_download_leaves_the_allowed_hosts(run):

@@ -87,17 +87,27 @@ class FakeOriginal:
 
 
 class FakeChannel:
-    def __init__(self, attachments: list[Any] | None = None, fail: bool = False) -> None:
+    def __init__(
+        self,
+        attachments: list[Any] | None = None,
+        fail: bool = False,
+        gone: tuple[int, ...] = (),
+    ) -> None:
         self.attachments = attachments if attachments is not None else [attachment()]
         self.fail = fail
+        self.gone = set(gone)
+        """Messages deleted while the bot was away: Discord answers 10008 Unknown Message."""
         self.fetched: list[int] = []
         self.events: list[str] = []
 
     async def fetch_message(self, message_id: int) -> Any:
         self.events.append("fetch")
         self.fetched.append(message_id)
+        response = SimpleNamespace(status=404, reason="Not Found")
+        if message_id in self.gone:
+            raise discord.NotFound(response, {"code": 10008, "message": "Unknown Message"})
         if self.fail:
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")
+            raise discord.NotFound(response, "gone")  # no code: proves nothing
         return SimpleNamespace(id=message_id, attachments=self.attachments)
 
 
@@ -242,8 +252,10 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
 
         asked = interaction(cog, 42, events=channel.events)
         await cog.leaderboard.callback(cog, asked, "week", "covers")
-        # Acknowledged before anything slow: the reads and the top cover's message.
-        assert channel.events == ["defer", "fetch", "edit-original"]
+        # Acknowledged before anything slow: the reads and the covers' messages, each looked
+        # at once (never seen since this bot started); the top one's gives the image.
+        assert channel.events == ["defer", *["fetch"] * 10, "edit-original"]
+        assert sorted(channel.fetched) == list(range(900001, 900011))
         (sent,) = asked.original.edits
         embed: discord.Embed = sent["embed"]
         lines = embed.description.splitlines()
@@ -253,7 +265,6 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
             f"[Cover (10)](https://discord.com/channels/{GUILD}/{CHANNEL}/900010)"
         )
         assert embed.image.url == CDN  # fetched through the message, not stored
-        assert channel.fetched == [900010]
         assert embed.footer.text == "Page 1/2 · 11 covers"
         assert "2026-W48" in embed.title
 
@@ -272,9 +283,11 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
         assert edit["embed"].description.startswith(f"**11.** ⭐ 1 · <@{CREATOR}>")
         assert edit["embed"].footer.text == "Page 2/2 · 11 covers"
         assert view.next.disabled and not view.previous.disabled
-        back = interaction(cog, 42)
+        channel.events.clear()
+        back = interaction(cog, 42, events=channel.events)
         await view.previous.callback(back)
         assert back.original.edits[0]["embed"].description.startswith("**1.**")
+        assert channel.events == ["defer", "fetch", "edit-original"]  # seen: only the image
 
 
 @aio
@@ -293,6 +306,35 @@ async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
             await cog.leaderboard.callback(cog, asked, "all", "covers")
             assert asked.original.edits[0]["embed"].image.url is None
             await ResultStore(store.redis).delete("r-1")
+
+
+@aio
+async def test_covers_deleted_while_the_bot_was_away_leave_the_board(redis_url: str) -> None:
+    """Item 16.12: the bot did not hear of these deletions; the board looks before it shows."""
+    channel = FakeChannel(gone=(900003, 900005))
+    async with harness(redis_url, channel) as (cog, store):
+        for i in range(1, 7):
+            await save_result(store.redis, cover(i, creator=CREATOR + i))
+            for voter in range(i):
+                await store.toggle_vote(f"r-{i}", 10 + voter)
+
+        asked = interaction(cog, 42)
+        await cog.leaderboard.callback(cog, asked, "all", "covers")
+        embed = asked.original.edits[0]["embed"]
+        assert [line.split(" · ")[1] for line in embed.description.splitlines()] == [
+            f"<@{CREATOR + i}>" for i in (6, 4, 2, 1)
+        ]
+        for gone in ("r-3", "r-5"):  # off the boards, and no record of them is kept
+            assert await ResultStore(store.redis).get(gone) is None
+        assert await store.redis.zscore(board_key(GUILD, "creators", "all"), CREATOR + 5) is None
+        assert await store.redis.zscore(board_key(GUILD, "covers", "all"), "r-4") == 4
+
+        # What no one views goes too: the sweep looks at the results seen longest ago.
+        await save_result(store.redis, cover(7))
+        channel.gone.add(900007)
+        assert await cog.watch.sweep() == 1  # r-7 (the others were seen just now)
+        assert await ResultStore(store.redis).get("r-7") is None
+        assert await cog.watch.sweep() == 0
 
 
 @aio

@@ -1,14 +1,17 @@
-"""Layout 1 → 2: a running deployment's results, votes and boards survive the upgrade.
+"""Layouts 1 and 2 → 3: a running deployment's results, votes and boards survive the upgrade.
 
 `seed_layout_1` writes exactly what release 0.1.0 wrote (the worker's `result:` hash, the
-leaderboard's `cover:` hash and voters, the indexes beside them), so the test reads data as an
-upgraded deployment finds it.
+leaderboard's `cover:` hash and voters, the indexes beside them), and `seed_layout_2` what the
+one-record release wrote (re-roll fields in the record, raw uploads kept for an hour), so the
+tests read data as an upgraded deployment finds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import time
 from datetime import UTC, datetime
 
 import redis
@@ -18,8 +21,8 @@ from albumify import keys
 from albumify.boards import LeaderboardStore
 from albumify.migrations import LAYOUT, layout_of, merge_result, migrate
 from albumify.periods import Periods
-from albumify.results import ResultStore
-from albumify.settings import Settings
+from albumify.results import UNPOSTED_TTL_S, ResultStore
+from albumify.settings import Limits, Settings
 
 GUILD, CHANNEL, CREATOR, AUTHOR = 111111, 222222, 500001, 500002
 VOTERS = ("7", "8")
@@ -84,10 +87,18 @@ def seed_layout_1(client: redis.Redis) -> None:
     client.hset("albumify:result:unboarded", mapping={"guild": GUILD, "requester": CREATOR})
 
 
-def assert_layout_2(client: redis.Redis, url: str) -> None:
+def assert_migrated(client: redis.Redis, url: str) -> None:
     """What `seed_layout_1` becomes, read through this release's stores."""
     assert layout_of(client) == LAYOUT
     assert list(client.scan_iter(match="albumify:cover:*")) == []
+    # Retention: W48 is long past the re-roll window, so no title or photo hash is kept; the
+    # posted records stay (their messages are up) and wait for the bot to look at them.
+    for rid in ("posted", "boardonly"):
+        assert client.ttl(keys.result(rid)) == -1
+        assert client.zscore(keys.POSTED, rid) == 0
+        assert not client.exists(keys.reroll(rid))
+    assert client.hmget(keys.result("posted"), "title", "photo_hash") == [None, None]
+    assert 0 < client.ttl(keys.result("unboarded")) <= UNPOSTED_TTL_S  # never posted
 
     async def read() -> None:
         aio = aioredis.Redis.from_url(url, decode_responses=True)
@@ -97,7 +108,7 @@ def assert_layout_2(client: redis.Redis, url: str) -> None:
             assert posted is not None
             assert (posted.requester_id, posted.photo_author_id) == (CREATOR, AUTHOR)
             assert (posted.message_id, posted.library_title) == (900001, "Abbey Road")
-            assert posted.title == "Liftoff" and posted.shown == ("lib-1",)
+            assert posted.title is None and posted.shown == () and posted.photo_hash == ""
             assert posted.created_at == W48  # the boards' periods win
             assert await boards.votes("posted") == len(VOTERS)
             # An unvote undoes exactly what the old vote did, on every board.
@@ -128,17 +139,113 @@ def assert_layout_2(client: redis.Redis, url: str) -> None:
 def test_migration_merges_results_and_keeps_votes(redis_url, redis_sync) -> None:
     seed_layout_1(redis_sync)
     assert layout_of(redis_sync) == 1
-    assert migrate(redis_sync) == 2
+    assert migrate(redis_sync) == 2 + 3  # two merged (layout 2), three split (layout 3)
     assert migrate(redis_sync) == 0  # the marker: nothing to do twice
-    assert_layout_2(redis_sync, redis_url)
+    assert_migrated(redis_sync, redis_url)
 
 
 def test_an_interrupted_migration_finishes_on_the_next_start(redis_url, redis_sync) -> None:
     seed_layout_1(redis_sync)
     merge_result(redis_sync, "posted")  # then the process died: no marker written
     assert layout_of(redis_sync) == 1
-    assert migrate(redis_sync) == 1  # the rest
-    assert_layout_2(redis_sync, redis_url)
+    assert migrate(redis_sync) == 1 + 3  # the rest
+    assert_migrated(redis_sync, redis_url)
+
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + b"a photo the worker decoded" * 10
+UPLOAD = b"<!DOCTYPE html><html>a refused upload, kept raw by the old worker</html>"
+
+
+def seed_layout_2(client: redis.Redis, now: float) -> dict[str, str]:
+    """Results as the one-record release (layout 2) left them, with its kept raw uploads.
+
+    - `fresh`: posted ten minutes ago, voted twice, its photo still kept for re-rolls;
+    - `stale`: posted two days ago (its photo long gone), title and photo hash still there;
+    - `unposted`: saved by a worker whose every post failed.
+    """
+    photos = {"fresh": hashlib.sha256(PHOTO).hexdigest(), "refused": "e" * 64}
+    created = {"fresh": now - 600, "stale": now - 2 * 86400, "unposted": now - 60}
+    for n, (rid, at) in enumerate(created.items()):
+        p = Periods.at(at)
+        client.hset(
+            keys.result(rid),
+            mapping={
+                "guild": GUILD,
+                "channel": CHANNEL,
+                "message": "" if rid == "unposted" else 910000 + n,
+                "requester": CREATOR,
+                "photo_author": AUTHOR,
+                "library_id": "lib-2",
+                "library_title": "Blue Train",
+                "library_ids": json.dumps(["lib-2"]),
+                "photo_hash": photos.get(rid, "d" * 64),
+                "spoiler": "0",
+                "title": f"{rid} title",
+                "artist": "Alice",
+                "advisory": "0",
+                "seed": "3",
+                "job_id": f"albumify-cover-{rid}",
+                "created_at": f"{at:.3f}",
+                "week": p.week,
+                "month": p.month,
+                "week_exp": str(p.week_expires_at),
+                "month_exp": str(p.month_expires_at),
+            },
+        )
+    client.set(keys.message(910000), "fresh")
+    client.sadd(keys.member_covers(GUILD, CREATOR), "fresh", "stale")
+    client.sadd(keys.voters("fresh"), *VOTERS)
+    fresh = Periods.at(created["fresh"])
+    for voter in VOTERS:
+        client.sadd(keys.member_votes(GUILD, voter), "fresh")
+    for period in ("all", fresh.key("week"), fresh.key("month")):
+        client.zadd(keys.board(GUILD, "covers", period), {"fresh": len(VOTERS)})
+        client.zadd(keys.board(GUILD, "creators", period), {str(CREATOR): len(VOTERS)})
+    client.set(keys.photo(photos["fresh"]), PHOTO, ex=3000)
+    client.set(keys.photo(photos["refused"]), UPLOAD, ex=3500)
+    client.set(keys.LAYOUT, 2)
+    return photos
+
+
+def test_layout_2_records_keep_only_what_their_posts_need(redis_url, redis_sync) -> None:
+    now = time.time()
+    photos = seed_layout_2(redis_sync, now)
+    assert migrate(redis_sync) == 3
+    assert migrate(redis_sync) == 0
+    assert layout_of(redis_sync) == LAYOUT
+
+    # The fresh result's re-roll fields moved beside it and expire with its kept photo.
+    assert redis_sync.hmget(keys.result("fresh"), "title", "photo_hash", "artist") == [None] * 3
+    assert 0 < redis_sync.ttl(keys.reroll("fresh")) <= Limits().photo_ttl_s - 600
+    assert redis_sync.get(keys.photo(photos["fresh"])) == PHOTO
+    # The stale one's are gone; a refused upload nobody's cover came from is gone.
+    assert not redis_sync.exists(keys.reroll("stale"))
+    assert not redis_sync.exists(keys.photo(photos["refused"]))
+    # Posted records stay (and wait to be looked at); the unposted one expires.
+    for rid in ("fresh", "stale"):
+        assert redis_sync.ttl(keys.result(rid)) == -1 and redis_sync.zscore(keys.POSTED, rid) == 0
+    assert 0 < redis_sync.ttl(keys.result("unposted")) <= UNPOSTED_TTL_S
+    assert redis_sync.zscore(keys.POSTED, "unposted") is None
+
+    async def read() -> None:
+        aio = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        results, boards = ResultStore(aio), LeaderboardStore(aio, clock=lambda: now - 600)
+        try:
+            fresh = await results.get("fresh")
+            assert fresh is not None and (fresh.title, fresh.artist) == ("fresh title", "Alice")
+            assert (fresh.photo_hash, fresh.shown, fresh.seed) == (photos["fresh"], ("lib-2",), 3)
+            assert (fresh.requester_id, fresh.message_id) == (CREATOR, 910000)
+            stale = await results.get("stale")
+            assert stale is not None and stale.title is None and stale.photo_hash == ""
+            assert stale.library_title == "Blue Train" and stale.message_id == 910001
+            assert await boards.votes("fresh") == len(VOTERS)
+            assert (await boards.toggle_vote("fresh", 7)).status == "removed"  # exact undo
+            page = await boards.page(GUILD, "all")
+            assert [(e.result_id, e.score) for e in page.entries] == [("fresh", 1)]
+        finally:
+            await aio.aclose()
+
+    asyncio.run(read())
 
 
 def test_a_fresh_database_is_marked_current(redis_sync) -> None:
@@ -165,4 +272,4 @@ def test_the_bot_migrates_when_it_starts(redis_url, redis_sync) -> None:
             await bot.close()
 
     asyncio.run(start())
-    assert_layout_2(redis_sync, redis_url)
+    assert_migrated(redis_sync, redis_url)

@@ -66,10 +66,14 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert "Authorization" not in final.headers
     record = redis_sync.hgetall(keys.result("r111"))
-    assert json.loads(record[b"library_ids"]) == ["lib-1"]
+    reroll = redis_sync.hgetall(keys.reroll("r111"))
+    assert json.loads(reroll[b"library_ids"]) == ["lib-1"]
     assert record[b"message"] == str(outcome.message_id).encode()
-    assert b"url" not in record and not any(b"http" in v for v in record.values())
-    assert redis_sync.ttl(keys.photo(record[b"photo_hash"].decode())) > 0
+    stored = [*record.values(), *reroll.values()]
+    assert b"url" not in record and not any(b"http" in v for v in stored)
+    assert redis_sync.ttl(keys.result("r111")) == -1  # posted: kept while the message is up
+    assert 0 < redis_sync.ttl(keys.reroll("r111")) <= Limits().photo_ttl_s
+    assert redis_sync.ttl(keys.photo(reroll[b"photo_hash"].decode())) > 0
 
 
 def test_progress_edits_are_throttled(fake_rest, settings, redis_sync, pipeline):
@@ -144,7 +148,8 @@ def test_unreadable_photo_is_told_to_the_member(fake_rest, settings, redis_sync,
     outcome = run_task(cover_job(url), settings, redis_sync)
     assert outcome.status == "refused"
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
-    assert "not an image" in final.payload["content"] and final.payload["components"] == []
+    assert "isn't an image" in final.payload["content"] and final.payload["components"] == []
+    assert list(redis_sync.scan_iter(match=keys.photo("*"))) == []  # nothing of it is kept
 
 
 def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
@@ -153,7 +158,7 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
     data = fake_pipeline.png_bytes()
     url = fake_rest.add_file("/attachments/1/5/me.png", data)
     run_task(cover_job(url), settings, redis_sync)
-    digest = redis_sync.hget(keys.result("r111"), "photo_hash").decode()
+    digest = redis_sync.hget(keys.reroll("r111"), "photo_hash").decode()
     fake_rest.requests.clear()
     reroll = cover_job(
         None,
@@ -166,7 +171,9 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
     outcome = run_task(reroll, settings, redis_sync)
     assert outcome.library_id == "lib-2"
     assert not [r for r in fake_rest.requests if r.path.startswith("/attachments")]
-    assert json.loads(redis_sync.hget(keys.result("r222"), "library_ids")) == ["lib-1", "lib-2"]
+    assert json.loads(redis_sync.hget(keys.reroll("r222"), "library_ids")) == ["lib-1", "lib-2"]
+    # A re-roll's own re-roll fields last as long as the kept photo does, no longer.
+    assert redis_sync.ttl(keys.reroll("r222")) <= redis_sync.ttl(keys.photo(digest))
 
 
 def test_reroll_after_the_photo_expired_says_so(fake_rest, settings, redis_sync, pipeline):

@@ -22,7 +22,7 @@ from albumify.settings import Limits, Settings
 from bot.cover.intake import CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from tests.conftest import ROOT
-from tests.test_migrations import assert_layout_2, seed_layout_1
+from tests.test_migrations import assert_migrated, seed_layout_1
 
 TOKEN = "tok-e2e-secret"
 
@@ -108,4 +108,4 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
     ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert outcome.library_id and outcome.message_id
-    assert_layout_2(redis_sync, redis_url)
+    assert_migrated(redis_sync, redis_url)

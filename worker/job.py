@@ -29,6 +29,7 @@ from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
 from albumify.results import ResultRecord, load_result, result_posted, save_result
 from albumify.schema import CoverJob, CoverOutcome
 from albumify.settings import Settings
+from imaging.photo import Photo, decode_photo, encode_kept_photo
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,
@@ -207,6 +208,7 @@ class CoverTask:
         if job.photo.spoiler:
             filename = "SPOILER_" + filename
 
+        reroll_ttl_s = self._keep_photo(photo, digest)
         result_id = job.result_id
         record = ResultRecord(
             result_id=result_id,
@@ -226,7 +228,7 @@ class CoverTask:
             job_id=job.job_id,
             created_at=self.clock(),
         )
-        save_result(self.redis, record)  # before posting: the buttons work at once
+        save_result(self.redis, record, reroll_ttl_s=reroll_ttl_s)  # before posting: buttons work
         seconds = time.monotonic() - self.started
         if job.requested_at:
             seconds = max(seconds, self.clock() - job.requested_at)
@@ -243,7 +245,7 @@ class CoverTask:
         message_id = int(message["id"]) if message.get("id") else None
         if message_id is not None:
             channel_id = int(message.get("channel_id") or job.channel_id)
-            result_posted(self.redis, result_id, channel_id, message_id)
+            result_posted(self.redis, result_id, channel_id, message_id, self.clock())
         self.redis.set(
             keys.job_result(job.job_id), result_id, ex=max(self.settings.limits.photo_ttl_s, 60)
         )
@@ -270,8 +272,12 @@ class CoverTask:
         while self.redis.exists(keys.queue_edit(job_id)) and time.monotonic() < deadline:
             time.sleep(0.01)
 
-    def _photo(self) -> tuple[bytes, str]:
-        """Photo bytes and their sha256; kept in Redis for re-rolls (URLs expire)."""
+    def _photo(self) -> tuple[Photo, str]:
+        """The decoded photo and the sha256 of what was uploaded (a re-roll: the kept photo).
+
+        Decoding is the validation: a web page, a bomb or a refused file raises `BadInput`
+        here, and nothing of it was stored.
+        """
         ref = self.job.photo
         limits = self.settings.limits
         if ref.photo_hash:
@@ -282,14 +288,26 @@ class CoverTask:
                     f"I only keep photos for {hours} h, and this one is gone. "
                     "Post it again to make a new cover."
                 )
-            return data, ref.photo_hash
+            return decode_photo(data, max_pixels=limits.max_pixels), ref.photo_hash
         if not ref.url:
             raise PhotoExpired("This request has no photo. Please try again with an image.")
         self.progress("downloading")
         data = fetch_photo(ref.url, self.settings)
-        digest = photo_hash(data)
-        self.redis.set(keys.photo(digest), data, ex=limits.photo_ttl_s)
-        return data, digest
+        return decode_photo(data, max_pixels=limits.max_pixels), photo_hash(data)
+
+    def _keep_photo(self, photo: Photo, digest: str) -> int:
+        """Keep what a re-roll needs, once a cover was made from the photo: the working image
+        re-encoded and capped (`Limits.kept_photo_bytes`), for `Limits.photo_ttl_s`, in Redis,
+        so any worker can take the re-roll. Returns the seconds it has left (a re-roll's
+        photo keeps its first deadline)."""
+        key = keys.photo(digest)
+        limits = self.settings.limits
+        if self.job.photo.photo_hash:
+            return max(int(self.redis.ttl(key)), 0)
+        self.redis.set(
+            key, encode_kept_photo(photo, limits.kept_photo_bytes), ex=limits.photo_ttl_s
+        )
+        return limits.photo_ttl_s
 
     def _duplicate_of(self, digest: str) -> CoverOutcome | None:
         """The same member's same photo within the dedup window reuses the earlier job."""

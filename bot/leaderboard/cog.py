@@ -27,15 +27,13 @@ from bot.leaderboard.embeds import (
     entry_line,
     settings_text,
 )
+from bot.leaderboard.retention import GONE, MessageWatch
 from bot.leaderboard.views import BoardView, ForgetView, VoteButton, relabel_vote
 
 if TYPE_CHECKING:
     from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
-
-IMAGE_TIMEOUT_S = 2.0
-"""How long a board waits for its top cover's message (the answer was deferred first)."""
 
 Period = Literal["week", "month", "all"]
 By = Literal["covers", "creators"]
@@ -53,6 +51,15 @@ class Leaderboard(commands.Cog):
 
     def __init__(self, bot: AlbumifyBot) -> None:
         self.bot = bot
+        self.watch = MessageWatch(bot)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        self._sweeper = asyncio.create_task(self.watch.sweep_forever())
+
+    async def cog_unload(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
 
     @property
     def store(self) -> LeaderboardStore:
@@ -81,29 +88,38 @@ class Leaderboard(commands.Cog):
 
     # -- boards -----------------------------------------------------------------------------
 
-    async def cover_image(self, entry: Entry) -> str | None:
-        """A fresh URL of the cover's first attachment (CDN URLs expire: never stored)."""
-        if not entry.message_id or not entry.channel_id:
-            return None
-        try:
-            async with asyncio.timeout(IMAGE_TIMEOUT_S):
-                channel = self.bot.get_channel(entry.channel_id)
-                if channel is None:
-                    channel = await self.bot.fetch_channel(entry.channel_id)
-                message = await channel.fetch_message(entry.message_id)  # type: ignore[union-attr]
-        except (TimeoutError, discord.HTTPException, AttributeError) as err:
-            log.debug("no image for %s: %r", entry.result_id, err)
-            return None
+    async def cover_image(self, entry: Entry, message: discord.Message | None = None) -> str | None:
+        """A fresh URL of the cover's first attachment (CDN URLs expire: never stored), from
+        its message (fetched unless the board just looked at it)."""
+        if message is None:
+            if not entry.message_id or not entry.channel_id:
+                return None
+            found = await self.watch.fetch(entry.channel_id, entry.message_id)
+            if found is GONE and entry.result_id:
+                await self.results.delete(entry.result_id)  # deleted while we were away
+            if found is None or found is GONE:
+                return None
+            message = found
         if not message.attachments or message.attachments[0].is_spoiler():
             return None  # embed images cannot be spoilered
         return message.attachments[0].url
 
-    async def board_embed(self, page: Page) -> discord.Embed:
-        """The page's first cover is its image (on page 1: the board's top cover)."""
+    async def read_page(
+        self, guild_id: int, period: str, by: str, number: int
+    ) -> tuple[Page, discord.Embed]:
+        """A board page and its embed, without covers whose message is gone: the covers on
+        it that are due are looked at first (`MessageWatch`). The first cover is the image."""
+        page = await self.store.page(guild_id, period, by, number)
+        messages: dict[int, discord.Message] = {}
+        if page.by == "covers" and page.entries:
+            gone, messages = await self.watch.check([e.result_id or "" for e in page.entries])
+            if gone:  # the next covers moved up
+                page = await self.store.page(guild_id, period, by, number)
         image = None
         if page.by == "covers" and page.entries:
-            image = await self.cover_image(page.entries[0])
-        return board_embed(page, image)
+            top = page.entries[0]
+            image = await self.cover_image(top, messages.get(top.message_id))
+        return page, board_embed(page, image)
 
     @app_commands.command(name="leaderboard", description="This server's best covers")
     @app_commands.guild_only()
@@ -116,8 +132,7 @@ class Leaderboard(commands.Cog):
         assert interaction.guild_id is not None
         # Acknowledge first: the board's reads and its top cover's message may take a while.
         await interaction.response.defer(thinking=True)
-        page = await self.store.page(interaction.guild_id, period, by, 0)
-        embed = await self.board_embed(page)
+        page, embed = await self.read_page(interaction.guild_id, period, by, 0)
         if page.pages == 1:
             await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
             return
@@ -129,14 +144,17 @@ class Leaderboard(commands.Cog):
 
     async def turn_page(self, page: Page, number: int) -> tuple[Page, discord.Embed]:
         """Page `number` of the board `page` is from (read live) and its embed."""
-        turned = await self.store.page(page.guild_id, page.period, page.by, number)
-        return turned, await self.board_embed(turned)
+        return await self.read_page(page.guild_id, page.period, page.by, number)
 
     @cover.command(name="top", description="Post this week's best cover")
     async def cover_top(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         await interaction.response.defer(thinking=True)  # before the reads and the fetch
         entry = await self.store.top_cover(interaction.guild_id, "week")
+        if entry is not None and entry.result_id:
+            gone, _ = await self.watch.check([entry.result_id])
+            if gone:  # deleted while we were away: the next one is the top
+                entry = await self.store.top_cover(interaction.guild_id, "week")
         if entry is None:
             # A refusal stays private: the public "thinking…" goes, an ephemeral note comes.
             await interaction.delete_original_response()

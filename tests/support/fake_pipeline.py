@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from albumify.errors import BadInput
+from imaging.photo import Photo
 from index.library import CoverRecord
 
 LIBRARY = [
@@ -40,16 +41,21 @@ class FakePipeline:
     def load(cls, settings: Any) -> FakePipeline:
         return cls()
 
-    def make_cover(self, photo: bytes, options: Any, progress: Callable[[str], None]) -> FakeResult:
+    def make_cover(
+        self, photo: bytes | Photo, options: Any, progress: Callable[[str], None]
+    ) -> FakeResult:
         from worker.pipeline import Stage  # the job has imported it already: no extra cost
 
         self.calls.append(options)
         progress(Stage.DECODING.value)
-        try:
-            image = Image.open(io.BytesIO(photo))
-            image.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise BadInput("That file is not an image I can read.") from exc
+        if isinstance(photo, Photo):  # decoded by the job, as the real pipeline takes it
+            image = photo.image
+        else:
+            try:
+                image = Image.open(io.BytesIO(photo))
+                image.load()
+            except (UnidentifiedImageError, OSError) as exc:
+                raise BadInput("That file is not an image I can read.") from exc
         for stage in list(Stage)[1:]:
             progress(stage.value)
         candidates = [r for r in LIBRARY if r.library_id not in set(options.exclude)]
