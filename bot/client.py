@@ -28,6 +28,7 @@ from albumify.results import ResultStore
 from albumify.settings import Settings
 from bot.cover.intake import Intake
 from bot.features import CoverFeature, LeaderboardFeature
+from bot.utils.busy import on_app_command_error
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class AlbumifyBot(commands.Bot):
         install_redaction(DISCORD_PY_LOGGERS)
         add_secret(settings.discord_token)
         self._rq_redis: redis.Redis | None = None
+        self.tree.error(on_app_command_error)  # a full or absent Redis: "busy, try again"
 
     # -- features, typed ---------------------------------------------------------------------
 

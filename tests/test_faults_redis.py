@@ -31,10 +31,12 @@ from tests.support.processes import (
     WorkerProcess,
     answers,
     bot_queue,
+    enqueue_like_the_bot,
     job_status,
     wait_until,
     worker_env,
 )
+from tests.support.redis_full import fill, unfill
 from tests.support.worker_main import STARTED_KEY
 
 APP = 66
@@ -163,3 +165,52 @@ def _heartbeat(connection: redis.Redis, worker: WorkerProcess) -> bool:
         return bool(connection.exists(f"albumify:worker:{worker.name}:heartbeat"))
     except redis.ConnectionError:
         return False
+
+
+def test_a_full_redis_does_not_stop_the_worker(fake_rest, tmp_path):
+    """#16 item 5: at `maxmemory` (noeviction) Redis refuses writes, which ends RQ's loop (its
+    dequeue, its registration); the worker process waits until Redis takes writes again, then
+    carries on with the next job, models still loaded."""
+    instance = RedisProcess(tmp_path, *production_redis_args())
+    instance.start()
+    client = redis.Redis.from_url(instance.url)
+    env = worker_env(
+        instance.url,
+        fake_rest.api_base,
+        ALBUMIFY_MAINTENANCE_INTERVAL="1",  # dequeues wake every second: they meet the OOM
+        ALBUMIFY_HEARTBEAT_TTL="3",
+    )
+    worker = WorkerProcess(env, "full-redis-survivor", tmp_path)
+    try:
+        wait_until(lambda: client.exists(keys.worker_heartbeat(worker.name)), 60, "the worker")
+        pid = worker.pid
+        written = fill(client)
+        wait_until(lambda: "restarting it" in worker.logs(), 30, "the RQ loop to end")
+        time.sleep(2)  # a new loop would start (and register) by now, were Redis not full
+        assert worker.alive(), worker.logs()[-3000:]
+        unfill(client, written)
+
+        settings = Settings(
+            redis_url=instance.url, cdn_hosts=("127.0.0.1",), cdn_hosts_explicit=True
+        )
+        url = fake_rest.add_file("/attachments/9/1/me.png", fake_pipeline.png_bytes())
+        request = CoverRequest(
+            request_id=9101,
+            guild_id=9,
+            channel_id=2,
+            requester_id=5,
+            photo_author_id=5,
+            image=ImageCandidate(url, "me.png", "image/png", 100, attachment_id=1),
+            application_id=APP,
+            token="tok-9101",
+        )
+        queue = bot_queue(client, settings)
+        (job,) = enqueue_like_the_bot(instance.url, queue, settings, [request])
+        wait_until(lambda: job_status(client, job.job_id) in FINAL_STATES, 90, job.job_id)
+        assert job_status(client, job.job_id) == "finished"
+        assert len(answers(fake_rest, APP, "tok-9101")) == 1
+        assert worker.alive() and worker.pid == pid
+    finally:
+        worker.stop()
+        client.close()
+        instance.stop()

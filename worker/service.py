@@ -14,7 +14,9 @@ Faults (see docs/operating.md):
   (when its heartbeat lapses), which is what `/albumify-status` counts;
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
   else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
-  process (the models stay loaded).
+  process (the models stay loaded);
+- Redis full (`maxmemory`, noeviction): writes are refused, which ends `work()` too; `run()`
+  waits (backing off) until Redis takes writes again, then starts a new loop.
 """
 
 from __future__ import annotations
@@ -199,13 +201,19 @@ def build_worker(
 
 
 def _wait_for_redis(connection: Redis, worker: AlbumifyWorker) -> None:
+    """Until Redis answers *and takes writes*: a full Redis (`maxmemory`, noeviction) answers
+    PING but refuses the registration of a new RQ loop. On the way, the ended loop's
+    registration is cleared (it would make a worker of the same name refuse to start)."""
     wait = 0.5
     while not worker.shutdown_requested:
         try:
             connection.ping()
+            worker.register_death()
             return
         except redis.RedisError as err:
-            log.warning("Redis unreachable (%s); retrying in %.1fs", type(err).__name__, wait)
+            log.warning(
+                "Redis unreachable or full (%s); retrying in %.1fs", type(err).__name__, wait
+            )
             time.sleep(wait)
             wait = min(wait * 2, RECONNECT_MAX_WAIT_S)
 
@@ -240,9 +248,6 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
             _wait_for_redis(connection, worker)
             if worker.shutdown_requested:
                 return 0
-            if name:  # the name is ours: clear a registration the fault left behind
-                with contextlib.suppress(redis.RedisError):
-                    worker.register_death()
         except StopRequested:
             return 0
         time.sleep(0.5)

@@ -20,6 +20,7 @@ from discord.ext import commands
 from bot.cover.buttons import DeleteButton, RerollButton
 from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
+from bot.utils.busy import BUSY, REDIS_UNAVAILABLE, answer_busy
 from bot.utils.images import ImageCandidate, from_attachment, message_image
 
 if TYPE_CHECKING:
@@ -110,7 +111,11 @@ class Covers(commands.Cog):
             image=image,
             reply_to_message_id=message.id,
         )
-        admission = await self.intake.admit(request)
+        try:
+            admission = await self.intake.admit(request)
+        except REDIS_UNAVAILABLE:
+            await self._reply(message, BUSY)
+            return
         if not admission.ok:
             await self._reply(message, admission.message or NO_IMAGE)
             return
@@ -222,9 +227,13 @@ class Covers(commands.Cog):
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
         )
-        admission, job = await self.intake.admit_reroll(
-            await self.bot.results.get(result_id), request
-        )
+        try:
+            admission, job = await self.intake.admit_reroll(
+                await self.bot.results.get(result_id), request
+            )
+        except REDIS_UNAVAILABLE as err:
+            await answer_busy(interaction, err)
+            return
         if not admission.ok or job is None:
             await self._refuse(interaction, admission)
             return

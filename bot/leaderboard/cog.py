@@ -29,6 +29,7 @@ from bot.leaderboard.embeds import (
 )
 from bot.leaderboard.retention import GONE, MessageWatch
 from bot.leaderboard.views import BoardView, ForgetView, VoteButton, relabel_vote
+from bot.utils.busy import REDIS_UNAVAILABLE, answer_busy
 
 if TYPE_CHECKING:
     from bot.client import AlbumifyBot
@@ -73,7 +74,11 @@ class Leaderboard(commands.Cog):
 
     async def vote(self, interaction: discord.Interaction, result_id: str) -> None:
         """Toggle the member's vote, then show the live count on the button."""
-        outcome = await self.store.toggle_vote(result_id, interaction.user.id)
+        try:
+            outcome = await self.store.toggle_vote(result_id, interaction.user.id)
+        except REDIS_UNAVAILABLE as err:  # full: the vote script was refused whole
+            await answer_busy(interaction, err)
+            return
         if outcome.status in ("self", "missing"):
             text = SELF_VOTE if outcome.status == "self" else NOT_ON_RECORD
             await interaction.response.send_message(

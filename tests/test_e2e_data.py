@@ -1,0 +1,170 @@
+"""End to end (#16): a full Redis, leaderboards that answer first, covers deleted while away.
+
+The real bot and worker (`albumify bot`, `albumify worker`), a private redis-server and the
+loopback Discord, as in test_e2e; this module's stack is its own because a scenario fills
+Redis up to its `maxmemory` and another restarts the bot.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from PIL import Image
+
+from albumify import keys
+from devtools.fakediscord import FakeDiscord, FakeMessage, FakeUser
+from devtools.fakediscord.rest import slow
+from devtools.fakediscord.stack import Stack
+from tests.images import encode, gradient
+from tests.support.redis_full import fill, unfill
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
+
+BUSY = "Albumify is busy, try again in a minute."
+CHANNEL_MESSAGE, UPDATE_MESSAGE = 4, 7
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    running = Stack().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def discord(stack: Stack) -> Iterator[FakeDiscord]:
+    stack.reset()
+    yield stack.fake
+    stack.check_alive()
+    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+
+
+@functools.cache
+def photo(variant: int) -> bytes:
+    """A small gradient (no face): the cheapest real cover, tinted per variant."""
+    image = gradient(160, 120)
+    tint = Image.new("RGB", image.size, ((variant * 53) % 256, (variant * 29) % 256, 90))
+    return encode(Image.blend(image, tint, 0.3), "PNG")
+
+
+def make_cover(stack: Stack, member: FakeUser, variant: int) -> FakeMessage:
+    fake = stack.fake
+    upload = fake.upload(f"{member.username}.png", photo(variant))
+    interaction = fake.slash("albumify", member, {"image": upload})
+    try:
+        return fake.wait_until(
+            lambda: (m := fake.response_to(interaction)) and m.attachments and m,
+            f"{member.username}'s cover",
+            90,
+        )
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{stack.logs()}") from None
+
+
+def vote_id(message: FakeMessage) -> str:
+    return next(c for c in message.custom_ids if c.startswith("albumify:vote:"))
+
+
+def vote(fake: FakeDiscord, member: FakeUser, message: FakeMessage) -> int:
+    """Click Vote and wait for the answer; returns the callback type."""
+    click = fake.click(member, message, vote_id(message))
+    fake.wait_until(lambda: click.acknowledged, f"{member.username}'s vote", 10)
+    return click.acknowledged[0].type
+
+
+def board_state(client: redis.Redis, result_id: str) -> tuple:
+    boards = sorted(client.scan_iter(match="albumify:lb:*"))
+    return (
+        sorted(client.smembers(keys.voters(result_id))),
+        [(name, client.zrange(name, 0, -1, withscores=True)) for name in boards],
+    )
+
+
+# -- item 5: Redis full ---------------------------------------------------------------------
+
+
+def test_a_full_redis_says_busy_and_keeps_every_vote(stack: Stack, discord: FakeDiscord) -> None:
+    alice, bob, carol, dave, erin = (
+        discord.add_member(name) for name in ("alice", "bob", "carol", "dave", "erin")
+    )
+    cover = make_cover(stack, alice, 1)
+    for member in (bob, carol):
+        assert vote(discord, member, cover) == UPDATE_MESSAGE
+    result_id = vote_id(cover).removeprefix("albumify:vote:")
+    client = stack.redis()
+    before = board_state(client, result_id)
+    assert len(before[0]) == 2 and before[1]
+
+    written = fill(client)
+    try:
+        # A cover: refused at the door, privately, before anything is counted or queued.
+        request = discord.slash("albumify", dave, {"image": discord.upload("d.png", photo(2))})
+        answer = discord.wait_until(lambda: discord.response_to(request), "the refusal", 15)
+        assert [c.type for c in request.acknowledged] == [CHANNEL_MESSAGE]
+        assert answer.content == BUSY and answer.ephemeral and answer.visible_to == dave.id
+        # A vote, and an unvote: refused whole, privately; the button's count is untouched.
+        for member in (erin, bob):
+            click = discord.click(member, cover, vote_id(cover))
+            refusal = discord.wait_until(lambda c=click: discord.response_to(c), "busy", 15)
+            assert refusal.content == BUSY and refusal.ephemeral
+        assert board_state(client, result_id) == before  # every stored vote survived
+        time.sleep(3)  # the worker meets the full Redis too (dequeue, heartbeat)
+        stack.check_alive()  # neither the bot nor the worker died of it
+    finally:
+        unfill(client, written)
+
+    # Room again: the same member's cover is made, by the same worker, and votes count.
+    assert make_cover(stack, dave, 2).attachments
+    assert vote(discord, erin, cover) == UPDATE_MESSAGE
+    assert len(board_state(client, result_id)[0]) == 3
+    client.close()
+
+
+# -- items 11 and 12: /leaderboard -----------------------------------------------------------
+
+
+def test_leaderboard_answers_first_and_drops_covers_deleted_while_the_bot_was_away(
+    stack: Stack, discord: FakeDiscord
+) -> None:
+    gina, hank, ivy = (discord.add_member(name) for name in ("gina", "hank", "ivy"))
+    first, second = make_cover(stack, gina, 3), make_cover(stack, hank, 4)
+    vote(discord, ivy, first)
+    vote(discord, ivy, second)
+    vote(discord, hank, first)  # gina's cover leads with 2
+
+    # Discord is slow to hand over a cover's message: the board is acknowledged first.
+    discord.script("GET", f"/channels/{discord.channel_id}/messages/", slow(2.5))
+    board = discord.slash("leaderboard", ivy, {"period": "all"})
+    shown = discord.wait_until(
+        lambda: (m := discord.response_to(board)) and m.embeds and m, "the board", 20
+    )
+    fetches = discord.calls("GET", f"/channels/{discord.channel_id}/messages/")
+    assert board.acknowledged and fetches
+    assert board.acknowledged[0].at < fetches[0].at  # the defer came before the slow fetch
+    assert gina.mention in shown.embeds[0]["description"]
+
+    # The bot is away while gina deletes her cover: no MESSAGE_DELETE reaches it.
+    stack.stop_process("bot")
+    first.deleted = True
+    identified = discord.identifies
+    stack.start_bot()
+    discord.wait_until(lambda: discord.identifies > identified, "the bot back online", 90)
+    again = discord.slash("leaderboard", ivy, {"period": "all"})
+    shown = discord.wait_until(
+        lambda: (m := discord.response_to(again)) and m.embeds and m, "the board", 20
+    )
+    text = shown.embeds[0]["description"]
+    assert gina.mention not in text and hank.mention in text, text
+    client = stack.redis()
+    gone = vote_id(first).removeprefix("albumify:vote:")
+    assert not client.exists(keys.result(gone)) and client.zscore(keys.POSTED, gone) is None
+    client.close()
