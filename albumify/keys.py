@@ -38,8 +38,9 @@ REROLL = PREFIX + ":result:{result_id}:reroll"
 library covers shown…): expires with the kept photo, so no member text outlives it."""
 VOTERS = PREFIX + ":result:{result_id}:voters"
 POSTED = PREFIX + ":results:posted"
-"""Sorted set: posted result → when its message was last seen on Discord (unix s). The bot
-looks again at the oldest, and drops the results whose message or channel is gone."""
+"""Sorted set: posted result → when the bot last looked at its message on Discord (unix s;
+0: never). It looks again at the oldest, and drops the results whose message or channel is
+gone (`bot.leaderboard.retention`)."""
 MESSAGE = PREFIX + ":msg:{message_id}"
 """A posted result's message id → its result id (moderation by link, deleted messages)."""
 
@@ -56,7 +57,6 @@ GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
 """Hash: `self_votes`, `channels`, `allow_others` ("1"/"0")."""
 WORKER_HEARTBEAT = PREFIX + ":worker:{name}:heartbeat"
 """Refreshed by each `albumify worker` (TTL `Limits.heartbeat_ttl_s`)."""
-WORKER_HEARTBEATS = WORKER_HEARTBEAT.format(name="*")
 WORKERS = PREFIX + ":workers"
 """Sorted set: worker name → when its heartbeat lapses (unix s). One ZCOUNT counts the live
 workers, where a SCAN for heartbeat keys would walk the whole keyspace."""

@@ -1,8 +1,9 @@
 """End to end: a loopback Discord drives the real bot, real Redis and a real worker.
 
 One stack per module (`albumify bot` and `albumify worker` processes, a private
-redis-server, the fake Discord in a thread); each scenario starts from an idle queue, empty
-app state and a fresh conversation. Assertions are about what members would see.
+redis-server, the fake Discord in a thread: the `stack` and `discord` fixtures of
+tests/support/e2e.py); each scenario starts from an idle queue, empty app state and a fresh
+conversation. Assertions are about what members would see.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import functools
 import io
 import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -30,21 +30,6 @@ pytestmark = [
 
 CAPTION = "not everything can be an album cover"
 DEFERRED_THINKING, CHANNEL_MESSAGE, UPDATE_MESSAGE = 5, 4, 7
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    running = Stack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def discord(stack: Stack) -> Iterator[FakeDiscord]:
-    stack.reset()
-    yield stack.fake
-    stack.check_alive()
-    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
 
 
 # -- photos --------------------------------------------------------------------------------

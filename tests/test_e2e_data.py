@@ -1,27 +1,25 @@
 """End to end (#16): a full Redis, leaderboards that answer first, covers deleted while away.
 
 The real bot and worker (`albumify bot`, `albumify worker`), a private redis-server and the
-loopback Discord, as in test_e2e; this module's stack is its own because a scenario fills
-Redis up to its `maxmemory` and another restarts the bot.
+loopback Discord, as in test_e2e (the `stack` and `discord` fixtures of tests/support/e2e.py,
+one stack per module: a scenario here fills Redis up to its `maxmemory`, another restarts the
+bot).
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
-from PIL import Image
 
 from albumify import keys
 from devtools.fakediscord import FakeDiscord, FakeMessage, FakeUser
 from devtools.fakediscord.rest import slow
 from devtools.fakediscord.stack import Stack
-from tests.images import encode, gradient
 from tests.support.redis_full import fill, unfill
+from tests.test_e2e import faceless, wait_reply
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,32 +31,9 @@ BUSY = "Albumify is busy, try again in a minute."
 CHANNEL_MESSAGE, UPDATE_MESSAGE = 4, 7
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    running = Stack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def discord(stack: Stack) -> Iterator[FakeDiscord]:
-    stack.reset()
-    yield stack.fake
-    stack.check_alive()
-    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
-
-
-@functools.cache
-def photo(variant: int) -> bytes:
-    """A small gradient (no face): the cheapest real cover, tinted per variant."""
-    image = gradient(160, 120)
-    tint = Image.new("RGB", image.size, ((variant * 53) % 256, (variant * 29) % 256, 90))
-    return encode(Image.blend(image, tint, 0.3), "PNG")
-
-
 def make_cover(stack: Stack, member: FakeUser, variant: int) -> FakeMessage:
     fake = stack.fake
-    upload = fake.upload(f"{member.username}.png", photo(variant))
+    upload = fake.upload(f"{member.username}.png", faceless(variant))
     interaction = fake.slash("albumify", member, {"image": upload})
     try:
         return fake.wait_until(
@@ -107,10 +82,15 @@ def test_a_full_redis_says_busy_and_keeps_every_vote(stack: Stack, discord: Fake
     written = fill(client)
     try:
         # A cover: refused at the door, privately, before anything is counted or queued.
-        request = discord.slash("albumify", dave, {"image": discord.upload("d.png", photo(2))})
+        request = discord.slash("albumify", dave, {"image": discord.upload("d.png", faceless(2))})
         answer = discord.wait_until(lambda: discord.response_to(request), "the refusal", 15)
         assert [c.type for c in request.acknowledged] == [CHANNEL_MESSAGE]
         assert answer.content == BUSY and answer.ephemeral and answer.visible_to == dave.id
+        # The same by @mention: a reply says so.
+        mention = discord.post_message(
+            dave, f"{discord.bot.mention} me", attachments=[discord.upload("m.png", faceless(5))]
+        )
+        assert wait_reply(stack, mention, timeout=15).content == BUSY
         # A vote, and an unvote: refused whole, privately; the button's count is untouched.
         for member in (erin, bob):
             click = discord.click(member, cover, vote_id(cover))

@@ -38,6 +38,8 @@ from tests.support.processes import (
 )
 from tests.support.redis_full import fill, unfill
 from tests.support.worker_main import STARTED_KEY
+from tests.test_faults_worker import APP as WORKER_APP
+from tests.test_faults_worker import request
 
 APP = 66
 
@@ -193,22 +195,11 @@ def test_a_full_redis_does_not_stop_the_worker(fake_rest, tmp_path):
         settings = Settings(
             redis_url=instance.url, cdn_hosts=("127.0.0.1",), cdn_hosts_explicit=True
         )
-        url = fake_rest.add_file("/attachments/9/1/me.png", fake_pipeline.png_bytes())
-        request = CoverRequest(
-            request_id=9101,
-            guild_id=9,
-            channel_id=2,
-            requester_id=5,
-            photo_author_id=5,
-            image=ImageCandidate(url, "me.png", "image/png", 100, attachment_id=1),
-            application_id=APP,
-            token="tok-9101",
-        )
         queue = bot_queue(client, settings)
-        (job,) = enqueue_like_the_bot(instance.url, queue, settings, [request])
+        (job,) = enqueue_like_the_bot(instance.url, queue, settings, [request(fake_rest, 9101)])
         wait_until(lambda: job_status(client, job.job_id) in FINAL_STATES, 90, job.job_id)
         assert job_status(client, job.job_id) == "finished"
-        assert len(answers(fake_rest, APP, "tok-9101")) == 1
+        assert len(answers(fake_rest, WORKER_APP, "tok-9101")) == 1
         assert worker.alive() and worker.pid == pid
     finally:
         worker.stop()

@@ -147,9 +147,9 @@ def test_unreadable_photo_is_told_to_the_member(fake_rest, settings, redis_sync,
     url = fake_rest.add_file("/attachments/1/5/me.png", b"not an image at all")
     outcome = run_task(cover_job(url), settings, redis_sync)
     assert outcome.status == "refused"
+    assert list(redis_sync.scan_iter(match=keys.photo("*"))) == []  # nothing of it is kept
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert "isn't an image" in final.payload["content"] and final.payload["components"] == []
-    assert list(redis_sync.scan_iter(match=keys.photo("*"))) == []  # nothing of it is kept
 
 
 def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
