@@ -95,7 +95,7 @@ local function index_posted(rid, c, seen)
   redis.call('SADD', member_covers_key(c.guild, c.creator), rid)
   redis.call('SADD', user_guilds_key(c.creator), c.guild)
   if c.message ~= '' then redis.call('SET', message_key(c.message), rid) end
-  redis.call('ZADD', posted_key(), seen, rid)
+  redis.call('ZADD', posted_key(), 'GT', seen, rid)  -- never moves "last looked at" back
 end
 
 -- Take a result off every board (its creator loses exactly its score there), undo its votes

@@ -293,12 +293,11 @@ def test_only_validated_photos_are_kept_each_capped(run, redis_server):
     for case in refused:
         assert hashlib.sha256(case.data).hexdigest() not in kept, case.name
     for case in covers:
-        data = kept[hashlib.sha256(case.data).hexdigest()]
+        assert kept[hashlib.sha256(case.data).hexdigest()] != case.data, case.name
+    for digest, data in kept.items():  # the warm-up's photo too
         assert data.startswith(b"\xff\xd8") and len(data) <= Limits().kept_photo_bytes
-        assert data != case.data, case.name
         with Image.open(io.BytesIO(data)) as image:
-            assert max(image.size) <= WORKING_SIDE, (case.name, image.size)
-    assert len(kept) == len({hashlib.sha256(c.data).hexdigest() for c in covers})
+            assert max(image.size) <= WORKING_SIDE, (digest, image.size)
 
 
 def test_no_download_leaves_the_allowed_hosts(run):
