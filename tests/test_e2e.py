@@ -271,7 +271,9 @@ def test_votes_order_the_leaderboard(stack: Stack, discord: FakeDiscord) -> None
     assert refusal.ephemeral and "your own cover" in refusal.content
 
     board = discord.slash("leaderboard", voters[0], {"period": "all"})
-    message = discord.wait_until(lambda: discord.response_to(board), "the leaderboard", 10)
+    message = discord.wait_until(  # deferred first ("thinking…"), then the board
+        lambda: (m := discord.response_to(board)) and m.embeds and m, "the leaderboard", 10
+    )
     text = message.content + "".join(e.get("description", "") for e in message.embeds)
     order = sorted(creators, key=lambda member: text.find(member.mention))
     assert all(member.mention in text for member in creators), text

@@ -111,7 +111,10 @@ class MessageWatch:
         interval: float = SWEEP_INTERVAL_S,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        await self.bot.wait_until_ready()
+        try:
+            await self.bot.wait_until_ready()
+        except RuntimeError:  # a client that never logs in (a tool, a test): nothing to look at
+            return
         while True:
             try:
                 await self.sweep()
