@@ -16,6 +16,7 @@ SUITE = (
     "bench.bench_neural",
     "bench.bench_psp",
     "bench.bench_batch",
+    "bench.bench_gpu",
     "bench.bench_compile",
     "bench.bench_index",
     "bench.bench_leaderboard",
