@@ -96,7 +96,7 @@ def _psp_call(psp, x: torch.Tensor) -> Callable[[], torch.Tensor]:
 def _difference(a: torch.Tensor, b: torch.Tensor) -> str:
     """Largest absolute difference of two outputs, in units of the fp32 output's range."""
     a, b = a.float(), b.float()
-    return f"max |Δ| {((a - b).abs().max() / (a.max() - a.min())).item():.1%} of range"
+    return f"largest Δ {((a - b).abs().max() / (a.max() - a.min())).item():.1%} of range"
 
 
 def batch_one(table: Table, psps: dict, resnets: dict, repeat: int) -> None:
