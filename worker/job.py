@@ -27,7 +27,7 @@ from albumify.errors import AlbumifyError, MissingAsset
 from albumify.logs import add_secret, job_context
 from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
 from albumify.results import ResultRecord, load_result, result_posted, save_result
-from albumify.schema import CoverJob, CoverOutcome
+from albumify.schema import CoverJob, CoverOutcome, request_identity
 from albumify.settings import Settings
 from worker.discord_api import (
     DiscordAPI,
@@ -144,6 +144,10 @@ class CoverTask:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
+        if self.redis.exists(keys.admission_cancelled(self.job.job_id)):
+            # The bot gave up queueing it and told the member to try again: not ours to make.
+            log.info("job %s: cancelled by the bot at admission; not made", self.job.job_id)
+            return CoverOutcome(status="refused", result_id=self.job.result_id)
         self._take_over_message()
         answered = self._already_answered()
         if answered is not None:
@@ -292,11 +296,13 @@ class CoverTask:
         return data, digest
 
     def _duplicate_of(self, digest: str) -> CoverOutcome | None:
-        """The same member's same photo within the dedup window reuses the earlier job."""
+        """The same member's same photo and options within the dedup window reuse the
+        earlier job (another upload of the same bytes)."""
         job = self.job
         if job.rerolled_from:
             return None
-        key = keys.dedup_content(job.guild_id, job.requester_id, digest)
+        identity = request_identity(f"sha256:{digest}", job)  # the same options too
+        key = keys.dedup_photo(job.guild_id, job.requester_id, identity)
         window = self.settings.limits.dedup_window_s
         if self.redis.set(key, job.job_id, nx=True, ex=window):
             self._dedup_key = key
