@@ -48,11 +48,16 @@ BOARD = PREFIX + ":lb:{guild}:{by}:{period}"
 """Sorted set; `by` is covers|creators, `period` is all, week:2026-W48 or month:2026-11."""
 MEMBER_COVERS = PREFIX + ":member:{guild}:{user}:covers"
 MEMBER_VOTES = PREFIX + ":member:{guild}:{user}:votes"
+MEMBER_PHOTO_COVERS = PREFIX + ":member:{guild}:{user}:photo-covers"
+"""Posted results made by others of the member's photo (`/albumify-forget` removes them too)."""
 MEMBER_JOBS = PREFIX + ":member:{guild}:{user}:jobs"
 """RQ job ids of the member's requests and of requests of their photo (a day, as RQ keeps
 failed jobs): `/albumify-forget` cancels them or removes their hashes."""
 USER_GUILDS = PREFIX + ":user:{user}:guilds"
 """Where `/albumify-forget` must look."""
+FORGOTTEN = PREFIX + ":forgotten:{guild}:{user}"
+"""When the member was last forgotten in the guild (unix time), for as long as a job made
+before could still finish: a worker then drops that job's cover instead of keeping it."""
 
 # -- servers and processes ------------------------------------------------------------------
 GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
@@ -104,6 +109,11 @@ def dedup_photo(guild_id: int, member_id: int, identity: str) -> str:
     return DEDUP_PHOTO.format(guild=guild_id, user=member_id, identity=identity)
 
 
+def member_dedup_keys(guild_id: int | str, member_id: int | str) -> str:
+    """A SCAN pattern: both kinds of a member's dedup keys in one guild."""
+    return PREFIX + f":dedup:{guild_id}:{member_id}:*"
+
+
 def admission_cancelled(job_id: str) -> str:
     return ADMISSION_CANCELLED.format(job_id=job_id)
 
@@ -131,6 +141,14 @@ def member_covers(guild_id: int | str, user_id: int | str) -> str:
 
 def member_votes(guild_id: int | str, user_id: int | str) -> str:
     return MEMBER_VOTES.format(guild=guild_id, user=user_id)
+
+
+def member_photo_covers(guild_id: int | str, user_id: int | str) -> str:
+    return MEMBER_PHOTO_COVERS.format(guild=guild_id, user=user_id)
+
+
+def forgotten(guild_id: int | str, user_id: int | str) -> str:
+    return FORGOTTEN.format(guild=guild_id, user=user_id)
 
 
 def member_jobs(guild_id: int | str, user_id: int | str) -> str:

@@ -24,6 +24,7 @@ from rq.job import Job
 
 from albumify import keys
 from albumify.errors import AlbumifyError, MissingAsset
+from albumify.forget import forgotten_since
 from albumify.logs import add_secret, job_context
 from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
 from albumify.results import ResultRecord, load_result, result_posted, save_result
@@ -230,6 +231,9 @@ class CoverTask:
             job_id=job.job_id,
             created_at=self.clock(),
         )
+        members = (job.requester_id, job.photo_author_id)
+        if forgotten_since(self.redis, job.guild_id, members, job.requested_at):
+            return self._drop_forgotten(digest)
         save_result(self.redis, record)  # before posting: the buttons work at once
         seconds = time.monotonic() - self.started
         if job.requested_at:
@@ -293,6 +297,9 @@ class CoverTask:
         data = fetch_photo(ref.url, self.settings)
         digest = photo_hash(data)
         self.redis.set(keys.photo(digest), data, ex=limits.photo_ttl_s)
+        if self.rq_job is not None:  # `/albumify-forget` finds the photo through its job
+            self.rq_job.meta["photo_hash"] = digest
+            self.rq_job.save_meta()
         return data, digest
 
     def _duplicate_of(self, digest: str) -> CoverOutcome | None:
@@ -333,6 +340,17 @@ class CoverTask:
             status="posted",
             result_id=result_id,
             message_id=record.message_id if record is not None else None,
+        )
+
+    def _drop_forgotten(self, digest: str) -> CoverOutcome:
+        """Someone in the request asked to be forgotten while it was being made: keep
+        nothing of it (its photo, its result, its RQ hash) and say why."""
+        log.info("job %s: a member in it was forgotten meanwhile; cover dropped", self.job.job_id)
+        self.redis.delete(keys.photo(digest))
+        if self.rq_job is not None:
+            self.rq_job.result_ttl = 0  # RQ deletes a finished job with no result TTL
+        return self._refuse(
+            "This cover was not kept: someone in the photo asked Albumify to forget them."
         )
 
     def _release_dedup(self) -> None:

@@ -26,6 +26,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from albumify import keys
+from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
 from albumify.progress import QUEUE_EDIT_LEASE_S
 from albumify.quotas import (
@@ -46,10 +47,6 @@ from bot.utils.time import relative
 
 TOKEN_LIFE_S = 15 * 60
 RETRY = Retry(max=2, interval=[5, 30])
-FAILURE_TTL_S = 24 * 3600
-"""How long RQ keeps a failed job (its hash holds the request): `/albumify-forget` finds
-a member's jobs through `keys.member_jobs`, which lives a little longer."""
-JOB_INDEX_TTL_S = FAILURE_TTL_S + 3600
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 """Job states in which a cover is still coming (a retry waits as SCHEDULED)."""
 QUEUEING_GRACE_S = 2.0
@@ -337,7 +334,7 @@ class Intake:
             job_timeout=self.limits.job_timeout_s,
             retry=RETRY,
             result_ttl=self.limits.photo_ttl_s,
-            failure_ttl=FAILURE_TTL_S,
+            failure_ttl=FAILED_JOB_TTL_S,
             meta={"stage": "queued"},
         )
 
