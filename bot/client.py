@@ -116,10 +116,11 @@ class AlbumifyBot(commands.Bot):
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             for command in self.tree.get_commands(type=None):
+                kind = getattr(command, "type", discord.AppCommandType.chat_input)
                 if offered_in_dms(command):
-                    self.tree.remove_command(command.name, guild=guild, type=command.type)
+                    self.tree.remove_command(command.name, guild=guild, type=kind)
                 else:
-                    self.tree.remove_command(command.name, type=command.type)
+                    self.tree.remove_command(command.name, type=kind)
             synced = await self.tree.sync(guild=guild)
             everywhere = await self.tree.sync()
             log.info(
