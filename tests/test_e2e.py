@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
-import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -21,30 +19,15 @@ from devtools.fakediscord.model import INTERACTION_DEADLINE_S
 from devtools.fakediscord.rest import ScriptedReply, rate_limited, server_error, slow
 from devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, gradient
+from tests.support.e2e import MARKS, fresh_conversation, module_stack
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = MARKS
 
 CAPTION = "not everything can be an album cover"
 DEFERRED_THINKING, CHANNEL_MESSAGE, UPDATE_MESSAGE = 5, 4, 7
 
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    running = Stack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def discord(stack: Stack) -> Iterator[FakeDiscord]:
-    stack.reset()
-    yield stack.fake
-    stack.check_alive()
-    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+stack = module_stack()
+discord = fresh_conversation()
 
 
 # -- photos --------------------------------------------------------------------------------

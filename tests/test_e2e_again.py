@@ -10,37 +10,18 @@ redis-server and the loopback Discord, as in tests/test_e2e.py.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import pytest
 
 from albumify import keys
 from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage
 from devtools.fakediscord.rest import ScriptedReply
 from devtools.fakediscord.stack import Stack
+from tests.support.e2e import MARKS, fresh_conversation, module_stack
 from tests.test_e2e import assert_cover, faceless, wait_reply
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    running = Stack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def discord(stack: Stack) -> Iterator[FakeDiscord]:
-    stack.reset()
-    yield stack.fake
-    stack.check_alive()
-    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+pytestmark = MARKS
+stack = module_stack()
+discord = fresh_conversation()
 
 
 def jump_url(discord: FakeDiscord, message: FakeMessage) -> str:

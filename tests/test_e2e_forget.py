@@ -10,27 +10,14 @@ cancelled; and she can still delete her cover.
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Iterator
-
-import pytest
 
 from albumify import keys
 from devtools.fakediscord.stack import Stack
+from tests.support.e2e import MARKS, module_stack
 from tests.test_e2e import assert_cover, faceless, wait_final
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    running = Stack().start()
-    yield running
-    running.stop()
+pytestmark = MARKS
+stack = module_stack()
 
 
 def values(client, key: str) -> str:

@@ -11,23 +11,16 @@ timed assertion: the order of events, not their duration, is what is checked.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-from collections.abc import Iterator
-
-import pytest
 
 from albumify import keys
 from albumify.schema import job_id_for
 from devtools.fakediscord.stack import Stack
+from tests.support.e2e import MARKS, module_stack
 from tests.support.redis_proxy import CommandLog
 from tests.test_e2e import DEFERRED_THINKING, assert_cover, faceless, private_answer, wait_final
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = MARKS
 
 BUSY = "Albumify is busy, try again in a minute."
 
@@ -52,12 +45,7 @@ class BotBehindProxy(Stack):
             self.commands.stop()
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[BotBehindProxy]:
-    running = BotBehindProxy({"ALBUMIFY_ADMISSION_TIMEOUT": "2"})
-    running.start()
-    yield running
-    running.stop()
+stack = module_stack(lambda: BotBehindProxy({"ALBUMIFY_ADMISSION_TIMEOUT": "2"}))
 
 
 def test_a_paused_redis_still_gets_the_member_an_answer(stack: BotBehindProxy) -> None:

@@ -26,10 +26,11 @@ from albumify import keys, lua
 from albumify.boards import LeaderboardStore
 from albumify.forget import Forgetter, forgotten_since
 from albumify.results import ResultRecord, ResultStore, save_result
-from albumify.schema import CoverJob, PhotoRef
+from albumify.schema import CoverJob
 from albumify.settings import Limits, Settings
 from bot.cover.intake import Intake
 from bot.privacy.cog import confirmation
+from tests.support.jobs import cover_job
 from tests.support.processes import bot_queue
 
 G1, G2, CHANNEL = 111111, 222222, 333333
@@ -101,17 +102,16 @@ def cover(rid: str, guild: int, requester: int, author: int, n: int, **kw: Any) 
 
 
 def job(n: int, guild: int, requester: int, author: int) -> CoverJob:
-    return CoverJob(
+    return cover_job(
+        "https://cdn.example/private.png",
         job_id=f"albumify-cover-{n}",
         result_id=str(n),
         guild_id=guild,
         channel_id=CHANNEL,
         requester_id=requester,
         photo_author_id=author,
-        photo=PhotoRef("me.png", url="https://cdn.example/private.png", attachment_id=n),
         title="Private Title",
         artist="Private Artist",
-        application_id=77,
         token_expires_at=NOW + 900,
         response_message_id=800000 + n,
         requested_at=NOW - 10,

@@ -20,8 +20,8 @@ from albumify.forget import Forgetter
 from albumify.migrations import LAYOUT, layout_of, merge_result, migrate
 from albumify.periods import Periods
 from albumify.results import ResultStore
-from albumify.schema import CoverJob, PhotoRef
 from albumify.settings import Limits, Settings
+from tests.support.jobs import cover_job
 from tests.support.processes import bot_queue
 
 GUILD, CHANNEL, CREATOR, AUTHOR = 111111, 222222, 500001, 500002
@@ -189,14 +189,12 @@ def test_layout_2_is_indexed_for_forget(redis_url, redis_sync) -> None:
     redis_sync.hset(keys.result("of-author"), mapping=record)
     queue = bot_queue(redis_sync, Settings())
     for n, status in ((1, "queued"), (2, "failed")):
-        job = CoverJob(
+        job = cover_job(
+            "https://cdn.example/me.png",
             job_id=f"albumify-cover-{n}",
-            result_id=str(n),
             guild_id=GUILD,
-            channel_id=CHANNEL,
             requester_id=CREATOR,
             photo_author_id=AUTHOR,
-            photo=PhotoRef("me.png", url="https://cdn.example/me.png"),
         )
         queued = queue.enqueue("worker.job.make_cover", job.to_dict(), job_id=job.job_id)
         if status == "failed":
