@@ -282,6 +282,9 @@ class Covers(commands.Cog):
         follow-up (a refusal is for the member's eyes only)."""
         try:
             await interaction.delete_original_response()
+        except discord.HTTPException as err:
+            log.info("interaction %s: the public response stays: %s", interaction.id, err)
+        try:
             await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as err:
             log.warning("could not answer interaction %s: %s", interaction.id, err)
