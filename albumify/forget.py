@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rq import Queue
+from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 
 from albumify import keys, lua
@@ -178,7 +179,7 @@ class Forgetter:
         for job in Job.fetch_many(job_ids, connection=connection, serializer=serializer):
             if job is None:
                 continue
-            payload = job.args[0] if job.args and isinstance(job.args[0], dict) else {}
+            payload = job_payload(job) or {}
             found.result_ids.add(str(payload.get("result_id") or ""))
             photo = payload.get("photo") or {}
             found.photo_hashes.update(
@@ -194,6 +195,16 @@ class Forgetter:
             found.removed.append(job.id)
         found.result_ids.discard("")
         return found
+
+
+def job_payload(job: Job | None) -> dict[str, Any] | None:
+    """A job's cover payload; None for what is not one (a pickle someone pushed, another
+    schema): the worker refuses those when it dequeues them; here they are skipped."""
+    try:
+        payload = job.args[0] if job is not None and job.args else None
+    except DeserializationError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def _job_keys(job_ids: Iterable[str]) -> list[str]:

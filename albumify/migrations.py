@@ -34,7 +34,7 @@ from rq.registry import (
 from rq.serializers import JSONSerializer
 
 from albumify import keys
-from albumify.forget import JOB_INDEX_TTL_S
+from albumify.forget import JOB_INDEX_TTL_S, job_payload
 from albumify.results import as_int, as_str
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,8 @@ def index_jobs(redis: Any, queue_name: str) -> int:
         job_ids.update(registry(queue=queue).get_job_ids())
     indexed = 0
     for job in Job.fetch_many(sorted(job_ids), connection=redis, serializer=JSONSerializer):
-        payload = job.args[0] if job is not None and job.args else None
-        if not isinstance(payload, dict) or not payload.get("guild_id"):
+        payload = job_payload(job)
+        if payload is None or not payload.get("guild_id"):
             continue
         guild = payload["guild_id"]
         for member in {payload.get("requester_id"), payload.get("photo_author_id")} - {None}:
