@@ -6,6 +6,11 @@ periods, message) with its voters in `albumify:cover:<id>:voters`. Layout 2 merg
 the one `albumify:result:<id>` hash (`albumify.results.ResultRecord`) and moves the voters to
 `albumify:result:<id>:voters`. Every other key kept its name.
 
+Layout 3 keeps what `/albumify-forget` needs to find everything a member is in: the posted
+results others made of their photo (`keys.member_photo_covers`) and the RQ jobs of their
+requests and of requests of their photo (`keys.member_jobs`). No key is renamed; the step
+builds both indexes from the results and the jobs that layout 2 left (idempotent set adds).
+
 `migrate(redis)` is called by `albumify bot` and `albumify worker` at start-up. Each result is
 moved by one script (atomic, idempotent), so two processes migrating at once, or a migration
 interrupted half-way, leave consistent data; the layout marker is written last.
@@ -16,13 +21,34 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import Queue
+from rq.job import Job
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.serializers import JSONSerializer
+
 from albumify import keys
-from albumify.results import as_str
+from albumify.forget import JOB_INDEX_TTL_S, job_payload
+from albumify.results import as_int, as_str
 
 log = logging.getLogger(__name__)
 
-LAYOUT = 2
+LAYOUT = 3
 """The key layout this release reads and writes."""
+JOB_REGISTRIES = (
+    StartedJobRegistry,
+    FinishedJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    DeferredJobRegistry,
+    CanceledJobRegistry,
+)
 
 _MERGE_COVER = """
 -- KEYS: legacy cover hash, legacy voters, result hash, result voters
@@ -77,15 +103,65 @@ def merge_result(redis: Any, result_id: str) -> None:
     )
 
 
-def migrate(redis: Any) -> int:
-    """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved."""
-    if layout_of(redis) >= LAYOUT:
+def index_photo_covers(redis: Any) -> int:
+    """Layout 3: each posted result made of someone else's photo, under its photo's author."""
+    prefix = keys.RESULT.format(result_id="")
+    indexed = 0
+    for raw in redis.scan_iter(match=prefix + "*", count=1000):
+        name = as_str(raw)
+        result_id = name[len(prefix) :]
+        if ":" in result_id:  # a result's voters set
+            continue
+        guild, requester, author, message = redis.hmget(
+            name, "guild", "requester", "photo_author", "message"
+        )
+        if not (guild and author and message) or as_int(author) == as_int(requester):
+            continue
+        redis.sadd(keys.member_photo_covers(as_str(guild), as_str(author)), result_id)
+        redis.sadd(keys.user_guilds(as_str(author)), as_str(guild))
+        indexed += 1
+    return indexed
+
+
+def index_jobs(redis: Any, queue_name: str) -> int:
+    """Layout 3: each job RQ still keeps (queued, running, kept after it ended), under the
+    members it concerns."""
+    queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+    job_ids = set(queue.get_job_ids())
+    for registry in JOB_REGISTRIES:
+        job_ids.update(registry(queue=queue).get_job_ids())
+    indexed = 0
+    for job in Job.fetch_many(sorted(job_ids), connection=redis, serializer=JSONSerializer):
+        payload = job_payload(job)
+        if payload is None or not payload.get("guild_id"):
+            continue
+        guild = payload["guild_id"]
+        for member in {payload.get("requester_id"), payload.get("photo_author_id")} - {None}:
+            redis.sadd(keys.member_jobs(guild, member), job.id)  # type: ignore[union-attr]
+            redis.expire(keys.member_jobs(guild, member), JOB_INDEX_TTL_S)
+            redis.sadd(keys.user_guilds(member), guild)
+        indexed += 1
+    return indexed
+
+
+def migrate(redis: Any, queue_name: str = "albumify") -> int:
+    """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved
+    from layout 1."""
+    layout = layout_of(redis)
+    if layout >= LAYOUT:
         return 0
     moved = 0
-    for result_id in sorted(_legacy_result_ids(redis)):
-        merge_result(redis, result_id)
-        moved += 1
+    if layout < 2:
+        for result_id in sorted(_legacy_result_ids(redis)):
+            merge_result(redis, result_id)
+            moved += 1
+    covers, jobs = index_photo_covers(redis), index_jobs(redis, queue_name)
     redis.set(keys.LAYOUT, LAYOUT)
-    if moved:
-        log.info("migrated %d results to key layout %d", moved, LAYOUT)
+    log.info(
+        "migrated to key layout %d: %d results merged, %d photo covers and %d jobs indexed",
+        LAYOUT,
+        moved,
+        covers,
+        jobs,
+    )
     return moved

@@ -18,7 +18,12 @@ from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("bot.cover.cog", "bot.leaderboard.cog", "bot.status.cog")
+EXTENSIONS: tuple[str, ...] = (
+    "bot.cover.cog",
+    "bot.leaderboard.cog",
+    "bot.status.cog",
+    "bot.privacy.cog",
+)
 """One extension per feature."""
 
 

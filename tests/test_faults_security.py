@@ -100,11 +100,22 @@ class Message:
         self.deleted = True
 
 
+class Followup:
+    """Answers after the acknowledgement; refusals must be private (ephemeral)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        assert kwargs.get("ephemeral")
+        self.sent.append(content)
+
+
 REQUESTER, AUTHOR, MODERATOR, STRANGER = 301, 302, 303, 304
 
 
 def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> Any:
-    return SimpleNamespace(
+    pressed = SimpleNamespace(
         id=int(time.time() * 1000) + user_id,
         user=SimpleNamespace(id=user_id),
         guild_id=1,
@@ -116,8 +127,16 @@ def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> 
         permissions=discord.Permissions(manage_messages=manage_messages),
         message=Message(),
         response=Response(),
+        followup=Followup(),
+        original_deleted=[],
         client=cog.bot,
     )
+    pressed.delete_original_response = lambda: _record(pressed.original_deleted)
+    return pressed
+
+
+async def _record(log: list[bool]) -> None:
+    log.append(True)
 
 
 def run_cog(redis_url: str, redis_sync, scenario, limits: Limits | None = None):
@@ -188,8 +207,9 @@ def test_reroll_is_refused_to_others(redis_url, redis_sync, user):
         return pressed
 
     pressed = run_cog(redis_url, redis_sync, scenario)
-    assert pressed.response.sent == ["Only the person who asked for this cover can re-roll it."]
-    assert not pressed.response.deferred
+    # Acknowledged first (the record is in Redis), then refused privately.
+    assert pressed.response.deferred and pressed.original_deleted == [True]
+    assert pressed.followup.sent == ["Only the person who asked for this cover can re-roll it."]
     assert bot_queue(redis_sync, Settings()).count == 0
 
 
@@ -219,9 +239,10 @@ def test_rerolls_count_against_the_member_quota(redis_url, redis_sync):
         return first, second, await intake.admit(third)
 
     first, second, fresh = run_cog(redis_url, redis_sync, scenario, limits)
-    assert first.response.deferred and first.response.sent == []
-    assert not second.response.deferred
-    assert "covers in the last" in second.response.sent[0]
+    assert first.response.deferred and first.followup.sent == []
+    assert first.original_deleted == []
+    assert second.original_deleted == [True]
+    assert "covers in the last" in second.followup.sent[0]
     assert not fresh.ok and "covers in the last" in (fresh.message or "")
 
 

@@ -24,10 +24,11 @@ from rq.job import Job
 
 from albumify import keys
 from albumify.errors import AlbumifyError, MissingAsset
+from albumify.forget import forgotten_since
 from albumify.logs import add_secret, job_context
 from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
 from albumify.results import ResultRecord, load_result, result_posted, save_result
-from albumify.schema import CoverJob, CoverOutcome
+from albumify.schema import CoverJob, CoverOutcome, request_identity
 from albumify.settings import Settings
 from worker.discord_api import (
     DiscordAPI,
@@ -144,6 +145,10 @@ class CoverTask:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
+        if self.redis.exists(keys.admission_cancelled(self.job.job_id)):
+            # The bot gave up queueing it and told the member to try again: not ours to make.
+            log.info("job %s: cancelled by the bot at admission; not made", self.job.job_id)
+            return CoverOutcome(status="refused", result_id=self.job.result_id)
         self._take_over_message()
         answered = self._already_answered()
         if answered is not None:
@@ -226,6 +231,9 @@ class CoverTask:
             job_id=job.job_id,
             created_at=self.clock(),
         )
+        members = (job.requester_id, job.photo_author_id)
+        if forgotten_since(self.redis, job.guild_id, members, job.requested_at):
+            return self._drop_forgotten(digest)
         save_result(self.redis, record)  # before posting: the buttons work at once
         seconds = time.monotonic() - self.started
         if job.requested_at:
@@ -289,14 +297,19 @@ class CoverTask:
         data = fetch_photo(ref.url, self.settings)
         digest = photo_hash(data)
         self.redis.set(keys.photo(digest), data, ex=limits.photo_ttl_s)
+        if self.rq_job is not None:  # `/albumify-forget` finds the photo through its job
+            self.rq_job.meta["photo_hash"] = digest
+            self.rq_job.save_meta()
         return data, digest
 
     def _duplicate_of(self, digest: str) -> CoverOutcome | None:
-        """The same member's same photo within the dedup window reuses the earlier job."""
+        """The same member's same photo and options within the dedup window reuse the
+        earlier job (another upload of the same bytes)."""
         job = self.job
         if job.rerolled_from:
             return None
-        key = keys.dedup_content(job.guild_id, job.requester_id, digest)
+        identity = request_identity(f"sha256:{digest}", job)  # the same options too
+        key = keys.dedup_photo(job.guild_id, job.requester_id, identity)
         window = self.settings.limits.dedup_window_s
         if self.redis.set(key, job.job_id, nx=True, ex=window):
             self._dedup_key = key
@@ -327,6 +340,17 @@ class CoverTask:
             status="posted",
             result_id=result_id,
             message_id=record.message_id if record is not None else None,
+        )
+
+    def _drop_forgotten(self, digest: str) -> CoverOutcome:
+        """Someone in the request asked to be forgotten while it was being made: keep
+        nothing of it (its photo, its result, its RQ hash) and say why."""
+        log.info("job %s: a member in it was forgotten meanwhile; cover dropped", self.job.job_id)
+        self.redis.delete(keys.photo(digest))
+        if self.rq_job is not None:
+            self.rq_job.result_ttl = 0  # RQ deletes a finished job with no result TTL
+        return self._refuse(
+            "This cover was not kept: someone in the photo asked Albumify to forget them."
         )
 
     def _release_dedup(self) -> None:

@@ -228,7 +228,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     while True:
         worker = build_worker(settings, connection=connection, name=name)
         try:
-            migrate(connection)  # results written by an older release stay readable
+            migrate(connection, settings.queue_name)  # an older release's data stays readable
             worker.work(burst=burst, with_scheduler=True, logging_level=level)
         except StopRequested:
             return 0

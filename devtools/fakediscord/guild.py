@@ -35,9 +35,13 @@ class Guild(FakeDiscordREST):
         self.message_content_enabled = message_content_enabled
         """The developer-portal toggle: without it, fetched messages of others come stripped."""
         self.application_id = self.snowflakes.next()
-        self.bot = FakeUser(self.application_id, "albumify", bot=True)
+        self.bot_role_id = self.snowflakes.next()
+        """The bot's managed role (members may mention it instead of the bot)."""
+        self.bot = FakeUser(self.application_id, "albumify", bot=True, roles=[self.bot_role_id])
         self.guild_id = self.snowflakes.next()
         self.channel_id = self.snowflakes.next()
+        self.dm_channel_ids: dict[int, int] = {}
+        """Member id → the id of their DM channel with the bot (opened on first use)."""
         self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         """Synced application commands per guild id (None = global)."""
@@ -109,6 +113,24 @@ class Guild(FakeDiscordREST):
                 return None
             return self.messages.get(interaction.response_message_id)
 
+    def answers_to(self, interaction: FakeInteraction) -> list[FakeMessage]:
+        """What the member sees of an interaction's answers: its live response and follow-ups
+        (a deferred response that was deleted is gone), oldest first."""
+        with self._model_lock:
+            return [
+                m
+                for m in self.messages.values()
+                if m.interaction_id == interaction.id and not m.deleted
+            ]
+
+    def dm_channel(self, user: FakeUser) -> int:
+        """The id of the member's DM channel with the bot."""
+        with self._model_lock:
+            return self.dm_channel_ids.setdefault(user.id, self.snowflakes.next())
+
+    def is_dm(self, channel_id: int) -> bool:
+        return channel_id in self.dm_channel_ids.values()
+
     def replies_to(self, message: FakeMessage) -> list[FakeMessage]:
         with self._model_lock:
             return [
@@ -122,7 +144,8 @@ class Guild(FakeDiscordREST):
     # -- the message model -----------------------------------------------------------------
 
     def _new_message(self, channel_id: int, author: FakeUser) -> FakeMessage:
-        message = FakeMessage(self.snowflakes.next(), channel_id, self.guild_id, author)
+        guild_id = None if self.is_dm(channel_id) else self.guild_id
+        message = FakeMessage(self.snowflakes.next(), channel_id, guild_id, author)
         self.messages[message.id] = message
         return message
 

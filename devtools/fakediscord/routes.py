@@ -254,14 +254,10 @@ class Routes(Gateway):
             return _unknown("Unknown Message", 10008)
         message.deleted = True
         if not message.ephemeral and self.sessions:
-            await self._dispatch(
-                "MESSAGE_DELETE",
-                {
-                    "id": str(message.id),
-                    "channel_id": str(message.channel_id),
-                    "guild_id": str(self.guild_id),
-                },
-            )
+            event = {"id": str(message.id), "channel_id": str(message.channel_id)}
+            if message.guild_id is not None:
+                event["guild_id"] = str(message.guild_id)
+            await self._dispatch("MESSAGE_DELETE", event)
         return web.Response(status=204)
 
 

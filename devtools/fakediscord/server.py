@@ -40,6 +40,8 @@ from devtools.fakediscord.routes import Routes
 T = TypeVar("T")
 
 ATTACHMENT_LIMIT = 10 * 1024 * 1024
+BOT_DM_CONTEXT = 1
+"""Interaction context types: 0 a guild, 1 the bot's DM, 2 other private channels."""
 
 
 class FakeDiscord(Routes):
@@ -74,11 +76,20 @@ class FakeDiscord(Routes):
         *,
         attachments: Iterable[dict[str, Any]] = (),
         reply_to: FakeMessage | None = None,
+        reply_ping: bool = False,
         channel_id: int | None = None,
     ) -> FakeMessage:
-        """A member posts; MESSAGE_CREATE goes out (stripped without the intent, as Discord)."""
+        """A member posts; MESSAGE_CREATE goes out (stripped without the intent, as Discord).
+
+        Mentions are parsed from `<@id>` and `<@&role>` in the text; `reply_ping` is the
+        client's "mention the author" toggle on a reply, which adds the replied-to author to
+        `mentions` without any text.
+        """
         channel_id = channel_id or self.channel_id
         mentions = [u for u in self.members.values() if u.mention in content]
+        if reply_to is not None and reply_ping and reply_to.author not in mentions:
+            mentions.append(reply_to.author)
+        roles = [self.bot_role_id] if f"<@&{self.bot_role_id}>" in content else []
         message = FakeMessage(
             id=self.snowflakes.next(),
             channel_id=channel_id,
@@ -87,6 +98,7 @@ class FakeDiscord(Routes):
             content=content,
             attachments=list(attachments),
             mentions=mentions,
+            mention_roles=roles,
         )
         if reply_to is not None:
             message.message_reference = {
@@ -101,10 +113,19 @@ class FakeDiscord(Routes):
         return message
 
     def prepare_slash(
-        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+        self,
+        name: str,
+        user: FakeUser,
+        options: dict[str, Any] | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
-        """An INTERACTION_CREATE for a slash command, not sent yet (see `send`)."""
-        command = self._command(name, SLASH)
+        """An INTERACTION_CREATE for a slash command, not sent yet (see `send`).
+
+        `dm`: used in the member's DM with the bot, where only global commands that allow
+        the bot-DM context exist (a guild command never shows up there).
+        """
+        command = self._command(name, SLASH, dm=dm)
         resolved: dict[str, dict[str, Any]] = {}
         option_list = []
         for option_name, value in (options or {}).items():
@@ -118,12 +139,17 @@ class FakeDiscord(Routes):
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
-        return self._interaction(COMMAND_INTERACTION, user, data)
+        return self._interaction(COMMAND_INTERACTION, user, data, dm=dm)
 
     def slash(
-        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+        self,
+        name: str,
+        user: FakeUser,
+        options: dict[str, Any] | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
-        return self.send(self.prepare_slash(name, user, options))[0]
+        return self.send(self.prepare_slash(name, user, options, dm=dm))[0]
 
     def context_menu(self, name: str, user: FakeUser, target: FakeMessage) -> FakeInteraction:
         """Apps → NAME on a message: the target arrives in full (no intent needed)."""
@@ -144,7 +170,8 @@ class FakeDiscord(Routes):
         if custom_id not in message.custom_ids:
             raise LookupError(f"{custom_id!r} is not a button on message {message.id}")
         data = {"custom_id": custom_id, "component_type": 2}
-        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message)
+        dm = message.guild_id is None
+        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message, dm=dm)
         interaction.source_message_id = message.id
         return self.send(interaction)[0]
 
@@ -169,13 +196,17 @@ class FakeDiscord(Routes):
 
     # -- interaction payloads --------------------------------------------------------------
 
-    def _command(self, name: str, command_type: int) -> dict[str, Any]:
+    def _command(self, name: str, command_type: int, *, dm: bool = False) -> dict[str, Any]:
+        scopes: tuple[int | None, ...] = (None,) if dm else (self.guild_id, None)
         with self._model_lock:
-            for scope in (self.guild_id, None):
+            for scope in scopes:
                 for command in self.commands.get(scope, []):
                     if command["name"] == name and command.get("type", 1) == command_type:
+                        if dm and BOT_DM_CONTEXT not in (command.get("contexts") or [0, 1, 2]):
+                            continue
                         return command
-        raise LookupError(f"the bot has not synced a command {name!r} (type {command_type})")
+        where = " for DMs" if dm else ""
+        raise LookupError(f"the bot has not synced a command {name!r} (type {command_type}){where}")
 
     def _interaction(
         self,
@@ -183,18 +214,31 @@ class FakeDiscord(Routes):
         user: FakeUser,
         data: dict[str, Any],
         message: FakeMessage | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next()
         token = f"itok{interaction_id}x{secrets.token_hex(12)}"
+        channel_id = self.dm_channel(user) if dm else self.channel_id
+        where: dict[str, Any]
+        if dm:
+            channel = {"id": str(channel_id), "type": 1, "recipients": [user.payload()]}
+            where = {"channel": channel, "user": user.payload(), "context": BOT_DM_CONTEXT}
+        else:
+            channel = {**channel_payload(self.guild_id, channel_id), "permissions": "0"}
+            where = {
+                "guild_id": str(self.guild_id),
+                "channel": channel,
+                "member": user.member_payload(with_permissions=True),
+                "context": 0,
+            }
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
             "type": interaction_type,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
-            "channel": {**channel_payload(self.guild_id, self.channel_id), "permissions": "0"},
-            "member": user.member_payload(with_permissions=True),
+            "channel_id": str(channel_id),
+            **where,
             "token": token,
             "version": 1,
             "app_permissions": str(self.bot.permissions),
@@ -202,13 +246,12 @@ class FakeDiscord(Routes):
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": ATTACHMENT_LIMIT,
         }
         if message is not None:
             payload["message"] = message.payload()
         interaction = FakeInteraction(
-            interaction_id, token, interaction_type, user, self.channel_id, payload
+            interaction_id, token, interaction_type, user, channel_id, payload
         )
         with self._model_lock:
             self.interactions[interaction_id] = interaction
