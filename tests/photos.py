@@ -70,6 +70,16 @@ class Photo:
     """x0, y0, x1, y1 in the source file's pixels."""
     long_side: int | None = None
     """Scale so the long side is this many px (after the crop)."""
+    subject: tuple[int, int] | None = None
+    """The centre of the face a person would call the subject, in the source file's pixels,
+    where others are in frame too (a crop made around one player; never on a scaled photo)."""
+
+    def subject_point(self) -> tuple[float, float] | None:
+        """`subject` in this photo's pixels (after the crop)."""
+        if self.subject is None:
+            return None
+        x0, y0 = self.crop[:2] if self.crop is not None else (0, 0)
+        return float(self.subject[0] - x0), float(self.subject[1] - y0)
 
     def image(self) -> Image.Image:
         image = read_source(self.source)
@@ -151,6 +161,8 @@ POKER_TIGHT = (
     (1030, 194, 1280, 590),
 )
 """Head-and-shoulders crops of the six players: 3.2 face widths wide, neighbours at the edges."""
+POKER_FACES = ((110, 331), (318, 210), (520, 335), (793, 410), (962, 134), (1180, 338))
+"""The six players' face centres in the source photo."""
 POKER_WIDE = ((66, 33, 571, 481), (536, 224, 1051, 695), (697, 0, 1227, 442))
 """Wider crops (5.2 face widths) where a neighbour's whole face is in frame."""
 
@@ -159,11 +171,11 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("grace-hopper", HOPPER, Kind.PORTRAIT),
     Photo("cameraman", CAMERA, Kind.PORTRAIT),
     *(
-        Photo(f"poker-player-{n}", POKER, Kind.NEIGHBOURS, crop)
-        for n, crop in enumerate(POKER_TIGHT, 1)
+        Photo(f"poker-player-{n}", POKER, Kind.NEIGHBOURS, crop, subject=face)
+        for n, (crop, face) in enumerate(zip(POKER_TIGHT, POKER_FACES, strict=True), 1)
     ),
     *(
-        Photo(f"poker-wide-{n}", POKER, Kind.NEIGHBOURS, crop)
+        Photo(f"poker-wide-{n}", POKER, Kind.NEIGHBOURS, crop, subject=POKER_FACES[n - 1])
         for n, crop in zip((2, 4, 5), POKER_WIDE, strict=True)
     ),
     Photo("poker-table", POKER, Kind.GROUP),
