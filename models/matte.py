@@ -43,6 +43,8 @@ MIN_PERSON = 0.5
 """Fewer person pixels than this share of the face box means nobody was found."""
 GUIDE_RADIUS, GUIDE_EPS = 2, 1e-3
 """Fast guided filter: the box radius at the model's 256 px and the edge regulariser."""
+EDGES = ("guided", "bilinear")
+"""How the 256 px matte becomes the compositing resolution's (bench/bench_matte.py)."""
 EDGE_CONTRAST = 1.6
 """Steepen the filtered edge around 0.5: the guided filter leaves a wide soft ramp."""
 
@@ -52,7 +54,10 @@ class SelfieMatte:
 
     name = "selfie"
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, edge: str = "guided"):
+        if edge not in EDGES:
+            raise ValueError(f"edge must be one of {EDGES}, not {edge!r}")
+        self.edge = edge
         self.selfie = LiteRTModel.from_mediapipe(
             "selfie_segmentation/selfie_segmentation.tflite", threads
         )
@@ -74,7 +79,7 @@ class SelfieMatte:
         if keep is None:
             return None
         coarse = person * cv2.GaussianBlur(keep.astype(np.float32), (5, 5), 1.0)
-        return self.refine(image, coarse, centre, side)
+        return self.refine(image, window, coarse, centre, side)
 
     # -- who is the member ----------------------------------------------------------------
     def member_only(
@@ -129,17 +134,25 @@ class SelfieMatte:
 
     # -- the edge ---------------------------------------------------------------------------
     def refine(
-        self, image: np.ndarray, coarse: np.ndarray, centre: tuple[float, float], side: float
+        self,
+        image: np.ndarray,
+        window: np.ndarray,
+        coarse: np.ndarray,
+        centre: tuple[float, float],
+        side: float,
     ) -> np.ndarray:
         """Fast guided filter: the linear model of matte on luminance is fitted on the 256 px
-        grid and applied on a `REFINE_SIDE` window of the photo, then put back in place."""
+        `window` and applied on a `REFINE_SIDE` window of the photo, then put back in place
+        (`edge="bilinear"`: the 256 px matte only resized, to measure against)."""
         out = int(min(REFINE_SIDE, max(SIDE, round(side))))
-        guide_small = _luminance(square_window(image, centre, side, SIDE)[0])
-        a, b = _guided_coefficients(guide_small, coarse, GUIDE_RADIUS, GUIDE_EPS)
         guide, matrix = square_window(image, centre, side, out)
         up = (out, out)
-        alpha = cv2.resize(a, up) * _luminance(guide) + cv2.resize(b, up)
-        alpha = np.clip((alpha - 0.5) * EDGE_CONTRAST + 0.5, 0.0, 1.0)
+        if self.edge == "guided":
+            a, b = _guided_coefficients(_luminance(window), coarse, GUIDE_RADIUS, GUIDE_EPS)
+            alpha = cv2.resize(a, up) * _luminance(guide) + cv2.resize(b, up)
+            alpha = np.clip((alpha - 0.5) * EDGE_CONTRAST + 0.5, 0.0, 1.0)
+        else:
+            alpha = cv2.resize(coarse, up, interpolation=cv2.INTER_LINEAR)
         alpha *= cv2.resize(coarse, up) > 0.02  # nothing where the segmenter saw nobody
         alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, out / 700))
         height, width = image.shape[:2]

@@ -18,7 +18,7 @@ from models.matte import SelfieMatte
 from models.segmenter import GrabCutSegmenter, OvalMatte
 from tests import images, photos
 from tests.conftest import ROOT
-from worker.pipeline import Stage, _first_that_copes
+from worker.pipeline import CoverOptions, Pipeline, Stage, _first_that_copes
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,15 @@ def test_no_cover_imports_mediapipe_and_a_classic_one_imports_no_torch(tmp_path)
     lines = done.stdout.split("\n")
     assert lines[0] == "blazeface selfie"
     assert lines[1] == "False False"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.load(backend="classic")
+
+
+@pytest.mark.parametrize("photo", NEIGHBOURS, ids=lambda p: p.name)
+def test_the_finished_cover_shows_one_person(photo, pipeline, detector) -> None:
+    result = pipeline.make_cover(images.encode(photo.image(), "PNG"), CoverOptions(size=512))
+    assert result.backends["cutout"] == "selfie"
+    assert len(detector.detect(np.asarray(result.image.convert("RGB")))) == 1
