@@ -31,6 +31,9 @@ REFINE_SIDE = 768
 a 1024 px cover, so the edge is sharp there whatever the photo's resolution."""
 WINDOW_FACES = 5.0
 """The selfie window's side in face heights (head, shoulders and chest, as in a selfie)."""
+WIDEN, EDGE_RUN = 1.5, 4
+"""A person running into the window's side for more than EDGE_RUN of its 256 rows (a coat,
+an elbow) gets a second pass on a window this much wider."""
 WINDOW_ABOVE = 0.8
 """Room above the face box (hair), in face heights."""
 POSE_FACES, POSE_BELOW = 6.5, 2.2
@@ -72,10 +75,14 @@ class SelfieMatte:
     ) -> np.ndarray | None:
         if face is None:
             return None
-        centre, side = selfie_window(face, image.shape[1], image.shape[0])
-        window, matrix = square_window(image, centre, side, SIDE)
-        person = self.selfie(window.astype(np.float32) / 255.0)[0][:, :, 0]
-        keep = self.member_only(image, person, matrix, face, others)
+        height, width = image.shape[:2]
+        for faces_high in (WINDOW_FACES, WINDOW_FACES * WIDEN):
+            centre, side = selfie_window(face, width, height, faces_high)
+            window, matrix = square_window(image, centre, side, SIDE)
+            person = self.selfie(window.astype(np.float32) / 255.0)[0][:, :, 0]
+            keep = self.member_only(image, person, matrix, face, others)
+            if keep is None or not _cut_by_window(keep, matrix, width):
+                break
         if keep is None:
             return None
         coarse = person * cv2.GaussianBlur(keep.astype(np.float32), (5, 5), 1.0)
@@ -166,11 +173,13 @@ class SelfieMatte:
         return np.clip(placed, 0.0, 1.0, out=placed)  # interpolation can overshoot by an ulp
 
 
-def selfie_window(face: Face, width: int, height: int) -> tuple[tuple[float, float], float]:
-    """The selfie model's square (centre, side) around `face`: head, shoulders and chest,
-    moved (and shrunk, for a close-up) to stay inside the photo where it can: the model
-    sees nobody in a frame that is mostly padding."""
-    side = min(WINDOW_FACES * face.height, float(max(width, height)))
+def selfie_window(
+    face: Face, width: int, height: int, faces_high: float = WINDOW_FACES
+) -> tuple[tuple[float, float], float]:
+    """The selfie model's square (centre, side) around `face`, `faces_high` face heights:
+    head, shoulders and chest, moved (and shrunk, for a close-up) to stay inside the photo
+    where it can: the model sees nobody in a frame that is mostly padding."""
+    side = min(faces_high * face.height, float(max(width, height)))
     top = face.box[1] - WINDOW_ABOVE * face.height
     cx = face.centre[0]
     if side <= width:
@@ -178,6 +187,17 @@ def selfie_window(face: Face, width: int, height: int) -> tuple[tuple[float, flo
     if side <= height:
         top = float(np.clip(top, 0.0, height - side))
     return (cx, top + side / 2), side
+
+
+def _cut_by_window(keep: np.ndarray, matrix: np.ndarray, width: int) -> bool:
+    """Whether the member runs into the window's left or right edge where the photo goes on:
+    the cut-out would end in a straight line that is in neither the photo nor the person."""
+    scale, shift = matrix[0, 0], matrix[0, 2]
+    left, right = -shift / scale, (SIDE - shift) / scale  # the window's edges, photo px
+    return bool(
+        (left > 1 and np.count_nonzero(keep[:, 0]) > EDGE_RUN)
+        or (right < width - 1 and np.count_nonzero(keep[:, -1]) > EDGE_RUN)
+    )
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:

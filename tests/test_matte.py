@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from albumify.cli import main
 from models.blazeface import BlazeFaceDetector
 from models.faces import Face, main_face
 from models.litert import mediapipe_file
@@ -159,3 +160,21 @@ def test_the_finished_cover_shows_one_person(photo, pipeline, detector) -> None:
     result = pipeline.make_cover(images.encode(photo.image(), "PNG"), CoverOptions(size=512))
     assert result.backends["cutout"] == "selfie"
     assert len(detector.detect(np.asarray(result.image.convert("RGB")))) == 1
+
+
+def test_the_backends_line_names_the_cut_out_actually_used(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "cover.png")
+    assert main(["cover", str(images.EXAMPLE), "-o", out, "--size", "256"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("library cover: starter:") for line in printed)
+    assert "backends: faces=blazeface, similarity=classic-v1, cutout=selfie, face=lab-adain" in (
+        printed
+    )
+
+    monkeypatch.setattr(SelfieMatte, "__call__", lambda self, image, face, others=(): None)
+    assert main(["cover", str(images.EXAMPLE), "-o", out, "--size", "256"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "backends: faces=blazeface, similarity=classic-v1, cutout=grabcut, face=lab-adain" in (
+        printed
+    )
+    assert "note: selfie found no person: used grabcut" in printed
