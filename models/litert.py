@@ -41,7 +41,10 @@ def mediapipe_file(relative: str) -> Path:
 
 
 def default_threads() -> int:
-    return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
+    """The cores this process may use (its affinity where the OS has one), at most 4."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(MAX_THREADS, cores))
 
 
 class LiteRTModel:

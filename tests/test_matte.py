@@ -58,6 +58,23 @@ def test_the_models_are_the_real_files_from_the_installed_wheel(matte: SelfieMat
     assert matte.pose.output_shapes[2] == (256, 256, 1)  # the pose model's person mask
 
 
+def test_without_the_wheel_the_error_says_how_to_install_it(monkeypatch) -> None:
+    import importlib.metadata
+
+    from albumify.errors import MissingAsset
+    from models import litert
+
+    with pytest.raises(MissingAsset, match=r"has no modules/nothing\.tflite: install it with"):
+        mediapipe_file("nothing.tflite")
+
+    def not_installed(name: str) -> None:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(litert.importlib.metadata, "distribution", not_installed)
+    with pytest.raises(MissingAsset, match=r"pip install --no-deps mediapipe==0\.10\.21"):
+        SelfieMatte()
+
+
 def test_the_matte_of_the_example_photo(matte: SelfieMatte, detector: BlazeFaceDetector) -> None:
     rgb = np.asarray(images.astronaut())
     face, others = faces_of(detector, rgb)
