@@ -36,8 +36,8 @@ WIDEN, EDGE_RUN = 1.5, 4
 an elbow) gets a second pass on a window this much wider."""
 WINDOW_ABOVE = 0.8
 """Room above the face box (hair), in face heights."""
-POSE_FACES, POSE_BELOW = 6.5, 2.2
-"""The pose window: its side in face heights and its centre's drop below the face centre."""
+POSE_FRAMINGS = ((6.5, 2.2), (5.0, 1.7), (8.0, 2.5))
+"""Pose windows, tried in turn: side in face heights, centre's drop below the face centre."""
 POSE_CORE = 0.3
 """Pose mask above this: the tracked person's body for sure."""
 POSE_REACH = 0.15
@@ -125,16 +125,19 @@ class SelfieMatte:
         """The pose model's person mask, in the selfie window's pixels (0 where it sees no one).
 
         Its window is framed as MediaPipe frames a body: centred below the face, wide enough
-        for the shoulders and arms; its mask is a logit map.
+        for the shoulders and arms. How sure it is that someone is there moves with the
+        framing (a small photo, a bent body), so the next framing is tried when it is not;
+        its mask is a logit map.
         """
-        side = POSE_FACES * face.height
-        centre = (face.centre[0], face.centre[1] + POSE_BELOW * face.height)
-        window, pose_matrix = square_window(image, centre, side, SIDE)
-        outputs = self.pose(window.astype(np.float32) / 255.0)
-        presence, logits = float(outputs[1].ravel()[0]), outputs[2][:, :, 0]
-        if presence < 0.5:
+        for faces_high, below in POSE_FRAMINGS:
+            centre = (face.centre[0], face.centre[1] + below * face.height)
+            window, pose_matrix = square_window(image, centre, faces_high * face.height, SIDE)
+            outputs = self.pose(window.astype(np.float32) / 255.0)
+            if float(outputs[1].ravel()[0]) >= 0.5:  # the model's "a person is here" score
+                break
+        else:
             return np.zeros((SIDE, SIDE), np.float32)
-        mask = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        mask = 1.0 / (1.0 + np.exp(-np.clip(outputs[2][:, :, 0], -30, 30)))
         # pose window → photo → selfie window
         to_selfie = compose_affine(matrix, invert_affine(pose_matrix))
         return cv2.warpAffine(mask, to_selfie, (SIDE, SIDE), flags=cv2.INTER_LINEAR)
