@@ -10,6 +10,7 @@ import textwrap
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from albumify.cli import main
 from models.blazeface import BlazeFaceDetector
@@ -195,3 +196,40 @@ def test_the_backends_line_names_the_cut_out_actually_used(tmp_path, capsys, mon
         printed
     )
     assert "note: selfie found no person: used grabcut" in printed
+
+
+def neighbour_regions(photo: photos.Photo, scale: float) -> list[tuple[slice, slice]]:
+    """Where the other players' faces are in this crop (found or not by the detector): a box
+    of about their face's size around each centre, clipped to the frame, at `scale`."""
+    assert photo.crop is not None
+    x0, y0, x1, y1 = photo.crop
+    regions = []
+    for cx, cy in photos.POKER_FACES:
+        if (cx, cy) == photo.subject:
+            continue
+        bx0, bx1 = max(x0, cx - 45), min(x1, cx + 45)
+        by0, by1 = max(y0, cy - 55), min(y1, cy + 55)
+        if bx1 - bx0 >= 20 and by1 - by0 >= 20:  # enough of that face is in frame
+            ys = slice(round((by0 - y0) * scale), round((by1 - y0) * scale))
+            xs = slice(round((bx0 - x0) * scale), round((bx1 - x0) * scale))
+            regions.append((ys, xs))
+    return regions
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_no_neighbours_face_is_kept_found_or_not(scale, matte, detector) -> None:
+    """Every other player's face in frame, the detector's misses at the frame's edge too."""
+    checked = 0
+    for photo in NEIGHBOURS:
+        image = photo.image()
+        if scale != 1.0:
+            size = (round(image.width * scale), round(image.height * scale))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        rgb = np.asarray(image)
+        face, others = faces_of(detector, rgb)
+        alpha = matte(rgb, face, others)
+        assert alpha is not None, photo.name
+        for ys, xs in neighbour_regions(photo, scale):
+            assert alpha[ys, xs].mean() < 0.25, (photo.name, ys, xs)
+            checked += 1
+    assert checked >= 6  # the neighbours whose face is at least partly in frame
