@@ -24,19 +24,20 @@ from models.backends import (
 from models.embedder import ClassicEmbedder, ResNetEmbedder
 from models.face_style import ColourStyler
 from models.faces import Face
+from models.matte import SelfieMatte
 from models.segmenter import GrabCutSegmenter, OvalMatte, YoloSegmenter
 from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
 
 CLASSIC_CHAINS = {
-    "faces": ("mtcnn",),
+    "faces": ("blazeface",),
     "similarity": ("classic-v1",),
-    "cutout": ("grabcut", "oval"),
+    "cutout": ("selfie", "grabcut", "oval"),
     "face": (ColourStyler.name,),
 }
 NEURAL_CHAINS = {
-    "faces": ("mtcnn",),
+    "faces": ("blazeface",),
     "similarity": ("resnet50-v2", "classic-v1"),
-    "cutout": ("yolo11n-seg", "grabcut", "oval"),
+    "cutout": ("yolo11n-seg", "selfie", "grabcut", "oval"),
     "face": ("psp", ColourStyler.name),
 }
 """What `neural` (or `auto` with every file) chooses; tests/test_neural_pipeline.py checks the
@@ -64,7 +65,7 @@ def names(models: list) -> list[str]:
 def test_auto_without_files_is_classic(tmp_path: Path) -> None:
     backends = select_backends(tmp_path, "auto", "cpu")
     assert [type(e) for e in backends.load_embedders()] == [ClassicEmbedder]
-    assert [type(s) for s in backends.load("cutout")] == [GrabCutSegmenter, OvalMatte]
+    assert [type(s) for s in backends.load("cutout")] == [SelfieMatte, GrabCutSegmenter, OvalMatte]
     assert backends.files() == {}
     assert backends.chain_names() == CLASSIC_CHAINS
 
@@ -75,7 +76,7 @@ def test_auto_picks_each_stage_whose_file_is_present(tmp_path: Path, resnet_file
     backends = select_backends(weights_dir, "auto", "cpu")
     chains = backends.chain_names()
     assert chains["similarity"] == ("resnet50-v2", "classic-v1")
-    assert chains["cutout"] == ("grabcut", "oval")
+    assert chains["cutout"] == ("selfie", "grabcut", "oval")
     assert chains["face"] == (ColourStyler.name,)
     assert names(backends.load_embedders()) == ["resnet50-v2", "classic-v1"]
     assert names(available_embedders(weights_dir, "cpu")) == ["classic-v1", "resnet50-v2"]
@@ -92,7 +93,7 @@ def test_neural_with_every_file(tmp_path: Path, resnet_file: Path, yolo_file: Pa
         assert backends.requested == requested
     # Loaded, each model is the backend it is registered as (pSp: test_neural_pipeline).
     cutout = backends.load("cutout")
-    assert [type(s) for s in cutout] == [YoloSegmenter, GrabCutSegmenter, OvalMatte]
+    assert [type(s) for s in cutout] == [YoloSegmenter, SelfieMatte, GrabCutSegmenter, OvalMatte]
     assert tuple(names(cutout)) == NEURAL_CHAINS["cutout"]
     classic = select_backends(weights_dir, "classic", "cpu")
     assert classic.chain_names() == CLASSIC_CHAINS
@@ -127,9 +128,9 @@ def test_classic_stages_and_their_fallback_chains(tmp_path: Path, requested: str
     stages = build_stages(backends, backends.load_embedders(), {"classic-v1"})
     assert stages.chain_names() == CLASSIC_CHAINS
     assert stages.names() == {
-        "faces": "mtcnn",
+        "faces": "blazeface",
         "similarity": "classic-v1",
-        "cutout": "grabcut",
+        "cutout": "selfie",
         "face": ColourStyler.name,
     }
 

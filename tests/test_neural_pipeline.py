@@ -31,12 +31,12 @@ def monkeypatch_module():
 def test_neural_backends_are_chosen_and_the_starter_library_gains_resnet(neural_pipeline):
     names = neural_pipeline.stages.names()
     assert names == {
-        "faces": "mtcnn",
+        "faces": "blazeface",
         "similarity": "resnet50-v2",
         "cutout": "yolo11n-seg",
         "face": "psp",
     }
-    # Per photo: YOLO → GrabCut → oval, pSp → colour transfer; the index has ResNet vectors.
+    # Per photo: YOLO → selfie → GrabCut → oval, pSp → colour transfer; the index has ResNet.
     assert neural_pipeline.stages.chain_names() == {**NEURAL_CHAINS, "similarity": ("resnet50-v2",)}
     assert neural_pipeline.index.has_embedder("resnet50-v2")
     assert neural_pipeline.index.has_embedder("classic-v1")

@@ -201,7 +201,7 @@ def test_each_fallback_is_said_in_the_notes_and_the_backends_line(pipeline, monk
         "psp couldn't use this face: used lab-adain",
     ]
     assert result.backends == {
-        "faces": "mtcnn",
+        "faces": "blazeface",
         "similarity": "classic-v1",
         "cutout": "oval",
         "face": "lab-adain",

@@ -161,8 +161,9 @@ class Pipeline:
                 art = self._faceless_art(rgb, cover, options)
         else:
             with stage(Stage.CUTOUT):
+                others = [f for f in faces if f is not face]
                 alpha = _first_that_copes(
-                    Stage.CUTOUT, self.stages.segmenters, (rgb, face), notes, backends
+                    Stage.CUTOUT, self.stages.segmenters, (rgb, face, others), notes, backends
                 )
             with stage(Stage.FACE):
                 styled = _first_that_copes(
