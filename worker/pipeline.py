@@ -163,13 +163,13 @@ class Pipeline:
 
         with stage(Stage.MATCHING):
             query = self.stages.embedder([rgb])[0]
-            hits = self.index.search(query, self.stages.embedder.name, k=1, exclude=options.exclude)
-            if not hits:  # every cover shown already: start the round again
-                hits = self.index.search(query, self.stages.embedder.name, k=1)
+            name = self.stages.embedder.name
+            hit = self.index.match(query, name, exclude=options.exclude, seed=options.seed)
+            if hit is None:  # every cover shown already: start the round again
+                hit = self.index.match(query, name, seed=options.seed)
                 notes.append("every library cover was shown for this photo: starting over")
-            if not hits:
+            if hit is None:
                 raise ValueError("the cover library is empty")
-            hit = hits[0]
             cover = self._cover_pixels(hit.record, options.size)
 
         backends = self.stages.names()
