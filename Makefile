@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	# facenet-pytorch pins an old torch in its metadata but runs on current ones; its MTCNN
 	# weights ship inside the wheel. Its own imports (requests, tqdm) are our dependencies.
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
+	# Test photos only (tests/photos.py reads its images, never imports it): insightface's own
+	# dependencies would replace the headless OpenCV with the GUI build.
+	$(BIN)/pip install --quiet --no-deps insightface==2.1
 	touch $(STAMP)
 
 install: $(STAMP)
