@@ -18,6 +18,7 @@ SUITE = (
     "bench.bench_batch",
     "bench.bench_compile",
     "bench.bench_index",
+    "bench.bench_variety",
     "bench.bench_leaderboard",
     "bench.bench_e2e",
 )

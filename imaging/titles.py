@@ -49,10 +49,11 @@ def language_for(artist: str, mood: str, rng: random.Random) -> str:
     return "ko" if rng.random() < KOREAN_SHARE.get(mood, OTHER_KOREAN_SHARE) else "en"
 
 
-def generate_title(genre: str | None, seed: int, artist: str = "") -> str:
-    """A title that fits `genre`, the same for the same (genre, seed, artist script)."""
+def generate_title(genre: str | None, seed: int, artist: str = "", salt: str = "") -> str:
+    """A title that fits `genre`, the same for the same arguments. `artist` and `salt` (the
+    library cover) take part, so two members, or a re-roll, do not get the same title."""
     mood = mood_for(genre)
-    rng = random.Random(f"title:{mood}:{seed}")
+    rng = random.Random(f"title:{mood}:{seed}:{artist}:{salt}")
     language = language_for(artist, mood, rng)
     table = word_lists()[language]
     words = table[mood]

@@ -162,7 +162,7 @@ HUB_REFERENCE_ROWS = 1024
 HUB_WEIGHT = 0.5
 RESCORE_ALL_ROWS = 4096
 """Up to this many covers every one is re-scored; above, the best `RERANK_DEPTH` by cosine."""
-TIE_MARGIN = 0.03
+TIE_MARGIN = 0.04
 """Covers scoring within this of the best are near-ties, and the request's seed picks one.
 On the centred, hubness-reduced scale; `bench.bench_variety` reports what it is in cosine."""
 REROLL_DIVERSITY = 0.5

@@ -245,7 +245,7 @@ class Pipeline:
         artist = clean_text(options.artist, self.limits.artist_max_chars)
         title = clean_text(options.title, self.limits.title_max_chars)
         if not title:
-            title = generate_title(record.genre, options.seed, artist)
+            title = generate_title(record.genre, options.seed, artist, record.library_id)
         return artist, title
 
 
