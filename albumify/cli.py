@@ -127,7 +127,7 @@ def sheet_main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() in (".jpg", ".jpeg"):
-        sheet.save(out, "JPEG", quality=82, optimize=True, progressive=True)
+        sheet.save(out, "JPEG", quality=68, optimize=True, progressive=True)
     else:
         sheet.save(out)
     print(f"wrote {out} ({sheet.width}×{sheet.height}, {len(rows)} photos × {args.rerolls + 1})")
