@@ -59,6 +59,9 @@ class ResultRecord:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    lettering: bool = True
+    """Re-rolls keep the lettering choice and the artist's name."""
     seed: int = 0
     job_id: str = ""
     created_at: float = 0.0
@@ -93,6 +96,8 @@ class ResultRecord:
             "title": self.title or "",
             "artist": self.artist or "",
             "advisory": "1" if self.advisory else "0",
+            "display_name": (self.display_name or "")[:100],
+            "lettering": "1" if self.lettering else "0",
             "seed": str(self.seed),
             "job_id": self.job_id,
             "created_at": f"{self.created_at:.3f}",
@@ -120,6 +125,8 @@ class ResultRecord:
             title=data.get("title") or None,
             artist=data.get("artist") or None,
             advisory=data.get("advisory") == "1",
+            display_name=data.get("display_name") or None,
+            lettering=data.get("lettering", "1") != "0",  # records from before: on
             seed=as_int(data.get("seed")),
             job_id=data.get("job_id", ""),
             created_at=float(data.get("created_at") or 0.0),

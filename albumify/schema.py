@@ -79,6 +79,10 @@ class CoverJob:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    """The photo author's server display name: the artist when none was typed."""
+    lettering: bool = True
+    """False: the member turned lettering off (no artist, no title on the cover)."""
     seed: int = 0
     exclude: tuple[str, ...] = ()
     """Library ids not to match again (re-roll = next best)."""

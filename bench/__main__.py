@@ -21,6 +21,7 @@ SUITE = (
     "bench.bench_gpu",
     "bench.bench_compile",
     "bench.bench_index",
+    "bench.bench_variety",
     "bench.bench_leaderboard",
     "bench.bench_e2e",
 )

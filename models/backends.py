@@ -4,7 +4,7 @@ Each stage lists its backends most capable first; a neural one is in play only w
 weights file is in the weights dir:
 
     faces       blazeface                    (MediaPipe's model, in the mediapipe wheel)
-    similarity  resnet50-v2 → classic-v1     (search uses the first whose vectors the index has)
+    similarity  resnet50-v2 → classic-v2     (search uses the first whose vectors the index has)
     cutout      yolo11n-seg → selfie → grabcut → oval
                                              (per photo: the next when one finds no person)
     face        psp → lab-adain              (per photo: colour transfer when pSp can't align)
@@ -150,7 +150,7 @@ REGISTRY: dict[str, tuple[Backend, ...]] = {
     "faces": (Backend("blazeface", _blazeface),),
     "similarity": (
         Backend("resnet50-v2", _resnet, RESNET50),
-        Backend("classic-v1", _classic_embedder),
+        Backend("classic-v2", _classic_embedder),
     ),
     "cutout": (
         Backend("yolo11n-seg", _yolo, YOLO_SEG),

@@ -185,14 +185,14 @@ def test_the_backends_line_names_the_cut_out_actually_used(tmp_path, capsys, mon
     assert main(["cover", str(images.EXAMPLE), "-o", out, "--size", "256"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert any(line.startswith("library cover: starter:") for line in printed)
-    assert "backends: faces=blazeface, similarity=classic-v1, cutout=selfie, face=lab-adain" in (
+    assert "backends: faces=blazeface, similarity=classic-v2, cutout=selfie, face=lab-adain" in (
         printed
     )
 
     monkeypatch.setattr(SelfieMatte, "__call__", lambda self, image, face, others=(): None)
     assert main(["cover", str(images.EXAMPLE), "-o", out, "--size", "256"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert "backends: faces=blazeface, similarity=classic-v1, cutout=grabcut, face=lab-adain" in (
+    assert "backends: faces=blazeface, similarity=classic-v2, cutout=grabcut, face=lab-adain" in (
         printed
     )
     assert "note: selfie found no person: used grabcut" in printed

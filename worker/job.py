@@ -196,8 +196,9 @@ class CoverTask:
         pipeline = current_pipeline(self.settings)
         options = CoverOptions(
             title=job.title,
-            artist=job.artist,
+            artist=job.artist or job.display_name,
             advisory=job.advisory,
+            lettering=job.lettering,
             seed=job.seed,
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
@@ -227,6 +228,8 @@ class CoverTask:
             title=job.title,
             artist=job.artist,
             advisory=job.advisory,
+            display_name=job.display_name,
+            lettering=job.lettering,
             seed=job.seed,
             job_id=job.job_id,
             created_at=self.clock(),

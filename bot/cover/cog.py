@@ -79,6 +79,7 @@ class Covers(commands.Cog):
         title="Album title printed on the cover",
         artist="Artist name printed on the cover",
         advisory="Add a parental-advisory sticker",
+        lettering="Set an artist and title on the cover (default: your name and a made-up title)",
     )
     async def albumify(
         self,
@@ -87,9 +88,13 @@ class Covers(commands.Cog):
         title: str | None = None,
         artist: str | None = None,
         advisory: bool = False,
+        lettering: bool = True,
     ) -> None:
         request = self._interaction_request(
             interaction, from_attachment(image), interaction.user.id, title, artist, advisory
+        )
+        request = dataclasses.replace(
+            request, display_name=interaction.user.display_name, lettering=lettering
         )
         await self._admit_and_enqueue(interaction, request)
 
@@ -100,6 +105,7 @@ class Covers(commands.Cog):
         request = self._interaction_request(
             interaction, message_image(message), message.author.id, None, None, False
         )
+        request = dataclasses.replace(request, display_name=message.author.display_name)
         await self._admit_and_enqueue(interaction, request)
 
     @commands.Cog.listener()
@@ -123,6 +129,7 @@ class Covers(commands.Cog):
             requester_id=message.author.id,
             photo_author_id=author_id,
             image=image,
+            display_name=message.author.display_name if author_id == message.author.id else None,
             reply_to_message_id=message.id,
         )
 

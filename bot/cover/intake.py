@@ -77,6 +77,9 @@ class CoverRequest:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    """The photo author's server display name (the artist when none was typed)."""
+    lettering: bool = True
     application_id: int | None = None
     token: str | None = field(default=None, repr=False)
     created_at: float | None = None
@@ -288,6 +291,8 @@ class Intake:
             title=request.title,
             artist=request.artist,
             advisory=request.advisory,
+            display_name=request.display_name,
+            lettering=request.lettering,
             seed=request.request_id % 1_000_003,
             **self._reply_fields(request, response_message_id),
         )
@@ -373,6 +378,8 @@ class Intake:
             title=result.title,
             artist=result.artist,
             advisory=result.advisory,
+            display_name=result.display_name,
+            lettering=result.lettering,
             seed=result.seed,
             exclude=result.shown,
             rerolled_from=result.result_id,
