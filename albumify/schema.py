@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 1
 JOB_FUNCTION = "worker.job.make_cover"
 
-COVER_OPTIONS: tuple[str, ...] = ("title", "artist", "advisory")
+COVER_OPTIONS: tuple[str, ...] = ("title", "artist", "advisory", "lettering", "display_name")
 """The fields of a request (the bot's `CoverRequest`) and of its job (`CoverJob`) that change
 how the cover looks. Two requests of one photo with equal values here are the same request
 (`request_identity`); a new look option is added to both classes and named here."""
