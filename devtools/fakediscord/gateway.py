@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from devtools.fakediscord.guild import BOT_TOKEN, Guild
-from devtools.fakediscord.model import FakeInteraction, FakeMessage, guild_payload
+from devtools.fakediscord.model import VIEW_CHANNEL, FakeInteraction, FakeMessage, guild_payload
 
 GATEWAY_PATH = "/gateway"
 HEARTBEAT_INTERVAL_MS = 41_250
@@ -134,7 +134,10 @@ class Gateway(Guild):
             },
         )
         guild = guild_payload(
-            self.guild_id, "Albumify Test Server", [self.channel_id], list(self.members.values())
+            self.guild_id,
+            "Albumify Test Server",
+            self.channel_payloads(),
+            list(self.members.values()),
         )
         await self._dispatch("GUILD_CREATE", guild)
         self.identifies += 1
@@ -163,7 +166,14 @@ class Gateway(Guild):
             await self._dispatch("INTERACTION_CREATE", interaction.payload)
 
     async def _dispatch_message_create(self, message: FakeMessage) -> None:
-        if not self.sessions or message.ephemeral:
+        """To the bot, as Discord does: not ephemeral ones, not where it cannot see, no DMs."""
+        if (
+            not self.sessions
+            or message.ephemeral
+            or message.channel_id in self.dm_channels.values()
+        ):
+            return
+        if not self.bot_permissions(message.channel_id) & VIEW_CHANNEL:
             return
         intents = self.sessions[-1].intents
         stripped = not (

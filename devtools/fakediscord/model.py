@@ -66,6 +66,8 @@ class FakeUser:
     bot: bool = False
     moderator: bool = False
     """Has Manage Messages in the fake guild."""
+    accepts_dms: bool = True
+    """False: the member closed DMs from server members (the bot's DMs get 50007)."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -204,7 +206,7 @@ class FakeInteraction:
 
 
 def guild_payload(
-    guild_id: int, name: str, channel_ids: list[int], members: list[FakeUser]
+    guild_id: int, name: str, channels: list[dict[str, Any]], members: list[FakeUser]
 ) -> dict[str, Any]:
     """GUILD_CREATE: `member_count` equals the members sent (discord.py checks chunking)."""
     return {
@@ -225,7 +227,7 @@ def guild_payload(
                 "flags": 0,
             }
         ],
-        "channels": [channel_payload(guild_id, cid) for cid in channel_ids],
+        "channels": channels,
         "members": [member.member_payload() for member in members],
         "member_count": len(members),
         "joined_at": "2024-01-01T00:00:00+00:00",
@@ -253,17 +255,28 @@ def guild_payload(
     }
 
 
-def channel_payload(guild_id: int, channel_id: int) -> dict[str, Any]:
+def channel_payload(
+    guild_id: int, channel_id: int, overwrites: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "id": str(channel_id),
         "guild_id": str(guild_id),
         "type": 0,
         "name": f"general-{channel_id % 1000}",
         "position": 0,
-        "permission_overwrites": [],
+        "permission_overwrites": overwrites or [],
         "nsfw": False,
         "parent_id": None,
         "topic": None,
         "last_message_id": None,
         "rate_limit_per_user": 0,
+    }
+
+
+def dm_channel_payload(channel_id: int, recipient: FakeUser) -> dict[str, Any]:
+    return {
+        "id": str(channel_id),
+        "type": 1,
+        "recipients": [recipient.payload()],
+        "last_message_id": None,
     }

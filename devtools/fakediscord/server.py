@@ -12,13 +12,17 @@ below it:
 - `server.FakeDiscord` (here): the members' side, which tests and the demo drive.
 
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
-`post_message()` dispatch gateway events; `wait_until()` polls the model. Protocol mistakes the
+`post_message()` dispatch gateway events; `wait_until()` polls the model;
+`set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), as a
+server admin would. Interaction tokens look like Discord's (`aW50ZXJhY3Rpb246…`, base64 of
+"interaction:<id>:…"). Protocol mistakes the
 real Discord would reject (a second callback, a late ack, an Authorization header on a
 webhook call, a missing one on a bot call) are collected in `protocol_errors`.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -28,12 +32,13 @@ from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.model import (
     COMMAND_INTERACTION,
     COMPONENT_INTERACTION,
+    LOADING,
     MESSAGE_MENU,
     SLASH,
+    Callback,
     FakeInteraction,
     FakeMessage,
     FakeUser,
-    channel_payload,
 )
 from devtools.fakediscord.routes import Routes
 
@@ -49,6 +54,11 @@ class FakeDiscord(Routes):
         super().start()
         return self
 
+    def reset(self) -> None:
+        """As `Guild.reset`, and the bot gets its full permissions back in every channel."""
+        super().reset()
+        self.set_bot_permissions()
+
     def environment(self) -> dict[str, str]:
         """What the bot and the worker need to talk to this server instead of Discord."""
         return {
@@ -58,6 +68,27 @@ class FakeDiscord(Routes):
             "ALBUMIFY_CDN_HOSTS": "127.0.0.1",
             "DEV_GUILD_ID": str(self.guild_id),
         }
+
+    # -- the server's settings -------------------------------------------------------------
+
+    def set_bot_permissions(
+        self, channel_id: int | None = None, *, deny: int = 0, allow: int = 0
+    ) -> None:
+        """The bot's overwrite in the channel (nothing denied or allowed: its guild permissions).
+
+        The bot is told with CHANNEL_UPDATE, as Discord does, so its cache agrees.
+        """
+        channel_id = channel_id or self.channel_id
+        with self._model_lock:
+            before = self.bot_overwrites.get(channel_id)
+            if deny or allow:
+                self.bot_overwrites[channel_id] = (allow, deny)
+            else:
+                self.bot_overwrites.pop(channel_id, None)
+            changed = before != self.bot_overwrites.get(channel_id)
+            payload = {**self.channel_payload(channel_id), "guild_id": str(self.guild_id)}
+        if changed and self.sessions:
+            self._run(self._dispatch("CHANNEL_UPDATE", payload))
 
     # -- members and their actions ---------------------------------------------------------
 
@@ -148,6 +179,21 @@ class FakeDiscord(Routes):
         interaction.source_message_id = message.id
         return self.send(interaction)[0]
 
+    def deferred(self, user: FakeUser) -> FakeInteraction:
+        """A /albumify the bot has already deferred ("thinking…"): for a worker run without a
+        bot, the interaction whose token and message the job answers through."""
+        data = {"id": "0", "name": "albumify", "type": SLASH, "options": [], "resolved": {}}
+        interaction = self._interaction(COMMAND_INTERACTION, user, data)
+        with self._model_lock:
+            message = self._new_message(interaction.channel_id, self.bot)
+            message.interaction_id = interaction.id
+            message.flags |= LOADING
+            message.history.append("")
+            interaction.sent_at = time.monotonic()
+            interaction.callbacks.append(Callback(interaction.sent_at, 5, 200))
+            interaction.response_message_id = message.id
+        return interaction
+
     def send(self, *interactions: FakeInteraction) -> list[FakeInteraction]:
         """Dispatch the interactions back to back in one go (a burst, like a busy server)."""
         self._run(self._dispatch_interactions(interactions))
@@ -185,7 +231,8 @@ class FakeDiscord(Routes):
         message: FakeMessage | None = None,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next()
-        token = f"itok{interaction_id}x{secrets.token_hex(12)}"
+        secret = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}"
+        token = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
@@ -193,11 +240,11 @@ class FakeDiscord(Routes):
             "data": data,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.channel_id),
-            "channel": {**channel_payload(self.guild_id, self.channel_id), "permissions": "0"},
+            "channel": {**self.channel_payload(self.channel_id), "permissions": "0"},
             "member": user.member_payload(with_permissions=True),
             "token": token,
             "version": 1,
-            "app_permissions": str(self.bot.permissions),
+            "app_permissions": str(self.bot_permissions(self.channel_id)),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
