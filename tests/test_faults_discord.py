@@ -14,6 +14,7 @@ from albumify.settings import Limits, Settings
 from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
 from tests.support.jobs import cover_job
+from worker.delivery import TOKEN_MARGIN_S
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,
@@ -21,7 +22,7 @@ from worker.discord_api import (
     InvalidRequestBudget,
     shared_budget,
 )
-from worker.job import TOKEN_MARGIN_S, CoverTask
+from worker.job import CoverTask
 
 TOKEN = "tok-discord-faults"
 

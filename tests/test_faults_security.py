@@ -93,6 +93,8 @@ class Response:
 
 
 class Message:
+    """The button's message: the click's original response, deleted through its webhook."""
+
     def __init__(self) -> None:
         self.deleted = False
 
@@ -104,6 +106,7 @@ REQUESTER, AUTHOR, MODERATOR, STRANGER = 301, 302, 303, 304
 
 
 def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> Any:
+    message, response = Message(), Response()
     return SimpleNamespace(
         id=int(time.time() * 1000) + user_id,
         user=SimpleNamespace(id=user_id),
@@ -114,8 +117,11 @@ def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> 
         created_at=datetime.now(UTC),
         filesize_limit=8 * 1024 * 1024,
         permissions=discord.Permissions(manage_messages=manage_messages),
-        message=Message(),
-        response=Response(),
+        app_permissions=discord.Permissions.text(),
+        message=message,
+        delete_original_response=message.delete,
+        response=response,
+        followup=SimpleNamespace(send=response.send_message),
         client=cog.bot,
     )
 
@@ -177,6 +183,8 @@ def test_delete_is_for_requester_author_and_moderators(
     assert bool(still_there) is not allowed
     if not allowed:
         assert "Only the person who asked" in pressed.response.sent[0]
+    else:
+        assert pressed.response.deferred and pressed.response.sent == ["Deleted."]
 
 
 @pytest.mark.parametrize("user", [STRANGER, MODERATOR])
