@@ -125,7 +125,12 @@ def bot_queue(connection: Any, settings: Settings) -> Queue:
 
 
 def enqueue_like_the_bot(
-    redis_url: str, queue: Queue, settings: Settings, requests: Iterable[CoverRequest]
+    redis_url: str,
+    queue: Queue,
+    settings: Settings,
+    requests: Iterable[CoverRequest],
+    *,
+    response_message_id: int | None = 4,
 ) -> list[CoverJob]:
     """admit + enqueue through `bot.cover.intake.Intake`, as the cog does for each request."""
 
@@ -137,7 +142,11 @@ def enqueue_like_the_bot(
             for request in requests:
                 admission = await intake.admit(request)
                 assert admission.ok, admission.message
-                jobs.append(await intake.enqueue(request, admission, response_message_id=4))
+                jobs.append(
+                    await intake.enqueue(
+                        request, admission, response_message_id=response_message_id
+                    )
+                )
             return jobs
         finally:
             await client.aclose()
