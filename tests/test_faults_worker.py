@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import signal
+import threading
 import time
 
 import pytest
@@ -188,6 +189,25 @@ def test_sigterm_finishes_the_current_job_then_exits(
     # It took no new job after the signal: the next one waits for another worker.
     assert job_status(redis_sync, waiting) == "queued"
     assert answers(fake_rest, APP, "tok-7102") == []
+
+
+def test_warm_shutdown_does_not_wait_a_minute_for_the_pubsub_listener(redis_url, redis_sync):
+    """The interleaving that made SIGTERM hang for 60 s: the listener thread reads RQ's
+    UNSUBSCRIBE reply before RQ stops it, then waits for a subscription that never comes."""
+    worker = build_worker(Settings(redis_url=redis_url), connection=redis_sync, name="listener")
+    worker.subscribe()
+    pubsub, listener = worker.pubsub, worker.pubsub_thread
+    send_unsubscribe = pubsub.unsubscribe
+
+    def unsubscribe_and_let_the_listener_read_the_reply(*args, **kwargs):
+        send_unsubscribe(*args, **kwargs)
+        wait_until(lambda: not pubsub.subscribed or not listener.is_alive(), 10, "the reply")
+
+    pubsub.unsubscribe = unsubscribe_and_let_the_listener_read_the_reply
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopping.start()
+    stopping.join(20)  # a safety net: the hang this prevents lasts 60 s
+    assert not stopping.is_alive() and not listener.is_alive()
 
 
 # -- health -----------------------------------------------------------------------------------

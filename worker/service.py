@@ -182,6 +182,19 @@ class AlbumifyWorker(SimpleWorker):
         finally:
             self.current_job_id = None
 
+    def unsubscribe(self) -> None:
+        """Stop the pubsub listener thread before RQ unsubscribes, not after.
+
+        RQ sends UNSUBSCRIBE and then stops the thread; when the reply reaches the thread
+        first, it goes back to waiting up to 60 s for a new subscription, and `stop()` (which
+        joins without a timeout since redis-py 8.2) waits with it: a warm shutdown that
+        hangs a minute after the job is done. With the thread told to stop first, the reply
+        ends its loop.
+        """
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop(timeout=0)
+        super().unsubscribe()
+
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.shutdown_requested = True
         super().request_stop(signum, frame)

@@ -101,7 +101,12 @@ class WorkerProcess:
         self.process.send_signal(signum)
 
     def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:  # say what the worker is doing
+            self.process.send_signal(signal.SIGUSR1)  # worker_main dumps every thread's stack
+            time.sleep(1)
+            raise AssertionError(f"{self.name} still running:\n{self.logs()[-8000:]}") from exc
 
     def stop(self) -> None:
         """SIGTERM (warm shutdown), then SIGKILL as a safety net; reap what it started."""

@@ -22,7 +22,9 @@ Production code has no such hooks.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import time
 from typing import Any
 
@@ -100,6 +102,8 @@ class SlowPipeline:
 
 
 def main() -> int:
+    # A test that finds the worker stuck sends SIGUSR1: every thread's stack goes to stderr.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--name")
