@@ -30,7 +30,12 @@ from bot.cover.intake import TOKEN_LIFE_S, CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
 from devtools.fakediscord.guild import BOT_TOKEN
-from devtools.fakediscord.model import ATTACH_FILES, EMBED_LINKS, VIEW_CHANNEL
+from devtools.fakediscord.model import (
+    ATTACH_FILES,
+    EMBED_LINKS,
+    READ_MESSAGE_HISTORY,
+    VIEW_CHANNEL,
+)
 from devtools.fakediscord.rest import ScriptedReply
 from tests.support import fake_pipeline
 from tests.support.processes import (
@@ -222,6 +227,22 @@ def test_a_channel_without_permissions_gets_one_notice_through_the_first_path_th
     assert covers_in_channel(discord) == []
     warnings = [line for line in worker.logs().splitlines() if " WARNING " in line]
     assert any(named in line and str(discord.channel_id) in line for line in warnings), warnings
+
+
+def test_a_reply_the_channel_refuses_without_read_message_history_is_posted_plainly(
+    discord, redis_url, redis_sync, settings, workers
+):
+    gil = discord.add_member("gil")
+    discord.set_bot_permissions(deny=READ_MESSAGE_HISTORY)  # a reply needs it (160002)
+    workers("no-history")
+    request, _ = mention_request(discord, gil, 9)
+    job_id = submit(redis_url, redis_sync, settings, request)
+
+    assert finished(redis_sync, job_id) == "finished"
+    (cover,) = covers_in_channel(discord)
+    assert cover.message_reference is None and gil.mention in cover.content
+    replies = [p for p in discord.calls("POST", "/channels/") if p.files]
+    assert [bool(p.payload.get("message_reference")) for p in replies] == [True, False]
 
 
 # -- every job ends with an answer ----------------------------------------------------------

@@ -285,9 +285,16 @@ def test_the_bot_masks_interaction_tokens_in_discord_py_debug_lines(redis_url, c
         "%s %s has received %s", "PATCH", f"{base}/webhooks/77/{TOKEN}/messages/@original", {}
     )
     http.debug("token %s", BOT_TOKEN)
+    # discord.py logs every gateway event's payload at DEBUG: INTERACTION_CREATE has the token.
+    event = {"op": 0, "t": "INTERACTION_CREATE", "d": {"id": "1", "token": TOKEN, "type": 2}}
+    logging.getLogger("discord.gateway").debug("For Shard ID %s: WebSocket Event: %s", None, event)
+    discord_token = "aW50ZXJhY3Rpb246MTIzOjQ1NjpzZWNyZXQ"  # Discord's: base64 "interaction:…"
+    logging.getLogger("discord.client").debug("something about %s", discord_token)
     assert "/interactions/1/<token>/callback" in caplog.text
     assert "/webhooks/77/<token>/messages/@original" in caplog.text
+    assert "'token': '<token>'" in caplog.text and "INTERACTION_CREATE" in caplog.text
     assert TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
+    assert discord_token not in caplog.text
 
 
 # -- size caps apply before the body is read ----------------------------------------------------
