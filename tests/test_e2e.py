@@ -240,7 +240,7 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
 
     delete = discord.click(erin, second, f"albumify:delete:{second_id}")
     (done,) = discord.wait_until(
-        lambda: second.deleted and discord.followups(delete), "the delete", 10
+        lambda: second.deleted and discord.answers_to(delete), "the delete", 10
     )
     assert done.ephemeral and done.content == "Deleted."
     assert discord.channel() == [first]  # what everyone sees: the first cover only

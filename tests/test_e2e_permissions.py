@@ -67,7 +67,7 @@ def test_slash_command_and_delete_in_a_channel_the_bot_cannot_see(
 
     delete = discord.click(ann, cover, f"albumify:delete:{result_id}")
     (said,) = discord.wait_until(
-        lambda: cover.deleted and discord.followups(delete), "the delete", 20
+        lambda: cover.deleted and discord.answers_to(delete), "the delete", 20
     )
     assert said.ephemeral and said.content == "Deleted."
     client = stack.redis()
@@ -90,7 +90,7 @@ def test_a_delete_discord_refuses_is_reported_and_the_cover_keeps_its_record(
     discord.script("DELETE", "/webhooks/", refused)
 
     delete = discord.click(ben, cover, f"albumify:delete:{result_id}")
-    (said,) = discord.wait_until(lambda: discord.followups(delete), "the answer", 20)
+    (said,) = discord.wait_until(lambda: discord.answers_to(delete), "the answer", 20)
     assert said.ephemeral and said.content.startswith("⚠️") and "still up" in said.content
     assert not cover.deleted
     client = stack.redis()
@@ -126,7 +126,7 @@ def test_no_token_reaches_the_output_at_debug(stack: Stack, discord: FakeDiscord
     cover = wait_final(stack, interaction)
     result_id = assert_cover(discord, cover, dina)
     delete = discord.click(dina, cover, f"albumify:delete:{result_id}")
-    discord.wait_until(lambda: cover.deleted and discord.followups(delete), "the delete", 20)
+    discord.wait_until(lambda: cover.deleted and discord.answers_to(delete), "the delete", 20)
     stack.wait_idle()
 
     bot, worker = stack.log("bot"), stack.log("worker")

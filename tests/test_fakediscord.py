@@ -125,9 +125,10 @@ def test_interactions_and_their_webhooks_work_where_the_bot_cannot_see(
     assert discord.response_to(interaction).content == "done"
     followup = requests.post(webhook, json={"content": "more", "flags": 64}, timeout=10)
     assert followup.status_code == 200
-    assert [m.content for m in discord.followups(interaction)] == ["more"]
+    assert [m.content for m in discord.answers_to(interaction)] == ["done", "more"]
     deleted = requests.delete(f"{webhook}/messages/@original", timeout=10)
     assert deleted.status_code == 204 and discord.response_to(interaction).deleted
+    assert [m.content for m in discord.answers_to(interaction)] == ["more"]
 
 
 def test_direct_messages_and_members_who_closed_them(discord: FakeDiscord) -> None:

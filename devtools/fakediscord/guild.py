@@ -3,7 +3,7 @@
 `Guild` is the lowest layer of `FakeDiscord` (see the package docstring): the application and
 its bot user, the members, the synced commands, every message and interaction, and the
 protocol mistakes seen so far. It also answers what a member would see (`channel()`,
-`response_to()`, `followups()`, `replies_to()`, `dms()`); the layers above read and change this
+`response_to()`, `answers_to()`, `replies_to()`, `dms()`); the layers above read and change this
 state. The bot's permissions are per channel (`bot_permissions()`: the guild's @everyone
 permissions with the bot's own overwrite in that channel); `permissions` says how Discord
 enforces them.
@@ -142,15 +142,14 @@ class Guild(FakeDiscordREST):
                 return None
             return self.messages.get(interaction.response_message_id)
 
-    def followups(self, interaction: FakeInteraction) -> list[FakeMessage]:
-        """Messages the interaction's follow-ups created (not its response), oldest first."""
+    def answers_to(self, interaction: FakeInteraction) -> list[FakeMessage]:
+        """What the interaction told its member in messages of its own, oldest first: its reply
+        (callback 4 or 5) and its follow-ups, not the message a button click updated."""
         with self._model_lock:
             return [
                 m
                 for m in self.messages.values()
-                if m.interaction_id == interaction.id
-                and m.id != interaction.response_message_id
-                and not m.deleted
+                if m.interaction_id == interaction.id and not m.deleted
             ]
 
     def dms(self, member: FakeUser) -> list[FakeMessage]:
