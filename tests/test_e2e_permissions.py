@@ -42,10 +42,8 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def discord(stack: Stack) -> Iterator[FakeDiscord]:
-    stack.reset()
-    yield stack.fake
-    stack.check_alive()
-    assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+    with stack.scenario() as fake:
+        yield fake
 
 
 def shut_out(discord: FakeDiscord) -> None:

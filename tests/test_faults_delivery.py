@@ -25,7 +25,7 @@ from rq.serializers import JSONSerializer
 from albumify import keys
 from albumify.results import load_result
 from albumify.schema import SCHEMA_VERSION, CoverJob
-from albumify.settings import Limits, Settings
+from albumify.settings import Settings
 from bot.cover.intake import TOKEN_LIFE_S, CoverRequest, Intake
 from bot.utils.images import ImageCandidate
 from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
@@ -40,12 +40,12 @@ from devtools.fakediscord.rest import ScriptedReply
 from tests.support import fake_pipeline
 from tests.support.processes import (
     FINAL_STATES,
-    WorkerProcess,
+    Workers,
     bot_queue,
     enqueue_like_the_bot,
+    fault_settings,
     job_status,
     wait_until,
-    worker_env,
 )
 from tests.support.worker_main import POSTED_KEY, RECORDED_KEY, STARTED_KEY
 
@@ -61,35 +61,14 @@ def discord() -> Iterator[FakeDiscord]:
 
 @pytest.fixture
 def settings(redis_url) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(job_timeout_s=JOB_TIMEOUT_S, guild_quota=1000),
-    )
+    return fault_settings(redis_url, JOB_TIMEOUT_S)
 
 
 @pytest.fixture
 def workers(discord, redis_url, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **env: str) -> WorkerProcess:
-        values = {
-            "DISCORD_TOKEN": BOT_TOKEN,
-            "ALBUMIFY_TEST_STAGE_DELAY": "0",
-            "ALBUMIFY_MAINTENANCE_INTERVAL": "1",
-            "ALBUMIFY_ABANDONED_GRACE": "1",
-            "ALBUMIFY_HEARTBEAT_TTL": "3",
-            **env,
-        }
-        worker = WorkerProcess(worker_env(redis_url, discord.api_base, **values), name, tmp_path)
-        started.append(worker)
-        wait_until(worker.alive, 5, f"{name} to start")
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    started = Workers(redis_url, discord.api_base, tmp_path, DISCORD_TOKEN=BOT_TOKEN)
+    yield started
+    started.stop()
 
 
 # -- requests, as the bot would enqueue them ---------------------------------------------------
@@ -103,19 +82,30 @@ def photo(discord: FakeDiscord, n: int) -> ImageCandidate:
     )
 
 
+def own_photo(discord: FakeDiscord, member: FakeUser, n: int, request_id: int, **fields):
+    """A member's request for a cover of their own photo, in the guild's channel."""
+    return CoverRequest(
+        request_id=request_id,
+        guild_id=discord.guild_id,
+        channel_id=discord.channel_id,
+        requester_id=member.id,
+        photo_author_id=member.id,
+        image=photo(discord, n),
+        **fields,
+    )
+
+
 def slash_request(
     discord: FakeDiscord, member: FakeUser, n: int, *, token_dead: bool = False
 ) -> tuple[CoverRequest, FakeInteraction]:
     """/albumify, deferred; `token_dead`: it waited in the queue until its token expired."""
     interaction = discord.deferred(member)
     created = time.time() - (TOKEN_LIFE_S - 10 if token_dead else 0)
-    request = CoverRequest(
-        request_id=interaction.id,
-        guild_id=discord.guild_id,
-        channel_id=discord.channel_id,
-        requester_id=member.id,
-        photo_author_id=member.id,
-        image=photo(discord, n),
+    request = own_photo(
+        discord,
+        member,
+        n,
+        interaction.id,
         application_id=discord.application_id,
         token=interaction.token,
         created_at=created,
@@ -130,13 +120,11 @@ def mention_request(
 ) -> tuple[CoverRequest, FakeMessage]:
     """'@Albumify' with a photo: no interaction, the answer is a reply in the channel."""
     post = discord.post_message(member, f"{discord.bot.mention} me!")
-    request = CoverRequest(
-        request_id=post.id,
-        guild_id=discord.guild_id,
-        channel_id=discord.channel_id,
-        requester_id=member.id,
-        photo_author_id=member.id,
-        image=photo(discord, n),
+    request = own_photo(
+        discord,
+        member,
+        n,
+        post.id,
         reply_to_message_id=post.id,
         app_permissions=discord.bot_permissions(),  # what the bot's cache says
     )
@@ -149,6 +137,19 @@ def submit(redis_url, redis_sync, settings, request, response_message_id=None) -
         redis_url, queue, settings, [request], response_message_id=response_message_id
     )
     return job.job_id
+
+
+def submit_channel_bound(
+    discord: FakeDiscord, redis_url, redis_sync, settings, member: FakeUser, n: int, path: str
+) -> tuple[str, CoverRequest, int]:
+    """A request whose answer goes to the channel — a mention, or a slash command whose token
+    died in the queue — submitted: its job id, the request, and what the answer replies to."""
+    if path == "mention":
+        request, post = mention_request(discord, member, n)
+        return submit(redis_url, redis_sync, settings, request), request, post.id
+    request, interaction = slash_request(discord, member, n, token_dead=True)
+    deferred = interaction.response_message_id
+    return submit(redis_url, redis_sync, settings, request, deferred), request, deferred
 
 
 def finished(redis_sync, job_id: str, timeout: float = 30) -> str:
@@ -204,12 +205,9 @@ def test_a_channel_without_permissions_gets_one_notice_through_the_first_path_th
     bob.accepts_dms = where != "nowhere"
     discord.set_bot_permissions(deny=denied)
     worker = workers(f"no-{named.lower().replace(' ', '-')}-{where}")
-    if path == "mention":
-        request, post = mention_request(discord, bob, 2)
-        job_id = submit(redis_url, redis_sync, settings, request)
-    else:
-        request, interaction = slash_request(discord, bob, 3, token_dead=True)
-        job_id = submit(redis_url, redis_sync, settings, request, interaction.response_message_id)
+    job_id, _, replied_to = submit_channel_bound(
+        discord, redis_url, redis_sync, settings, bob, 2, path
+    )
 
     assert finished(redis_sync, job_id) == "finished", worker.logs()[-3000:]
     posts = discord.calls("POST", f"/channels/{discord.channel_id}/messages")
@@ -223,7 +221,7 @@ def test_a_channel_without_permissions_gets_one_notice_through_the_first_path_th
         assert named in notice.content and "permission" in notice.content
         assert (notice in discord.dms(bob)) is (where == "dm")
         if where == "channel":
-            assert notice.message_reference["message_id"] == str(post.id)
+            assert notice.message_reference["message_id"] == str(replied_to)
     assert covers_in_channel(discord) == []
     warnings = [line for line in worker.logs().splitlines() if " WARNING " in line]
     assert any(named in line and str(discord.channel_id) in line for line in warnings), warnings
@@ -316,12 +314,9 @@ def test_a_worker_killed_right_after_posting_in_the_channel_does_not_post_twice(
 ):
     erin = discord.add_member("erin")
     doomed = workers(f"posts-then-dies-{path}", ALBUMIFY_TEST_POSTED_DELAY="60")
-    if path == "mention":
-        request, _ = mention_request(discord, erin, 6)
-        job_id = submit(redis_url, redis_sync, settings, request)
-    else:
-        request, interaction = slash_request(discord, erin, 7, token_dead=True)
-        job_id = submit(redis_url, redis_sync, settings, request, interaction.response_message_id)
+    job_id, request, _ = submit_channel_bound(
+        discord, redis_url, redis_sync, settings, erin, 6, path
+    )
     wait_until(lambda: redis_sync.get(POSTED_KEY.format(job_id=job_id)), 60, "the post")
     (first,) = covers_in_channel(discord)
     doomed.signal(signal.SIGKILL)  # before anything of the answer was recorded
