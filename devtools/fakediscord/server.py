@@ -14,10 +14,9 @@ below it:
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
 `post_message()` dispatch gateway events; `wait_until()` polls the model;
 `set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), as a
-server admin would. Interaction tokens look like Discord's (`aW50ZXJhY3Rpb246…`, base64 of
-"interaction:<id>:…"). Protocol mistakes the
-real Discord would reject (a second callback, a late ack, an Authorization header on a
-webhook call, a missing one on a bot call) are collected in `protocol_errors`.
+server admin would. Protocol mistakes the real Discord would reject (a second callback, a late
+ack, an Authorization header on a webhook call, a missing one on a bot call) are collected in
+`protocol_errors`. Interaction tokens look like Discord's: base64 of "interaction:<id>:…".
 """
 
 from __future__ import annotations
