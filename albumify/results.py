@@ -142,9 +142,33 @@ def save_result(redis: Any, record: ResultRecord) -> Any:
     return redis.register_script(lua.SAVE_RESULT)(args=[record.result_id, *fields])
 
 
-def result_posted(redis: Any, result_id: str, channel_id: int, message_id: int) -> Any:
-    """The result's message is up: it can be voted on, found by link, and forgotten."""
-    return redis.register_script(lua.RESULT_POSTED)(args=[result_id, channel_id, message_id])
+def result_posted(
+    redis: Any,
+    result_id: str,
+    channel_id: int,
+    message_id: int,
+    *,
+    job_id: str | None = None,
+    answered_ttl_s: int = 3600,
+) -> Any:
+    """The result's message is up: it can be voted on, found by link, and forgotten.
+
+    With `job_id` (a synchronous client), the job is marked answered (`keys.job_result`) in
+    the same transaction: a retry of the job (its worker died after posting) finds the answer
+    and posts nothing, whenever the worker dies after this.
+    """
+    posted = redis.register_script(lua.RESULT_POSTED)
+    if job_id is None:
+        return posted(args=[result_id, channel_id, message_id])
+    with redis.pipeline(transaction=True) as pipe:
+        posted(args=[result_id, channel_id, message_id], client=pipe)
+        pipe.set(keys.job_result(job_id), result_id, ex=answered_ttl_s)
+        return pipe.execute()[0]
+
+
+def discard_result(redis: Any, result_id: str) -> Any:
+    """A result whose message never went up (Discord refused it): no record of it stays."""
+    return redis.register_script(lua.DELETE_RESULT)(args=[result_id])
 
 
 def load_result(redis: Any, result_id: str) -> ResultRecord | None:
@@ -173,7 +197,10 @@ class ResultStore:
         return bool(await self._unboard(args=[result_id]))
 
     async def delete(self, result_id: str) -> bool:
-        """Deleted: off every board and forgotten. False when it was not on record."""
+        """Deleted: off every board and forgotten. False when it was not on record.
+
+        Call it once the result's message is gone (deleted, or already missing): the record is
+        what lets its buttons work, so a message still up must keep it."""
         return bool(await self._delete(args=[result_id]))
 
     async def for_message(self, message_id: int) -> str | None:

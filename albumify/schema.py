@@ -97,6 +97,9 @@ class CoverJob:
     attachment_size_limit: int | None = None
     requested_at: float = 0.0
     rerolled_from: str | None = None
+    app_permissions: int | None = None
+    """The bot's permissions in the channel when the request came (Discord's bitfield): names
+    the missing one if the channel later refuses a post. None when unknown."""
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -235,7 +235,9 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
     assert not second.deleted
 
     delete = discord.click(erin, second, f"albumify:delete:{second_id}")
-    done = discord.wait_until(lambda: second.deleted and discord.response_to(delete), "delete", 10)
+    (done,) = discord.wait_until(
+        lambda: second.deleted and discord.answers_to(delete), "the delete", 10
+    )
     assert done.ephemeral and done.content == "Deleted."
     assert discord.channel() == [first]  # what everyone sees: the first cover only
     assert [m.ephemeral for m in discord.channel(viewer=frank)] == [False, True, True]

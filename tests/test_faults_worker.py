@@ -18,7 +18,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from albumify import keys
-from albumify.settings import Limits, Settings
+from albumify.settings import Settings
 from bot.cover.intake import CoverRequest
 from bot.utils.images import ImageCandidate
 from tests.support import fake_pipeline
@@ -26,12 +26,13 @@ from tests.support.processes import (
     BOT_TOKEN,
     FINAL_STATES,
     WorkerProcess,
+    Workers,
     answers,
     bot_queue,
     enqueue_like_the_bot,
+    fault_settings,
     job_status,
     wait_until,
-    worker_env,
 )
 from tests.support.worker_main import DONE_KEY, STARTED_KEY
 from worker.service import build_worker
@@ -48,34 +49,17 @@ def logs_dir(tmp_path):
 
 @pytest.fixture
 def settings(redis_url) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(job_timeout_s=JOB_TIMEOUT_S, guild_quota=1000),
-    )
+    return fault_settings(redis_url, JOB_TIMEOUT_S)
 
 
 @pytest.fixture
 def workers(fake_rest, redis_url, logs_dir):
     """Start worker processes; every one is stopped (and its scheduler reaped) at the end."""
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **env: str) -> WorkerProcess:
-        values = {
-            "ALBUMIFY_TEST_STAGE_DELAY": str(DELAY_S),
-            "ALBUMIFY_MAINTENANCE_INTERVAL": "1",
-            "ALBUMIFY_ABANDONED_GRACE": "1",
-            "ALBUMIFY_HEARTBEAT_TTL": "3",
-            **env,
-        }
-        worker = WorkerProcess(worker_env(redis_url, fake_rest.api_base, **values), name, logs_dir)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    started = Workers(
+        redis_url, fake_rest.api_base, logs_dir, ALBUMIFY_TEST_STAGE_DELAY=str(DELAY_S)
+    )
+    yield started
+    started.stop()
 
 
 def request(fake_rest, request_id: int) -> CoverRequest:

@@ -11,6 +11,8 @@ Faults (see docs/operating.md):
 - health: `keys.worker_heartbeat(name)` (TTL `Limits.heartbeat_ttl_s`) is refreshed by a
   thread every third of its TTL, while idle and during long jobs; a missing key means the
   worker is dead or cut off from Redis;
+- a job's final failure (its last attempt raised, its worker died on it, its payload is of
+  another schema version) is answered to the member by `worker.failures`;
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
   else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
   process (the models stay loaded).
@@ -39,6 +41,7 @@ from albumify.connections import sync_redis
 from albumify.migrations import migrate
 from albumify.settings import Settings
 from worker import job as job_module
+from worker.failures import answer_final_failure
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,8 @@ class AlbumifyWorker(SimpleWorker):
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("log_job_description", False)
         kwargs.setdefault("maintenance_interval", settings.limits.maintenance_interval_s)
+        # Run for a job that fails here, and for a dead worker's job in the maintenance pass.
+        kwargs.setdefault("exception_handlers", [answer_final_failure])
         super().__init__(*args, **kwargs)
         self.settings = settings
         self.current_job_id: str | None = None

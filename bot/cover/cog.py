@@ -47,6 +47,11 @@ T = TypeVar("T")
 Decide = Callable[[int | None], Awaitable[CoverJob | str]]
 """Given the deferred response's message id: the queued job, or the text of a refusal."""
 
+CANNOT_DELETE = (
+    "⚠️ Discord didn't let me delete that cover, so it is still up. "
+    "Please try again in a minute, or ask a moderator to delete the message."
+)
+
 
 class Covers(commands.Cog):
     """/albumify, Apps → Albumify, @mentions, and the result's Re-roll and Delete buttons."""
@@ -131,6 +136,7 @@ class Covers(commands.Cog):
             image=image,
             display_name=message.author.display_name if author_id == message.author.id else None,
             reply_to_message_id=message.id,
+            app_permissions=_permissions_in(message),
         )
 
         async def decide() -> str | None:
@@ -217,6 +223,7 @@ class Covers(commands.Cog):
             token=interaction.token,
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
+            app_permissions=interaction.app_permissions.value,
         )
 
     async def _admit_and_enqueue(
@@ -334,6 +341,7 @@ class Covers(commands.Cog):
             token=interaction.token,
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
+            app_permissions=interaction.app_permissions.value,
         )
 
         async def decide(response_message_id: int | None) -> CoverJob | str:
@@ -364,13 +372,25 @@ class Covers(commands.Cog):
                 ephemeral=True,
             )
             return
-        await interaction.response.send_message("Deleted.", ephemeral=True)
-        if interaction.message is not None:
-            try:
-                await interaction.message.delete()
-            except discord.HTTPException as err:
-                log.info("could not delete result %s: %s", result_id, err)
+        # Through the interaction, not the bot token: the button's message is the response
+        # to this click, which the webhook may delete wherever the bot cannot see the channel.
+        await interaction.response.defer()
+        try:
+            await interaction.delete_original_response()
+        except discord.NotFound:
+            pass  # already gone: nothing left to delete but the records
+        except discord.HTTPException as err:
+            log.warning("could not delete result %s: %s", result_id, err)
+            await interaction.followup.send(CANNOT_DELETE, ephemeral=True)
+            return  # the cover is still up: its record (and buttons) stay
         await self.bot.results.delete(result_id)
+        await interaction.followup.send("Deleted.", ephemeral=True)
+
+
+def _permissions_in(message: discord.Message) -> int | None:
+    """The bot's permissions where the message was posted (from its cache), if known."""
+    me = message.guild.me if message.guild is not None else None
+    return message.channel.permissions_for(me).value if me is not None else None  # type: ignore[arg-type]
 
 
 async def setup(bot: AlbumifyBot) -> None:

@@ -86,6 +86,8 @@ class CoverRequest:
     """When the interaction was created: its token works for 15 minutes from then."""
     attachment_size_limit: int | None = None
     reply_to_message_id: int | None = None
+    app_permissions: int | None = None
+    """The bot's permissions in the channel (Discord's bitfield), for the worker's warnings."""
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,7 @@ class Intake:
             "reply_to_message_id": request.reply_to_message_id,
             "attachment_size_limit": request.attachment_size_limit,
             "requested_at": self.clock(),
+            "app_permissions": request.app_permissions,
         }
 
     async def submit(self, job: CoverJob, token: str | None) -> None:

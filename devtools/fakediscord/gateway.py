@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from devtools.fakediscord.guild import BOT_TOKEN, Guild
-from devtools.fakediscord.model import FakeInteraction, FakeMessage, guild_payload
+from devtools.fakediscord.model import VIEW_CHANNEL, FakeInteraction, FakeMessage, guild_payload
 
 GATEWAY_PATH = "/gateway"
 HEARTBEAT_INTERVAL_MS = 41_250
@@ -136,7 +136,7 @@ class Gateway(Guild):
         guild = guild_payload(
             self.guild_id,
             "Albumify Test Server",
-            [self.channel_id],
+            self.channel_payloads(),
             list(self.members.values()),
             bot_role=(self.bot_role_id, self.bot),
         )
@@ -167,7 +167,14 @@ class Gateway(Guild):
             await self._dispatch("INTERACTION_CREATE", interaction.payload)
 
     async def _dispatch_message_create(self, message: FakeMessage) -> None:
-        if not self.sessions or message.ephemeral:
+        """To the bot, as Discord does: not ephemeral ones, not where it cannot see, no DMs."""
+        if (
+            not self.sessions
+            or message.ephemeral
+            or message.channel_id in self.dm_channels.values()
+        ):
+            return
+        if not self.bot_permissions(message.channel_id) & VIEW_CHANNEL:
             return
         data = self._gateway_message(message)
         reference = message.message_reference or {}

@@ -68,6 +68,8 @@ class FakeUser:
     """Has Manage Messages in the fake guild."""
     roles: list[int] = field(default_factory=list)
     """Role ids in the guild (the bot has its managed role)."""
+    accepts_dms: bool = True
+    """False: the member closed DMs from server members (the bot's DMs get 50007)."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -210,7 +212,7 @@ class FakeInteraction:
 def guild_payload(
     guild_id: int,
     name: str,
-    channel_ids: list[int],
+    channels: list[dict[str, Any]],
     members: list[FakeUser],
     bot_role: tuple[int, FakeUser] | None = None,
 ) -> dict[str, Any]:
@@ -230,7 +232,7 @@ def guild_payload(
         "icon": None,
         "owner_id": str(members[0].id),
         "roles": roles,
-        "channels": [channel_payload(guild_id, cid) for cid in channel_ids],
+        "channels": channels,
         "members": [member.member_payload() for member in members],
         "member_count": len(members),
         "joined_at": "2024-01-01T00:00:00+00:00",
@@ -272,17 +274,28 @@ def role_payload(role_id: int, name: str, permissions: int, *, position: int) ->
     }
 
 
-def channel_payload(guild_id: int, channel_id: int) -> dict[str, Any]:
+def channel_payload(
+    guild_id: int, channel_id: int, overwrites: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "id": str(channel_id),
         "guild_id": str(guild_id),
         "type": 0,
         "name": f"general-{channel_id % 1000}",
         "position": 0,
-        "permission_overwrites": [],
+        "permission_overwrites": overwrites or [],
         "nsfw": False,
         "parent_id": None,
         "topic": None,
         "last_message_id": None,
         "rate_limit_per_user": 0,
+    }
+
+
+def dm_channel_payload(channel_id: int, recipient: FakeUser) -> dict[str, Any]:
+    return {
+        "id": str(channel_id),
+        "type": 1,
+        "recipients": [recipient.payload()],
+        "last_message_id": None,
     }

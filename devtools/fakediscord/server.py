@@ -12,13 +12,16 @@ below it:
 - `server.FakeDiscord` (here): the members' side, which tests and the demo drive.
 
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
-`post_message()` dispatch gateway events; `wait_until()` polls the model. Protocol mistakes the
-real Discord would reject (a second callback, a late ack, an Authorization header on a
-webhook call, a missing one on a bot call) are collected in `protocol_errors`.
+`post_message()` dispatch gateway events; `wait_until()` polls the model;
+`set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), as a
+server admin would. Protocol mistakes the real Discord would reject (a second callback, a late
+ack, an Authorization header on a webhook call, a missing one on a bot call) are collected in
+`protocol_errors`. Interaction tokens look like Discord's: base64 of "interaction:<id>:…".
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -28,12 +31,13 @@ from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.model import (
     COMMAND_INTERACTION,
     COMPONENT_INTERACTION,
+    LOADING,
     MESSAGE_MENU,
     SLASH,
+    Callback,
     FakeInteraction,
     FakeMessage,
     FakeUser,
-    channel_payload,
 )
 from devtools.fakediscord.routes import Routes
 
@@ -51,6 +55,11 @@ class FakeDiscord(Routes):
         super().start()
         return self
 
+    def reset(self) -> None:
+        """As `Guild.reset`, and the bot gets its full permissions back in every channel."""
+        super().reset()
+        self.set_bot_permissions()
+
     def environment(self) -> dict[str, str]:
         """What the bot and the worker need to talk to this server instead of Discord."""
         return {
@@ -60,6 +69,27 @@ class FakeDiscord(Routes):
             "ALBUMIFY_CDN_HOSTS": "127.0.0.1",
             "DEV_GUILD_ID": str(self.guild_id),
         }
+
+    # -- the server's settings -------------------------------------------------------------
+
+    def set_bot_permissions(
+        self, channel_id: int | None = None, *, deny: int = 0, allow: int = 0
+    ) -> None:
+        """The bot's overwrite in the channel (nothing denied or allowed: its guild permissions).
+
+        The bot is told with CHANNEL_UPDATE, as Discord does, so its cache agrees.
+        """
+        channel_id = channel_id or self.channel_id
+        with self._model_lock:
+            before = self.bot_overwrites.get(channel_id)
+            if deny or allow:
+                self.bot_overwrites[channel_id] = (allow, deny)
+            else:
+                self.bot_overwrites.pop(channel_id, None)
+            changed = before != self.bot_overwrites.get(channel_id)
+            payload = {**self.channel_payload(channel_id), "guild_id": str(self.guild_id)}
+        if changed and self.sessions:
+            self._run(self._dispatch("CHANNEL_UPDATE", payload))
 
     # -- members and their actions ---------------------------------------------------------
 
@@ -175,6 +205,21 @@ class FakeDiscord(Routes):
         interaction.source_message_id = message.id
         return self.send(interaction)[0]
 
+    def deferred(self, user: FakeUser) -> FakeInteraction:
+        """A /albumify the bot has already deferred ("thinking…"): for a worker run without a
+        bot, the interaction whose token and message the job answers through."""
+        data = {"id": "0", "name": "albumify", "type": SLASH, "options": [], "resolved": {}}
+        interaction = self._interaction(COMMAND_INTERACTION, user, data)
+        with self._model_lock:
+            message = self._new_message(interaction.channel_id, self.bot)
+            message.interaction_id = interaction.id
+            message.flags |= LOADING
+            message.history.append("")
+            interaction.sent_at = time.monotonic()
+            interaction.callbacks.append(Callback(interaction.sent_at, 5, 200))
+            interaction.response_message_id = message.id
+        return interaction
+
     def send(self, *interactions: FakeInteraction) -> list[FakeInteraction]:
         """Dispatch the interactions back to back in one go (a burst, like a busy server)."""
         self._run(self._dispatch_interactions(interactions))
@@ -218,19 +263,25 @@ class FakeDiscord(Routes):
         dm: bool = False,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next()
-        token = f"itok{interaction_id}x{secrets.token_hex(12)}"
+        secret = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}"
+        token = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")
         channel_id = self.dm_channel(user) if dm else self.channel_id
         where: dict[str, Any]
         if dm:
             channel = {"id": str(channel_id), "type": 1, "recipients": [user.payload()]}
-            where = {"channel": channel, "user": user.payload(), "context": BOT_DM_CONTEXT}
+            where = {
+                "channel": channel,
+                "user": user.payload(),
+                "context": BOT_DM_CONTEXT,
+                "app_permissions": str(self.bot.permissions),
+            }
         else:
-            channel = {**channel_payload(self.guild_id, channel_id), "permissions": "0"}
             where = {
                 "guild_id": str(self.guild_id),
-                "channel": channel,
+                "channel": {**self.channel_payload(channel_id), "permissions": "0"},
                 "member": user.member_payload(with_permissions=True),
                 "context": 0,
+                "app_permissions": str(self.bot_permissions(channel_id)),
             }
         payload: dict[str, Any] = {
             "id": str(interaction_id),
@@ -241,7 +292,6 @@ class FakeDiscord(Routes):
             **where,
             "token": token,
             "version": 1,
-            "app_permissions": str(self.bot.permissions),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],

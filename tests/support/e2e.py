@@ -36,9 +36,7 @@ def fresh_conversation() -> Any:
 
     @pytest.fixture
     def discord(stack: Stack) -> Iterator[FakeDiscord]:
-        stack.reset()
-        yield stack.fake
-        stack.check_alive()
-        assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+        with stack.scenario() as fake:
+            yield fake
 
     return discord
