@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml
 	# facenet-pytorch pins an old torch in its metadata but runs on current ones; its MTCNN
 	# weights ship inside the wheel. Its own imports (requests, tqdm) are our dependencies.
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
+	# MediaPipe's model files (person matte, face detector) for LiteRT: never imported, so
+	# none of its dependencies (numpy < 2, the GUI OpenCV) are wanted.
+	$(BIN)/pip install --quiet --no-deps mediapipe==0.10.21
+	# Test photos only (tests/photos.py reads its images, never imports it): insightface's own
+	# dependencies would replace the headless OpenCV with the GUI build.
+	$(BIN)/pip install --quiet --no-deps insightface==2.1
 	touch $(STAMP)
 
 install: $(STAMP)

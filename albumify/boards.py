@@ -1,6 +1,7 @@
-"""Leaderboards in Redis: votes, boards per period, a member's stats, forgetting a member.
+"""Leaderboards in Redis: votes, boards per period, a member's stats.
 
-Every change is one Lua script (`albumify.lua`), so a vote, an unvote or a forget is atomic.
+Every change is one Lua script (`albumify.lua`), so a vote or an unvote is atomic (forgetting
+a member, which undoes their votes too, is `albumify.forget`).
 Boards (`keys.board`) are per guild sorted sets of results and of creators, for all time, the
 ISO week and the month (UTC) in which each result was created; reads here are plain commands.
 No discord import: the bot turns these into embeds.
@@ -89,7 +90,6 @@ class LeaderboardStore:
         self.redis = redis
         self.clock = clock
         self._toggle = redis.register_script(lua.TOGGLE_VOTE)
-        self._forget = redis.register_script(lua.FORGET_MEMBER)
 
     def _now(self) -> int:
         return math.floor(self.clock())
@@ -100,11 +100,6 @@ class LeaderboardStore:
         """Vote, or take the vote back if `voter_id` already voted (the button toggles)."""
         status, votes = await self._toggle(args=[result_id, voter_id, self._now()])
         return VoteOutcome(as_str(status), int(votes))
-
-    async def forget_member(self, user_id: int) -> tuple[int, int]:
-        """`/albumify-forget`, in every guild: (results deleted, votes undone)."""
-        covers, votes = await self._forget(args=[user_id, self._now()])
-        return int(covers), int(votes)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -27,6 +27,20 @@ def _positive_size(raw: str) -> int:
     return size
 
 
+def _artist(args: argparse.Namespace, photo: str) -> str:
+    """`--artist`, else the photo's file name made readable (a member's display name stands
+    in on Discord)."""
+    from imaging.titles import artist_from_filename
+
+    return args.artist or artist_from_filename(Path(photo).stem)
+
+
+def lettering_line(lettering: tuple[str, str] | None) -> str:
+    if lettering is None:
+        return "lettering: none"
+    return "lettering: " + " — ".join(lettering)
+
+
 def cover_main(args: argparse.Namespace) -> int:
     from albumify.settings import Settings
     from imaging.photo import encode_cover
@@ -38,8 +52,9 @@ def cover_main(args: argparse.Namespace) -> int:
     loaded = time.perf_counter()
     options = CoverOptions(
         title=args.title,
-        artist=args.artist,
+        artist=_artist(args, args.photo),
         advisory=args.advisory,
+        lettering=not args.no_lettering,
         seed=args.seed,
         size=args.size,
     )
@@ -65,6 +80,8 @@ def cover_main(args: argparse.Namespace) -> int:
         f"genre {record.genre or 'unknown'}) similarity {result.similarity:.3f}"
     )
     print("backends: " + ", ".join(f"{k}={v}" for k, v in result.backends.items()))
+    print(lettering_line(result.lettering))
+    print(f"layout: {result.layout}")
     for note in result.notes:
         print(f"note: {note}")
     timings = {**result.timings, "encoding": encode_time}
@@ -74,6 +91,46 @@ def cover_main(args: argparse.Namespace) -> int:
         f"(+ {(loaded - started):.1f} s loading models)"
     )
     print(f"wrote {out} ({len(data) // 1024} KiB, {result.image.width}×{result.image.height})")
+    return errors.EXIT_OK
+
+
+def sheet_main(args: argparse.Namespace) -> int:
+    """Covers of each photo and its re-rolls in one grid, as a member would see them."""
+    from albumify.settings import Settings
+    from imaging.sheet import contact_sheet
+    from worker.pipeline import CoverOptions, Pipeline
+
+    if args.rerolls < 0:
+        raise errors.UsageError("--rerolls must be 0 or more")
+    pipeline = Pipeline.load(Settings.from_env(), index_dir=args.library, backend=args.backend)
+    rows = []
+    for photo in args.photos:
+        shown: list[str] = []
+        row = []
+        for _ in range(args.rerolls + 1):
+            options = CoverOptions(
+                artist=_artist(args, photo),
+                lettering=not args.no_lettering,
+                seed=args.seed,
+                size=args.size,
+                exclude=tuple(shown),
+            )
+            result = pipeline.make_cover(Path(photo), options)
+            shown.append(result.record.library_id)
+            row.append(result.image)
+            print(
+                f"{photo}: {result.record.library_id} layout {result.layout}; "
+                + lettering_line(result.lettering)
+            )
+        rows.append(row)
+    sheet = contact_sheet(rows, args.size)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".jpg", ".jpeg"):
+        sheet.save(out, "JPEG", quality=68, optimize=True, progressive=True)
+    else:
+        sheet.save(out)
+    print(f"wrote {out} ({sheet.width}×{sheet.height}, {len(rows)} photos × {args.rerolls + 1})")
     return errors.EXIT_OK
 
 
@@ -141,7 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
     cover.add_argument("--advisory", action="store_true", help="add a Parental Advisory label")
     cover.add_argument("--seed", type=int, default=0, help="same seed, same cover")
     cover.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
+    cover.add_argument(
+        "--no-lettering", action="store_true", help="no artist and no title on the cover"
+    )
     cover.set_defaults(func=cover_main)
+
+    sheet = commands.add_parser(
+        "sheet", help="a contact sheet: covers of each photo (rows) and their re-rolls (across)"
+    )
+    sheet.add_argument("photos", nargs="+", metavar="PHOTO")
+    sheet.add_argument("-o", "--output", required=True, help="the sheet (.png or .jpg)")
+    sheet.add_argument("--rerolls", type=int, default=2, help="re-rolls per photo (default 2)")
+    sheet.add_argument("--size", type=_positive_size, default=384, help="side of each cover")
+    sheet.add_argument("--library", type=Path, default=None, help="cover index directory")
+    sheet.add_argument("--backend", choices=("auto", "classic", "neural"), default="auto")
+    sheet.add_argument("--artist", help="artist for every cover (default: each file's name)")
+    sheet.add_argument("--seed", type=int, default=0)
+    sheet.add_argument("--no-lettering", action="store_true")
+    sheet.set_defaults(func=sheet_main)
 
     commands.add_parser("bot", help="run the Discord bot").set_defaults(func=bot_main)
     worker = commands.add_parser("worker", help="run a GPU/CPU job worker")

@@ -26,8 +26,17 @@ QUEUE_EDIT = PREFIX + ":job:{job_id}:queue-edit"
 # -- admission: quotas and duplicates -------------------------------------------------------
 MEMBER_QUOTA = PREFIX + ":quota:member:{guild}:{user}"
 GUILD_QUOTA = PREFIX + ":quota:guild:{guild}"
-DEDUP_ATTACHMENT = PREFIX + ":dedup:{guild}:{user}:attachment:{attachment_id}"
-DEDUP_CONTENT = PREFIX + ":dedup:{guild}:{user}:sha256:{photo_hash}"
+DEDUP_REQUEST = PREFIX + ":dedup:{guild}:{user}:request:{identity}"
+"""The bot's: the job of a member's request (an attachment + the cover options), for
+`Limits.dedup_window_s` (`albumify.schema.request_identity`)."""
+DEDUP_PHOTO = PREFIX + ":dedup:{guild}:{user}:photo:{identity}"
+"""The worker's: the same photo bytes (another upload of them) + the same cover options.
+Both dedup keys live a minute; layout 2's `…:attachment:<id>` and `…:sha256:<hash>` keys
+(options not counted) are no longer read and expire by themselves."""
+ADMISSION_CANCELLED = PREFIX + ":job:{job_id}:cancelled"
+"""Written when the bot gave up admitting or queueing a request (Redis too slow, enqueue
+failed): a reservation or a job that lands late is refused, so a member told "busy" gets no
+surprise cover and keeps no quota slot."""
 
 # -- results: one hash per cover we made, and who voted for it ------------------------------
 RESULT = PREFIX + ":result:{result_id}"
@@ -49,8 +58,16 @@ BOARD = PREFIX + ":lb:{guild}:{by}:{period}"
 """Sorted set; `by` is covers|creators, `period` is all, week:2026-W48 or month:2026-11."""
 MEMBER_COVERS = PREFIX + ":member:{guild}:{user}:covers"
 MEMBER_VOTES = PREFIX + ":member:{guild}:{user}:votes"
+MEMBER_PHOTO_COVERS = PREFIX + ":member:{guild}:{user}:photo-covers"
+"""Posted results made by others of the member's photo (`/albumify-forget` removes them too)."""
+MEMBER_JOBS = PREFIX + ":member:{guild}:{user}:jobs"
+"""RQ job ids of the member's requests and of requests of their photo (a day, as RQ keeps
+failed jobs): `/albumify-forget` cancels them or removes their hashes."""
 USER_GUILDS = PREFIX + ":user:{user}:guilds"
 """Where `/albumify-forget` must look."""
+FORGOTTEN = PREFIX + ":forgotten:{guild}:{user}"
+"""When the member was last forgotten in the guild (unix time), for as long as a job made
+before could still finish: a worker then drops that job's cover instead of keeping it."""
 
 # -- servers and processes ------------------------------------------------------------------
 GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
@@ -96,12 +113,21 @@ def guild_quota(guild_id: int) -> str:
     return GUILD_QUOTA.format(guild=guild_id)
 
 
-def dedup_attachment(guild_id: int, member_id: int, attachment_id: int) -> str:
-    return DEDUP_ATTACHMENT.format(guild=guild_id, user=member_id, attachment_id=attachment_id)
+def dedup_request(guild_id: int, member_id: int, identity: str) -> str:
+    return DEDUP_REQUEST.format(guild=guild_id, user=member_id, identity=identity)
 
 
-def dedup_content(guild_id: int, member_id: int, photo_hash: str) -> str:
-    return DEDUP_CONTENT.format(guild=guild_id, user=member_id, photo_hash=photo_hash)
+def dedup_photo(guild_id: int, member_id: int, identity: str) -> str:
+    return DEDUP_PHOTO.format(guild=guild_id, user=member_id, identity=identity)
+
+
+def member_dedup_keys(guild_id: int | str, member_id: int | str) -> str:
+    """A SCAN pattern: both kinds of a member's dedup keys in one guild."""
+    return PREFIX + f":dedup:{guild_id}:{member_id}:*"
+
+
+def admission_cancelled(job_id: str) -> str:
+    return ADMISSION_CANCELLED.format(job_id=job_id)
 
 
 def result(result_id: str) -> str:
@@ -131,6 +157,18 @@ def member_covers(guild_id: int | str, user_id: int | str) -> str:
 
 def member_votes(guild_id: int | str, user_id: int | str) -> str:
     return MEMBER_VOTES.format(guild=guild_id, user=user_id)
+
+
+def member_photo_covers(guild_id: int | str, user_id: int | str) -> str:
+    return MEMBER_PHOTO_COVERS.format(guild=guild_id, user=user_id)
+
+
+def forgotten(guild_id: int | str, user_id: int | str) -> str:
+    return FORGOTTEN.format(guild=guild_id, user=user_id)
+
+
+def member_jobs(guild_id: int | str, user_id: int | str) -> str:
+    return MEMBER_JOBS.format(guild=guild_id, user=user_id)
 
 
 def user_guilds(user_id: int | str) -> str:

@@ -7,9 +7,13 @@ never get out (the bot installs the redaction on discord.py's loggers, the worke
   job_id, guild_id, exc); the default is a plain line with `[job=… guild=…]`.
 - `ALBUMIFY_LOG_LEVEL` (default INFO). Logs go to stderr (collect them with the container's
   log driver: `docker compose logs worker`).
-- Interaction webhook URLs contain the interaction token: `redact()` masks them, and the
-  filter is installed on urllib3's connection pool logger (which logs request paths at DEBUG)
-  and on the worker's handler, so no handler sees a token.
+- Secrets never reach the output: `redact()` masks interaction tokens wherever they appear —
+  inside webhook and callback URLs, as a `token` field of a payload (discord.py logs every
+  gateway event at DEBUG, INTERACTION_CREATE with its token), or bare (Discord's interaction
+  tokens all start with the base64 of "interaction:") — and every registered secret (the bot
+  token). `configure()` puts the filter on the one handler both processes log through, so
+  every logger's records pass it; it also sits on the loggers that log URLs (urllib3's,
+  discord.py's), for any other handler.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ _guild_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_guild_
 
 WEBHOOK_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._~%+\-]+")
 """Interaction tokens sit in webhook URLs (edits, follow-ups) and in callback URLs."""
+TOKEN_FIELD = re.compile(r"""(["']\w*token["']\s*:\s*["'])[^"']+""", re.IGNORECASE)
+"""A payload's `token` field (`'token': '…'` in a dict, `"token": "…"` in JSON)."""
+INTERACTION_TOKEN = re.compile(r"aW50ZXJhY3Rpb246[A-Za-z0-9_\-+/=.%]*")
+"""Discord's interaction tokens are base64 of "interaction:<id>:…": found wherever they stand."""
 _secrets: set[str] = set()
 
 
@@ -40,6 +48,8 @@ def add_secret(value: str | None) -> None:
 
 def redact(text: str) -> str:
     text = WEBHOOK_PATH.sub(r"\1<token>", text)
+    text = TOKEN_FIELD.sub(r"\1<token>", text)
+    text = INTERACTION_TOKEN.sub("<token>", text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "<secret>")
@@ -109,8 +119,16 @@ class PlainFormatter(logging.Formatter):
 
 
 URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
-DISCORD_PY_LOGGERS = ("discord.http", "discord.webhook.async_", "discord.webhook.sync")
-"""discord.py logs every request URL at DEBUG, interaction webhook and callback URLs included."""
+DISCORD_PY_LOGGERS = (
+    "discord.http",
+    "discord.webhook.async_",
+    "discord.webhook.sync",
+    "discord.gateway",
+    "discord.client",
+    "discord.state",
+)
+"""discord.py logs every request URL at DEBUG, interaction webhook and callback URLs included,
+and every gateway event's payload (interaction tokens included)."""
 
 
 def install_redaction(names: tuple[str, ...] = URLLIB3_LOGGERS) -> None:
@@ -122,7 +140,7 @@ def install_redaction(names: tuple[str, ...] = URLLIB3_LOGGERS) -> None:
 
 
 def configure(level: str | None = None, fmt: str | None = None) -> logging.Handler:
-    """Root handler on stderr with context + redaction (called by `albumify worker`)."""
+    """Root handler on stderr with context + redaction (`albumify worker` and `albumify bot`)."""
     level = (level or os.environ.get("ALBUMIFY_LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("ALBUMIFY_LOG_FORMAT") or "plain").lower()
     handler = logging.StreamHandler(sys.stderr)

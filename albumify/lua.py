@@ -27,6 +27,9 @@ import string
 from albumify import keys
 
 PERIOD_FIELDS = ("week", "month", "week_exp", "month_exp")
+KEPT_AFTER_FORGET = ("guild", "channel", "message", "requester", "photo_author")
+"""What a forgotten member's cover still posted keeps: the ids its Delete button checks (who
+asked, whose photo) and its message's place. No title, artist, photo hash or match."""
 
 
 def key_builder(name: str, template: str) -> str:
@@ -52,7 +55,10 @@ _KEYS = "\n".join(
         ("board_key", keys.BOARD),
         ("member_covers_key", keys.MEMBER_COVERS),
         ("member_votes_key", keys.MEMBER_VOTES),
+        ("member_photo_covers_key", keys.MEMBER_PHOTO_COVERS),
+        ("member_jobs_key", keys.MEMBER_JOBS),
         ("user_guilds_key", keys.USER_GUILDS),
+        ("photo_key", keys.PHOTO),
         ("guild_settings_key", keys.GUILD_SETTINGS),
     )
 )
@@ -88,12 +94,17 @@ local function bump(c, rid, delta, now)
   end
 end
 
--- A posted result: kept (no TTL) while its message is up, its creator's covers, where forget
--- must look, its message's link back, and when its message was last seen.
+-- A posted result: kept (no TTL) while its message is up; its creator's covers, where forget
+-- must look (for the creator and for the photo's author), its message's link back, and when
+-- its message was last seen.
 local function index_posted(rid, c, seen)
   redis.call('PERSIST', result_key(rid))
   redis.call('SADD', member_covers_key(c.guild, c.creator), rid)
   redis.call('SADD', user_guilds_key(c.creator), c.guild)
+  if c.author ~= '' and c.author ~= c.creator then
+    redis.call('SADD', member_photo_covers_key(c.guild, c.author), rid)
+    redis.call('SADD', user_guilds_key(c.author), c.guild)
+  end
   if c.message ~= '' then redis.call('SET', message_key(c.message), rid) end
   redis.call('ZADD', posted_key(), 'GT', seen, rid)  -- never moves "last looked at" back
 end
@@ -123,6 +134,7 @@ local function take_off_boards(c, rid)
     redis.call('DEL', message_key(c.message))
   end
   redis.call('SREM', member_covers_key(c.guild, c.creator), rid)
+  if c.author ~= '' then redis.call('SREM', member_photo_covers_key(c.guild, c.author), rid) end
   redis.call('DEL', voters_key(rid))
   return was_on
 end
@@ -205,28 +217,55 @@ _DELETE = """
 return delete_result(ARGV[1])
 """
 
-# ARGV: user, now. Deletes their results and undoes their votes, in every guild.
+# ARGV: user, guild, now, n, n result ids (of the member's jobs), photo hashes (of their jobs).
+# Forgets the member in one guild: every result they asked for or made of their photo leaves
+# the boards and its votes are undone; a posted one keeps only the ids its Delete button
+# needs (%(kept_fields)s), an unposted one is deleted, with its photo; their votes are taken
+# back; the guild leaves their list. Returns {kept, removed, votes, photos}. Idempotent.
 _FORGET = """
-local user, now = ARGV[1], tonumber(ARGV[2])
-local gkey = user_guilds_key(user)
-local covers, votes = 0, 0
-for _, g in ipairs(redis.call('SMEMBERS', gkey)) do
-  local ckey = member_covers_key(g, user)
-  for _, rid in ipairs(redis.call('SMEMBERS', ckey)) do
-    covers = covers + delete_result(rid)
+local user, g, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local keep = {}
+for _, f in ipairs({%(kept_fields)s}) do keep[f] = true end
+local kept, removed, votes, photos, seen = 0, 0, 0, 0, {}
+local function forget_result(rid)
+  if seen[rid] then return end
+  seen[rid] = true
+  local c = load_result(rid)
+  if not c or c.guild ~= g then return end
+  for _, key in ipairs({reroll_key(rid), result_key(rid)}) do  -- layout 2 kept it in the record
+    local photo = redis.call('HGET', key, 'photo_hash')
+    if photo and photo ~= '' then photos = photos + redis.call('DEL', photo_key(photo)) end
   end
-  local vkey = member_votes_key(g, user)
-  for _, rid in ipairs(redis.call('SMEMBERS', vkey)) do
-    local c = load_result(rid)
-    if c and c.week and redis.call('SREM', voters_key(rid), user) == 1 then
-      bump(c, rid, -1, now)
-      votes = votes + 1
-    end
+  redis.call('DEL', reroll_key(rid))
+  take_off_boards(c, rid)
+  if c.message == '' then
+    redis.call('DEL', result_key(rid))
+    removed = removed + 1
+    return
   end
-  redis.call('DEL', ckey, vkey)
+  for _, f in ipairs(redis.call('HKEYS', result_key(rid))) do
+    if not keep[f] then redis.call('HDEL', result_key(rid), f) end
+  end
+  redis.call('SET', message_key(c.message), rid)  -- a deleted message still finds it
+  kept = kept + 1
 end
-redis.call('DEL', gkey)
-return {covers, votes}
+for _, key in ipairs({member_covers_key(g, user), member_photo_covers_key(g, user)}) do
+  for _, rid in ipairs(redis.call('SMEMBERS', key)) do forget_result(rid) end
+end
+for i = 5, 4 + n do forget_result(ARGV[i]) end
+for i = 5 + n, #ARGV do photos = photos + redis.call('DEL', photo_key(ARGV[i])) end
+local vkey = member_votes_key(g, user)
+for _, rid in ipairs(redis.call('SMEMBERS', vkey)) do
+  local c = load_result(rid)
+  if c and c.week and redis.call('SREM', voters_key(rid), user) == 1 then
+    bump(c, rid, -1, now)
+    votes = votes + 1
+  end
+end
+redis.call('DEL', member_covers_key(g, user), member_photo_covers_key(g, user), vkey,
+  member_jobs_key(g, user))
+redis.call('SREM', user_guilds_key(user), g)
+return {kept, removed, votes, photos}
 """
 
 
@@ -238,7 +277,9 @@ SHRINKS = "#!lua flags=allow-oom"
 
 def _script(body: str, shebang: str = GROWS) -> str:
     period_fields = ", ".join(f"'{name}'" for name in PERIOD_FIELDS)
-    return "\n".join((shebang, _KEYS, _LIBRARY, body % {"period_fields": period_fields}))
+    kept_fields = ", ".join(f"'{name}'" for name in KEPT_AFTER_FORGET)
+    values = {"period_fields": period_fields, "kept_fields": kept_fields}
+    return "\n".join((shebang, _KEYS, _LIBRARY, body % values))
 
 
 SAVE_RESULT = _script(_SAVE)
@@ -246,4 +287,4 @@ RESULT_POSTED = _script(_POSTED)
 TOGGLE_VOTE = _script(_TOGGLE)
 UNBOARD_RESULT = _script(_UNBOARD, SHRINKS)
 DELETE_RESULT = _script(_DELETE, SHRINKS)
-FORGET_MEMBER = _script(_FORGET, SHRINKS)
+FORGET_IN_GUILD = _script(_FORGET, SHRINKS)

@@ -6,12 +6,17 @@ periods, message) with its voters in `albumify:cover:<id>:voters`. Layout 2 merg
 the one `albumify:result:<id>` hash (`albumify.results.ResultRecord`) and moves the voters to
 `albumify:result:<id>:voters`. Every other key kept its name.
 
-Layout 3 (retention, #16): what only a re-roll needs (photo hash, title, artist, the library
-covers shown, seed, advisory, spoiler) moves to `albumify:result:<id>:reroll`, which expires
-when the kept photo does (`created_at` + `ALBUMIFY_PHOTO_TTL`; already past: dropped). A
-record never posted expires (`results.UNPOSTED_TTL_S`); a posted one joins `keys.POSTED` as
-never seen, so the bot soon checks that its message is still up. Kept photos no result points
-at (uploads that were refused, kept by older workers before decoding) are deleted.
+Layout 3 (retention and forget, #16):
+- what only a re-roll needs (photo hash, title, artist, display name, the library covers shown,
+  seed, advisory, spoiler) moves to `albumify:result:<id>:reroll`, which expires when the kept
+  photo does (`created_at` + `ALBUMIFY_PHOTO_TTL`; already past: dropped). A record never
+  posted expires (`results.UNPOSTED_TTL_S`); a posted one joins `keys.POSTED` as never seen,
+  so the bot soon checks that its message is still up. Kept photos no result points at
+  (uploads that were refused, kept by older workers before decoding) are deleted;
+- what `/albumify-forget` needs to find everything a member is in is indexed: the posted
+  results others made of their photo (`keys.member_photo_covers`) and the RQ jobs of their
+  requests and of requests of their photo (`keys.member_jobs`), built from the results and
+  jobs that layout 2 left (idempotent set adds).
 
 `migrate(redis)` is called by `albumify bot` and `albumify worker` at start-up. Each result is
 moved by one script (atomic, idempotent), so two processes migrating at once, or a migration
@@ -25,14 +30,35 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rq import Queue
+from rq.job import Job
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.serializers import JSONSerializer
+
 from albumify import keys
-from albumify.results import REROLL_FIELDS, UNPOSTED_TTL_S, as_str
+from albumify.forget import JOB_INDEX_TTL_S, job_payload
+from albumify.results import REROLL_FIELDS, UNPOSTED_TTL_S, as_int, as_str
 from albumify.settings import Limits
 
 log = logging.getLogger(__name__)
 
 LAYOUT = 3
 """The key layout this release reads and writes."""
+JOB_REGISTRIES = (
+    StartedJobRegistry,
+    FinishedJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    DeferredJobRegistry,
+    CanceledJobRegistry,
+)
 
 _MERGE_COVER = """
 -- KEYS: legacy cover hash, legacy voters, result hash, result voters
@@ -121,7 +147,7 @@ def merge_result(redis: Any, result_id: str) -> None:
     )
 
 
-def _to_layout_2(redis: Any) -> int:
+def _to_layout_2(redis: Any, queue_name: str) -> int:
     moved = 0
     for result_id in sorted(_legacy_result_ids(redis)):
         merge_result(redis, result_id)
@@ -149,7 +175,48 @@ def split_result(redis: Any, result_id: str, now: float, photo_ttl_s: int) -> st
     return as_str(found or b"")
 
 
-def _to_layout_3(redis: Any) -> int:
+def index_photo_covers(redis: Any) -> int:
+    """Layout 3: each posted result made of someone else's photo, under its photo's author."""
+    prefix = keys.RESULT.format(result_id="")
+    indexed = 0
+    for raw in redis.scan_iter(match=prefix + "*", count=1000):
+        name = as_str(raw)
+        result_id = name[len(prefix) :]
+        if ":" in result_id:  # a result's voters set
+            continue
+        guild, requester, author, message = redis.hmget(
+            name, "guild", "requester", "photo_author", "message"
+        )
+        if not (guild and author and message) or as_int(author) == as_int(requester):
+            continue
+        redis.sadd(keys.member_photo_covers(as_str(guild), as_str(author)), result_id)
+        redis.sadd(keys.user_guilds(as_str(author)), as_str(guild))
+        indexed += 1
+    return indexed
+
+
+def index_jobs(redis: Any, queue_name: str) -> int:
+    """Layout 3: each job RQ still keeps (queued, running, kept after it ended), under the
+    members it concerns."""
+    queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+    job_ids = set(queue.get_job_ids())
+    for registry in JOB_REGISTRIES:
+        job_ids.update(registry(queue=queue).get_job_ids())
+    indexed = 0
+    for job in Job.fetch_many(sorted(job_ids), connection=redis, serializer=JSONSerializer):
+        payload = job_payload(job)
+        if payload is None or not payload.get("guild_id"):
+            continue
+        guild = payload["guild_id"]
+        for member in {payload.get("requester_id"), payload.get("photo_author_id")} - {None}:
+            redis.sadd(keys.member_jobs(guild, member), job.id)  # type: ignore[union-attr]
+            redis.expire(keys.member_jobs(guild, member), JOB_INDEX_TTL_S)
+            redis.sadd(keys.user_guilds(member), guild)
+        indexed += 1
+    return indexed
+
+
+def _to_layout_3(redis: Any, queue_name: str) -> int:
     now, limits = time.time(), Limits.from_env()
     needed, moved = set(), 0
     for result_id in sorted(_result_ids(redis)):
@@ -159,14 +226,19 @@ def _to_layout_3(redis: Any) -> int:
     for raw in list(redis.scan_iter(match=prefix + "*", count=1000)):
         if as_str(raw)[len(prefix) :] not in needed:  # an upload no cover came from
             redis.delete(raw)
+    covers, jobs = index_photo_covers(redis), index_jobs(redis, queue_name)
+    log.info("layout 3: %d photo covers and %d jobs indexed for forget", covers, jobs)
     return moved
 
 
-STEPS: tuple[tuple[int, Callable[[Any], int]], ...] = ((2, _to_layout_2), (3, _to_layout_3))
+STEPS: tuple[tuple[int, Callable[[Any, str], int]], ...] = (
+    (2, _to_layout_2),
+    (3, _to_layout_3),
+)
 """Each layout and the step that brings data from the one before it."""
 
 
-def migrate(redis: Any) -> int:
+def migrate(redis: Any, queue_name: str = "albumify") -> int:
     """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved
     (a result moved by several steps counts once per step)."""
     start = layout_of(redis)
@@ -175,7 +247,7 @@ def migrate(redis: Any) -> int:
     moved = 0
     for layout, step in STEPS:
         if start < layout:
-            count = step(redis)
+            count = step(redis, queue_name)
             redis.set(keys.LAYOUT, layout)
             if count:
                 log.info("migrated %d results to key layout %d", count, layout)

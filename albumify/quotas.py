@@ -2,8 +2,13 @@
 
 Sliding windows are sorted sets of request ids scored by time (ms): per member and per guild.
 The global queue cap reads the RQ queue's length in the same script, so two requests cannot
-both take the last slot. A duplicate (same member, same attachment, within the dedup window)
+both take the last slot. A duplicate (same member, same request, within the dedup window)
 short-circuits before anything is counted.
+
+A reservation can be given back (`QuotaGate.release`): the bot does so when it could not
+queue the request. Release also marks the request cancelled, and a reservation that reaches
+Redis after its release (the bot gave up waiting) writes nothing; so the two may arrive in
+either order.
 """
 
 from __future__ import annotations
@@ -11,18 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from albumify import keys
 from albumify.settings import Limits
 
-OK, MEMBER_LIMIT, GUILD_LIMIT, QUEUE_FULL, DUPLICATE = 0, 1, 2, 3, 4
+OK, MEMBER_LIMIT, GUILD_LIMIT, QUEUE_FULL, DUPLICATE, CANCELLED = 0, 1, 2, 3, 4, 5
+CANCELLED_TTL_S = 3600
+"""How long a released request stays refused (longer than any command waits in a socket)."""
 
+# KEYS: member window, guild window, RQ queue, cancelled marker[, dedup key]
 RESERVE_LUA = """#!lua
 -- The shebang makes a full Redis refuse the whole script (OOM) before its first write.
 local now = tonumber(ARGV[1])
 local member_limit, member_window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local guild_limit, guild_window = tonumber(ARGV[4]), tonumber(ARGV[5])
 local queue_cap, request_id, dedup_ms = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-if #KEYS >= 4 then
-  local earlier = redis.call('GET', KEYS[4])
+if redis.call('EXISTS', KEYS[4]) == 1 then return {5, request_id} end
+if #KEYS >= 5 then
+  local earlier = redis.call('GET', KEYS[5])
   if earlier then return {4, earlier} end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - member_window)
@@ -42,8 +52,22 @@ redis.call('ZADD', KEYS[1], now, request_id)
 redis.call('PEXPIRE', KEYS[1], member_window)
 redis.call('ZADD', KEYS[2], now, request_id)
 redis.call('PEXPIRE', KEYS[2], guild_window)
-if #KEYS >= 4 then redis.call('SET', KEYS[4], request_id, 'PX', dedup_ms) end
+if #KEYS >= 5 then redis.call('SET', KEYS[5], request_id, 'PX', dedup_ms) end
 return {0, request_id}
+"""
+
+# KEYS: member window, guild window, cancelled marker[, dedup key]; ARGV: request id, ttl s
+RELEASE_LUA = """
+redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[2]))
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if #KEYS >= 4 and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+
+COMPARE_AND_DELETE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -68,6 +92,8 @@ class QuotaGate:
         self.limits = limits
         self.queue_key = queue_key
         self._script = redis.register_script(RESERVE_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
+        self._compare_and_delete = redis.register_script(COMPARE_AND_DELETE_LUA)
 
     async def reserve(
         self,
@@ -80,7 +106,7 @@ class QuotaGate:
     ) -> Reservation:
         """Count this request against every quota, or say which one it would exceed."""
         limits = self.limits
-        script_keys = [member_key, guild_key, self.queue_key]
+        script_keys = [member_key, guild_key, self.queue_key, keys.admission_cancelled(job_id)]
         if dedup_key:
             script_keys.append(dedup_key)
         code, value = await self._script(
@@ -99,3 +125,17 @@ class QuotaGate:
         if isinstance(value, bytes):
             value = value.decode()
         return Reservation(int(code), str(value))
+
+    async def release(
+        self, *, member_key: str, guild_key: str, job_id: str, dedup_key: str | None = None
+    ) -> None:
+        """Give a reservation back (its quota slots, its dedup key) and refuse it from now on,
+        whether it has reached Redis yet or not."""
+        script_keys = [member_key, guild_key, keys.admission_cancelled(job_id)]
+        if dedup_key:
+            script_keys.append(dedup_key)
+        await self._release(keys=script_keys, args=[job_id, CANCELLED_TTL_S])
+
+    async def forget_duplicate(self, dedup_key: str, job_id: str) -> bool:
+        """Drop a dedup key that still names `job_id` (a request that will not answer)."""
+        return bool(await self._compare_and_delete(keys=[dedup_key], args=[job_id]))

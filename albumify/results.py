@@ -27,7 +27,17 @@ from albumify.periods import Periods
 UNPOSTED_TTL_S = 24 * 3600
 """A record whose cover was never posted (every attempt failed) expires after this long: the
 job and its retries are over by then (RQ keeps failed jobs as long)."""
-REROLL_FIELDS = ("photo_hash", "title", "artist", "advisory", "seed", "library_ids", "spoiler")
+REROLL_FIELDS = (
+    "photo_hash",
+    "title",
+    "artist",
+    "advisory",
+    "display_name",
+    "lettering",
+    "seed",
+    "library_ids",
+    "spoiler",
+)
 """The fields of `keys.reroll`: only a re-roll reads them, and they expire with the photo."""
 
 
@@ -72,6 +82,9 @@ class ResultRecord:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    lettering: bool = True
+    """Re-rolls keep the lettering choice and the artist's name."""
     seed: int = 0
     job_id: str = ""
     created_at: float = 0.0
@@ -115,6 +128,8 @@ class ResultRecord:
             "title": self.title or "",
             "artist": self.artist or "",
             "advisory": "1" if self.advisory else "0",
+            "display_name": (self.display_name or "")[:100],
+            "lettering": "1" if self.lettering else "0",
             "seed": str(self.seed),
             "library_ids": json.dumps(list(self.shown)),
             "spoiler": "1" if self.spoiler else "0",
@@ -142,6 +157,8 @@ class ResultRecord:
             title=data.get("title") or None,
             artist=data.get("artist") or None,
             advisory=data.get("advisory") == "1",
+            display_name=data.get("display_name") or None,
+            lettering=data.get("lettering", "1") != "0",  # records from before: on
             seed=as_int(data.get("seed")),
             job_id=data.get("job_id", ""),
             created_at=float(data.get("created_at") or 0.0),
@@ -166,11 +183,35 @@ def save_result(redis: Any, record: ResultRecord, *, reroll_ttl_s: int = 0) -> A
     )
 
 
-def result_posted(redis: Any, result_id: str, channel_id: int, message_id: int, now: float) -> Any:
-    """The result's message is up: it is kept, can be voted on, found by link, forgotten."""
-    return redis.register_script(lua.RESULT_POSTED)(
-        args=[result_id, channel_id, message_id, f"{now:.3f}"]
-    )
+def result_posted(
+    redis: Any,
+    result_id: str,
+    channel_id: int,
+    message_id: int,
+    now: float,
+    *,
+    job_id: str | None = None,
+    answered_ttl_s: int = 3600,
+) -> Any:
+    """The result's message is up: it is kept, can be voted on, found by link, forgotten.
+
+    With `job_id` (a synchronous client), the job is marked answered (`keys.job_result`) in
+    the same transaction: a retry of the job (its worker died after posting) finds the answer
+    and posts nothing, whenever the worker dies after this.
+    """
+    posted = redis.register_script(lua.RESULT_POSTED)
+    args = [result_id, channel_id, message_id, f"{now:.3f}"]
+    if job_id is None:
+        return posted(args=args)
+    with redis.pipeline(transaction=True) as pipe:
+        posted(args=args, client=pipe)
+        pipe.set(keys.job_result(job_id), result_id, ex=answered_ttl_s)
+        return pipe.execute()[0]
+
+
+def discard_result(redis: Any, result_id: str) -> Any:
+    """A result whose message never went up (Discord refused it): no record of it stays."""
+    return redis.register_script(lua.DELETE_RESULT)(args=[result_id])
 
 
 def load_result(redis: Any, result_id: str) -> ResultRecord | None:
@@ -216,7 +257,10 @@ class ResultStore:
         return bool(await self._unboard(args=[result_id]))
 
     async def delete(self, result_id: str) -> bool:
-        """Deleted: off every board and forgotten. False when it was not on record."""
+        """Deleted: off every board and forgotten. False when it was not on record.
+
+        Call it once the result's message is gone (deleted, or already missing): the record is
+        what lets its buttons work, so a message still up must keep it."""
         return bool(await self._delete(args=[result_id]))
 
     # -- retention: posted results whose message may be gone ------------------------------

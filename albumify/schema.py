@@ -9,11 +9,18 @@ the bot never does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
 JOB_FUNCTION = "worker.job.make_cover"
+
+COVER_OPTIONS: tuple[str, ...] = ("title", "artist", "advisory", "lettering", "display_name")
+"""The fields of a request (the bot's `CoverRequest`) and of its job (`CoverJob`) that change
+how the cover looks. Two requests of one photo with equal values here are the same request
+(`request_identity`); a new look option is added to both classes and named here."""
 
 
 class SchemaMismatch(ValueError):
@@ -23,6 +30,14 @@ class SchemaMismatch(ValueError):
 def job_id_for(interaction_id: int, *, kind: str = "cover") -> str:
     """One job per request: interaction (or message) ids are unique snowflakes."""
     return f"albumify-{kind}-{interaction_id}"
+
+
+def request_identity(source: str, request: Any) -> str:
+    """What makes two requests the same: where the photo comes from (an attachment id, a
+    photo's sha256) and every cover option (`COVER_OPTIONS`), as a short digest."""
+    options = {name: getattr(request, name, None) for name in COVER_OPTIONS}
+    text = json.dumps([source, options], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _check_version(data: dict[str, Any], what: str) -> None:
@@ -64,6 +79,10 @@ class CoverJob:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    """The photo author's server display name: the artist when none was typed."""
+    lettering: bool = True
+    """False: the member turned lettering off (no artist, no title on the cover)."""
     seed: int = 0
     exclude: tuple[str, ...] = ()
     """Library ids not to match again (re-roll = next best)."""
@@ -78,6 +97,9 @@ class CoverJob:
     attachment_size_limit: int | None = None
     requested_at: float = 0.0
     rerolled_from: str | None = None
+    app_permissions: int | None = None
+    """The bot's permissions in the channel when the request came (Discord's bitfield): names
+    the missing one if the channel later refuses a post. None when unknown."""
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -92,7 +92,11 @@ class Limits:
     queue_cap: int = field(default=200, metadata={"env": "ALBUMIFY_QUEUE_CAP"})
     """Requests beyond this many queued jobs are refused with a 'busy, try later'."""
     dedup_window_s: int = field(default=60, metadata={"env": "ALBUMIFY_DEDUP_WINDOW"})
-    """A member's identical photo within this window reuses the running job."""
+    """A member's identical request (same photo, same options) within this window is pointed
+    at the first one: while it is made, and once it is posted (a link to the cover)."""
+    admission_timeout_s: float = field(default=10.0, metadata={"env": "ALBUMIFY_ADMISSION_TIMEOUT"})
+    """How long the bot waits on Redis to admit and queue an acknowledged request before it
+    tells the member "busy, try again in a minute" (Redis restarting, paused or swamped)."""
     photo_ttl_s: int = field(default=3600, metadata={"env": "ALBUMIFY_PHOTO_TTL"})
     """How long a photo is kept for re-rolls; attachment URLs expire, so we keep bytes."""
     kept_photo_bytes: int = field(default=512 * 1024, metadata={"env": "ALBUMIFY_KEPT_PHOTO_BYTES"})

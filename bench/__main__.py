@@ -12,12 +12,16 @@ from bench.report import machine
 SUITE = (
     "bench.bench_coldstart",  # first: this process must not have mapped torch yet
     "bench.bench_cover",
+    "bench.bench_faces",
+    "bench.bench_matte",
     "bench.bench_worker",
     "bench.bench_neural",
     "bench.bench_psp",
     "bench.bench_batch",
+    "bench.bench_gpu",
     "bench.bench_compile",
     "bench.bench_index",
+    "bench.bench_variety",
     "bench.bench_leaderboard",
     "bench.bench_e2e",
 )

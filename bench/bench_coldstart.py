@@ -10,7 +10,9 @@ Two colds, alternating, each against its own warm jobs:
   the OS page cache first (`bench.pagecache`), as on a freshly booted or newly scaled node;
 - restart: the same files still in RAM, as when a crashed worker restarts on a busy host.
 
-Backends: the embedded default, and neural with random official-format weights, its cover
+Backends: the embedded default; the embedded default as it was before issue 15 (MTCNN faces
+and GrabCut, which import torch: `bench.previous`), to hold today's cold classic worker to
+≤ 0.6× of it in the same run; and neural with random official-format weights, its cover
 library prepared beforehand the way `albumify index build` prepares a real one. This process
 never imports torch, so eviction can drop torch's libraries (`python -m bench` runs it first);
 what eviction could not drop is reported. 1024 px covers, one worker using every core.
@@ -28,11 +30,20 @@ import time
 from pathlib import Path
 
 from bench.pagecache import evict, python_files, resident_bytes
+from bench.previous import PREVIOUS_PYTHONPATH
 from bench.report import EXAMPLE, Table
 from devtools.fakediscord.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 10.0
+COLD_TARGET = 0.6
+"""Issue 15: a cold classic worker (exec → first cover) in at most this share of the time
+the pre-#15 embedded default took, measured in the same run."""
+BACKENDS = {
+    "classic": "embedded default",
+    "previous": "embedded default before #15",
+    "neural": "neural (random official weights)",
+}
 PREPARE = """
 import sys
 from pathlib import Path
@@ -101,7 +112,7 @@ def one_worker(stack: Stack, name: str, first: int, warm_jobs: int) -> dict[str,
 
 
 def measure(backend: str, files: dict[str, str], rounds: int, warm_jobs: int) -> dict[str, object]:
-    roots = [*python_files(), *(Path(f) for f in files.values())]
+    roots = [*python_files(), *(Path(f) for f in files.values() if Path(f).exists())]
     stack = Stack(
         {
             **files,
@@ -131,20 +142,22 @@ def run(quick: bool = False) -> Table:
     rounds, warm_jobs = (1, 3) if quick else (2, 5)
     with tempfile.TemporaryDirectory(prefix="albumify-bench-") as tmp:
         files = prepare(Path(tmp))
+        cache = {"ALBUMIFY_CACHE": files["ALBUMIFY_CACHE"]}
         results = {
-            "classic": measure(
-                "classic", {"ALBUMIFY_CACHE": files["ALBUMIFY_CACHE"]}, rounds, warm_jobs
+            "classic": measure("classic", cache, rounds, warm_jobs),
+            "previous": measure(
+                "classic", {**cache, "PYTHONPATH": PREVIOUS_PYTHONPATH}, rounds, warm_jobs
             ),
             "neural": measure("neural", files, rounds, warm_jobs),
         }
 
     table = Table(
         f"Cold worker vs warm job (real processes, loopback Discord, 1024 px, median of {rounds})",
-        ["measure", "embedded default", "neural (random official weights)"],
+        ["measure", *BACKENDS.values()],
     )
 
     def row(label: str, value: object) -> None:
-        table.add(label, *(value(results[b]) for b in ("classic", "neural")))  # type: ignore[operator]
+        table.add(label, *(value(results[b]) for b in BACKENDS))  # type: ignore[operator]
 
     def median(result: dict, kind: str, key: str) -> float:
         return statistics.median(run[key] for run in result["runs"][kind])
@@ -168,6 +181,16 @@ def run(quick: bool = False) -> Table:
         row(
             f"  warm job is faster than a cold worker by ({kind}; target ≥ {TARGET:.0f}×)",
             lambda r, k=kind: _ratio(r["runs"][k]),
+        )
+    for kind in ("cold node", "restart"):
+        ours, before = (median(results[b], kind, "cold") for b in ("classic", "previous"))
+        ratio = ours / before
+        verdict = "met" if ratio <= COLD_TARGET else "NOT met"
+        table.add(
+            f"cold classic worker ({kind}) vs before #15 (target ≤ {COLD_TARGET}×)",
+            f"{ratio:.2f}× ({verdict})",
+            "1.00×",
+            "",
         )
     row(
         "page cache the eviction could not drop (mapped by running processes)",

@@ -45,11 +45,13 @@ def timed_request(pipeline: Any, photo: Any, options: Any) -> tuple[float, dict[
     return time.perf_counter() - start, timings
 
 
-def add_stage_rows(table: Table, timings: list[dict[str, float]], total: float, of: str) -> None:
+def add_stage_rows(
+    table: Table, timings: list[dict[str, float]], total: float, of: str, label: str = "stage"
+) -> None:
     """One row per pipeline stage: its median time and its share of the median request."""
     for stage in timings[0]:
         median = statistics.median(t[stage] for t in timings if stage in t)
-        table.add(f"  stage: {stage}", f"{median * 1000:.0f} ms", f"{median / total:.0%} {of}")
+        table.add(f"  {label}: {stage}", f"{median * 1000:.0f} ms", f"{median / total:.0%} {of}")
 
 
 def machine() -> str:

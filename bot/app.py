@@ -13,12 +13,19 @@ import logging
 import discord
 import yarl
 
+from albumify.logs import add_secret
+from albumify.logs import configure as configure_logging
 from albumify.settings import Settings
 from bot.client import AlbumifyBot
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("bot.cover.cog", "bot.leaderboard.cog", "bot.status.cog")
+EXTENSIONS: tuple[str, ...] = (
+    "bot.cover.cog",
+    "bot.leaderboard.cog",
+    "bot.status.cog",
+    "bot.privacy.cog",
+)
 """One extension per feature."""
 
 
@@ -36,7 +43,10 @@ async def _run(settings: Settings) -> None:
 
 def run(settings: Settings) -> int:
     """`albumify bot`: run until stopped. Exit 2 without a token, 1 when login fails."""
-    discord.utils.setup_logging()
+    # The workers' handler (ALBUMIFY_LOG_LEVEL, ALBUMIFY_LOG_FORMAT): every record, discord.py's
+    # DEBUG gateway payloads included, passes its token redaction.
+    configure_logging()
+    add_secret(settings.discord_token)
     if not settings.discord_token:
         log.error("DISCORD_TOKEN is not set (see .env.example and docs/discord.md)")
         return 2

@@ -21,6 +21,7 @@ from rq.serializers import JSONSerializer
 
 from albumify.boards import LeaderboardStore
 from albumify.connections import async_redis, sync_redis
+from albumify.forget import Forgetter
 from albumify.guilds import GuildSettingsStore
 from albumify.logs import DISCORD_PY_LOGGERS, add_secret, install_redaction
 from albumify.migrations import migrate
@@ -42,6 +43,11 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def offered_in_dms(command: discord.app_commands.Command | Any) -> bool:
+    contexts = getattr(command, "allowed_contexts", None)
+    return contexts is not None and bool(contexts.dm_channel)
+
+
 class AlbumifyBot(commands.Bot):
     redis: aioredis.Redis
     queue: Queue
@@ -49,6 +55,7 @@ class AlbumifyBot(commands.Bot):
     results: ResultStore
     boards: LeaderboardStore
     guild_settings: GuildSettingsStore
+    forgetter: Forgetter
 
     def __init__(self, settings: Settings, extensions: Sequence[str] = ()) -> None:
         super().__init__(
@@ -91,7 +98,7 @@ class AlbumifyBot(commands.Bot):
         await self.redis.ping()
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
         self._rq_redis = sync_redis(settings.redis_url)
-        await asyncio.to_thread(migrate, self._rq_redis)
+        await asyncio.to_thread(migrate, self._rq_redis, settings.queue_name)
         self.queue = Queue(
             settings.queue_name, connection=self._rq_redis, serializer=JSONSerializer
         )
@@ -99,16 +106,31 @@ class AlbumifyBot(commands.Bot):
         self.results = ResultStore(self.redis)
         self.boards = LeaderboardStore(self.redis)
         self.guild_settings = self.intake.guilds
+        self.forgetter = Forgetter(self.redis, self.queue, settings.limits)
         for extension in self.feature_extensions:
             await self.load_extension(extension)  # each registers its persistent DynamicItems
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
         if self.settings.dev_guild_id:
+            # The development server gets its commands at once; a guild command never shows
+            # in DMs, so the commands offered there (`/albumify-forget`) stay global, alone.
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
+            for command in self.tree.get_commands(type=None):
+                kind = getattr(command, "type", discord.AppCommandType.chat_input)
+                if offered_in_dms(command):
+                    self.tree.remove_command(command.name, guild=guild, type=kind)
+                else:
+                    self.tree.remove_command(command.name, type=kind)
             synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), guild.id)
+            everywhere = await self.tree.sync()
+            log.info(
+                "synced %d commands to guild %s and %d global (DMs)",
+                len(synced),
+                guild.id,
+                len(everywhere),
+            )
         else:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))

@@ -6,6 +6,9 @@ WORKDIR /app
 # its dependencies (its MTCNN weights ship inside the wheel) and declare what it imports.
 RUN pip install --no-cache-dir --no-deps "facenet-pytorch==2.6.0" \
  && pip install --no-cache-dir requests tqdm
+# mediapipe ships the .tflite files LiteRT runs (person matte, face detector); it is never
+# imported, and its dependencies (numpy < 2, the GUI OpenCV) would clash with ours.
+RUN pip install --no-cache-dir --no-deps "mediapipe==0.10.21"
 # README.m[d]: the glob keeps the build working before the README exists.
 COPY pyproject.toml README.m[d] ./
 # Only the rooms the worker runs (docs/architecture.md); dev tools, tests and bench stay out.

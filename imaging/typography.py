@@ -129,42 +129,83 @@ def _shadow_colour(colour: tuple[int, int, int]) -> tuple[int, int, int, int]:
     return (0, 0, 0, 150) if luminance > 110 else (255, 255, 255, 110)
 
 
-def draw_lettering(
-    cover: Image.Image, artist: str, title: str, style: TypeStyle, seed: int
+@dataclass(frozen=True)
+class TypeBlock:
+    """Where and how a layout sets the artist and title: a box on the cover and a voice."""
+
+    box: tuple[int, int, int, int]
+    """x0, y0, x1, y1 in cover pixels: every glyph stays inside it."""
+    font: str = DEFAULT_FONT
+    colour: tuple[int, int, int] = (255, 255, 255)
+    align: str = "center"
+    """left, center or right."""
+    anchor: str = "top"
+    """top, middle or bottom: where the stack of lines sits in the box."""
+    artist_size: float = 0.15
+    """Largest artist type, as a fraction of the cover's width (shrunk to fit the box)."""
+    title_size: float = 0.075
+    upper: bool | None = None
+    """Capitals; None: by the font (condensed and black faces are set in capitals)."""
+    shadow: bool = True
+    title_first: bool = False
+    """Title above the artist (the title is then the large line)."""
+
+
+def _upper(block: TypeBlock) -> bool:
+    if block.upper is not None:
+        return block.upper
+    return block.font in CONDENSED or block.font == "archivo-black"
+
+
+def draw_type(
+    cover: Image.Image, artist: str, title: str, block: TypeBlock, seed: int
 ) -> Image.Image:
-    """Artist large, title smaller, placed by the template's layout; deterministic in seed."""
+    """Artist and title set in `block`, the first line large; deterministic in `seed`."""
     if not artist and not title:
-        return cover
+        return cover.convert("RGB")
     rng = random.Random(seed)
-    size = cover.width
-    margin = int(size * 0.06)
-    left_aligned = style.layout.endswith("left")
-    max_width = int(size * (0.62 if left_aligned else 0.88))
+    x0, y0, x1, y1 = block.box
+    width, height = max(1, x1 - x0), max(1, y1 - y0)
     layer = Image.new("RGBA", cover.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    upper = style.font in CONDENSED or style.font == "archivo-black"
-    lines = []
-    if artist:
-        text = artist.upper() if upper else artist
-        lines.append((text, _fit(draw, text, style.font, max_width, int(size * 0.15))))
-    if title:
-        text = title.upper() if upper else title
-        lines.append((text, _fit(draw, text, style.font, max_width, int(size * 0.075))))
+    wanted = [(artist, block.artist_size), (title, block.title_size)]
+    if block.title_first:
+        wanted = [(title, block.artist_size), (artist, block.title_size)]
+    texts = [(t.upper() if _upper(block) else t, s) for t, s in wanted if t]
     # A small seeded nudge in spacing so two covers of one template are not identical.
-    gap = int(size * rng.uniform(0.01, 0.025))
-    heights = [
-        draw.textbbox((0, 0), t, font=f)[3] - draw.textbbox((0, 0), t, font=f)[1] for t, f in lines
-    ]
-    block = sum(heights) + gap * (len(lines) - 1)
-    y = margin if style.layout.startswith("top") else size - margin - block
-    shadow = _shadow_colour(style.text_colour)
-    for (text, font), height in zip(lines, heights, strict=True):
-        left, top, right, _ = draw.textbbox((0, 0), text, font=font)
-        x = margin if left_aligned else (size - (right - left)) // 2 - left
-        offset = max(2, size // 300)
-        draw.text((x + offset, y - top + offset), text, font=font, fill=shadow)
-        draw.text((x, y - top), text, font=font, fill=(*style.text_colour, 255))
-        y += height + gap
+    gap_share = rng.uniform(0.01, 0.025)
+    shrink = 1.0
+    while True:
+        lines = [
+            (text, _fit(draw, text, block.font, width, max(8, int(cover.width * s * shrink))))
+            for text, s in texts
+        ]
+        boxes = [draw.textbbox((0, 0), text, font=font) for text, font in lines]
+        heights = [b[3] - b[1] for b in boxes]
+        gap = int(cover.width * gap_share * shrink)
+        total = sum(heights) + gap * (len(lines) - 1)
+        if total <= height or shrink < 0.2:
+            break
+        shrink *= 0.85
+    if block.anchor == "bottom":
+        y = y1 - total
+    elif block.anchor == "middle":
+        y = y0 + (height - total) // 2
+    else:
+        y = y0
+    shadow = _shadow_colour(block.colour)
+    offset = max(2, cover.width // 300)
+    for (text, font), (left, top, right, _), line_height in zip(lines, boxes, heights, strict=True):
+        if block.align == "left":
+            x = x0 - left
+        elif block.align == "right":
+            x = x1 - right
+        else:
+            x = x0 + (width - (right - left)) // 2 - left
+        if block.shadow:
+            draw.text((x + offset, y - top + offset), text, font=font, fill=shadow)
+        draw.text((x, y - top), text, font=font, fill=(*block.colour, 255))
+        y += line_height + gap
     # Composite only where the lettering is: converting and blending the whole cover cost
     # more than drawing the text, and a transparent layer pixel leaves the cover unchanged.
     box = layer.getbbox()
@@ -173,6 +214,24 @@ def draw_lettering(
         patch = Image.alpha_composite(cover.crop(box).convert("RGBA"), layer.crop(box))
         out.paste(patch.convert("RGB"), box[:2])
     return out
+
+
+def draw_lettering(
+    cover: Image.Image, artist: str, title: str, style: TypeStyle, seed: int
+) -> Image.Image:
+    """Artist large, title smaller, placed by the template's layout (see `draw_type`)."""
+    size = cover.width
+    margin = int(size * 0.06)
+    left_aligned = style.layout.endswith("left")
+    right = margin + int(size * 0.62) if left_aligned else size - margin
+    block = TypeBlock(
+        box=(margin, margin, right, size - margin),
+        font=style.font,
+        colour=style.text_colour,
+        align="left" if left_aligned else "center",
+        anchor="top" if style.layout.startswith("top") else "bottom",
+    )
+    return draw_type(cover, artist, title, block, seed)
 
 
 def draw_advisory(cover: Image.Image, corner: str = "bottom-right") -> Image.Image:

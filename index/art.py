@@ -37,6 +37,8 @@ class Template:
     text_colour: str
     grain: float = 0.03
     vignette: float = 0.3
+    families: tuple[str, ...] = ()
+    """Layout families that suit this cover, best first (imaging.layouts); () = by genre."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -214,6 +216,121 @@ def layer_blocks(canvas, palette, rng):
     return out
 
 
+def layer_mesh(canvas, palette, rng):
+    """A mesh gradient: soft blobs of every palette colour melting into each other."""
+    size = canvas.shape[0]
+    xs, ys = _grid(size)
+    total = np.full((size, size), 1e-3, np.float32)
+    colour = np.zeros((size, size, 3), np.float32)
+    for i in range(int(rng.integers(4, 7))):
+        cx, cy = rng.uniform(-0.1, 1.1, 2)
+        reach = rng.uniform(0.15, 0.35)
+        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * reach**2)) ** 3
+        colour += weight[..., None] * np.asarray(palette[i % len(palette)], np.float32)
+        total += weight
+    return canvas * 0.15 + colour / total[..., None] * 0.85
+
+
+def layer_landscape(canvas, palette, rng):
+    """Hills in receding layers under a sky gradient, with a low sun: quiet, photographic."""
+    size = canvas.shape[0]
+    xs, ys = _grid(size)
+    out = _mix(palette[-1], palette[0], np.clip(ys * 1.4, 0, 1))
+    sun = np.exp(-((xs - rng.uniform(0.25, 0.75)) ** 2 + (ys - 0.45) ** 2) / 0.004)
+    out += sun[..., None] * 60
+    ridges = int(rng.integers(3, 6))
+    for i in range(ridges):
+        depth = (i + 1) / ridges
+        noise = cv2.resize(rng.random((1, 8)).astype(np.float32), (size, 1), cv2.INTER_CUBIC)[0]
+        horizon = 0.5 + 0.35 * depth - 0.12 * noise
+        land = ys > horizon[None, :]
+        tone = _mix(palette[-1], palette[0], np.full((size, size), 0.35 + 0.65 * depth))
+        haze = 0.55 * (1 - depth)
+        out = np.where(land[..., None], tone * (1 - haze) + out * haze, out)
+    return out
+
+
+def layer_marble(canvas, palette, rng):
+    """Fluid paint: bands of two colours warped by noise, like marbled paper."""
+    size = canvas.shape[0]
+    xs, ys = _grid(size)
+    warp = value_noise(size, rng, octaves=4) * 6 + value_noise(size, rng, octaves=3) * 3
+    bands = 0.5 + 0.5 * np.sin((xs * 3 + ys * 5 + warp) * np.pi)
+    colour = _mix(palette[1 % len(palette)], palette[-1], bands**2)
+    return canvas * 0.3 + colour * 0.7
+
+
+def layer_shapes(canvas, palette, rng):
+    """Bauhaus geometry: a big disc, a triangle and a bar in flat palette colours."""
+    size = canvas.shape[0]
+    out = canvas.copy()
+    colours = [tuple(float(c) for c in palette[i % len(palette)]) for i in range(1, 4)]
+    centre = (int(rng.uniform(0.25, 0.75) * size), int(rng.uniform(0.25, 0.6) * size))
+    cv2.circle(out, centre, int(rng.uniform(0.18, 0.3) * size), colours[0], -1, cv2.LINE_AA)
+    points = (rng.uniform(0.05, 0.95, (3, 2)) * size).astype(np.int32)
+    cv2.fillPoly(out, [points], colours[1], cv2.LINE_AA)
+    y = int(rng.uniform(0.6, 0.85) * size)
+    out[y : y + int(size * 0.05)] = colours[2]
+    return out
+
+
+def layer_light_leak(canvas, palette, rng):
+    """Film light leaks: warm glows bleeding in from an edge."""
+    size = canvas.shape[0]
+    xs, ys = _grid(size)
+    edge = rng.integers(4)
+    distance = [xs, 1 - xs, ys, 1 - ys][edge]
+    glow = np.exp(-distance / rng.uniform(0.12, 0.25)) * (0.6 + 0.4 * value_noise(size, rng, 3))
+    leak = np.asarray(palette[-1], np.float32) * 0.6 + np.array([255, 120, 40], np.float32) * 0.4
+    return canvas + glow[..., None] * (leak - canvas * 0.4) * 0.8
+
+
+def layer_paint(canvas, palette, rng):
+    """Thick, soft brush strokes across the canvas."""
+    size = canvas.shape[0]
+    out = canvas.copy()
+    strokes = np.zeros_like(canvas)
+    weight = np.zeros(canvas.shape[:2], np.float32)
+    for _ in range(int(rng.integers(8, 16))):
+        x0, y0, x1, y1 = (rng.uniform(-0.1, 1.1, 4) * size).astype(int)
+        colour = tuple(float(c) for c in palette[int(rng.integers(1, len(palette)))])
+        thickness = int(rng.uniform(0.03, 0.09) * size)
+        cv2.line(strokes, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA)
+        cv2.line(weight, (x0, y0), (x1, y1), 1.0, thickness, cv2.LINE_AA)
+    strokes = cv2.GaussianBlur(strokes, (0, 0), size / 300)
+    weight = cv2.GaussianBlur(weight, (0, 0), size / 300)[..., None]
+    texture = 0.85 + 0.15 * value_noise(size, rng, 6)[..., None]
+    return out * (1 - weight * 0.9) + strokes * 0.9 * texture
+
+
+def layer_stars(canvas, palette, rng):
+    """A night sky: stars of several sizes and a faint band of haze."""
+    size = canvas.shape[0]
+    out = canvas.copy()
+    count = int(size * size / 900)
+    ys_, xs_ = rng.integers(0, size, (2, count))
+    bright = 0.3 + 0.7 * rng.random(count) ** 2
+    out[ys_, xs_] = np.clip(out[ys_, xs_] + (bright * 255)[:, None], 0, 255)
+    haze = value_noise(size, rng, 5) ** 2
+    return (
+        cv2.GaussianBlur(out, (0, 0), 0.6)
+        + haze[..., None] * np.asarray(palette[-1], np.float32) * 0.25
+    )
+
+
+def layer_checker(canvas, palette, rng):
+    """A checkerboard floor in perspective under the horizon."""
+    size = canvas.shape[0]
+    xs, ys = _grid(size)
+    horizon = rng.uniform(0.45, 0.6)
+    depth = np.maximum(ys - horizon, 1e-3)
+    u = (xs - 0.5) / depth
+    v = 1 / depth
+    tiles = ((np.floor(u * 1.5) + np.floor(v * 0.8)) % 2).astype(np.float32)
+    floor = _mix(palette[-1], palette[0], tiles)
+    return np.where((ys > horizon)[..., None], floor, canvas)
+
+
 LAYERS: dict[str, Layer] = {
     "vertical-gradient": layer_vertical_gradient,
     "diagonal-gradient": layer_diagonal_gradient,
@@ -228,6 +345,14 @@ LAYERS: dict[str, Layer] = {
     "paper": layer_paper,
     "grunge": layer_grunge,
     "blocks": layer_blocks,
+    "mesh": layer_mesh,
+    "landscape": layer_landscape,
+    "marble": layer_marble,
+    "shapes": layer_shapes,
+    "light-leak": layer_light_leak,
+    "paint": layer_paint,
+    "stars": layer_stars,
+    "checker": layer_checker,
 }
 
 

@@ -30,7 +30,14 @@ from typing import IO, Any
 import numpy as np
 
 from albumify.errors import MissingAsset
-from index.search import VectorSearcher, fit_projection, project, wants_reduced
+from index.search import (
+    HubnessScorer,
+    VectorSearcher,
+    choose,
+    fit_projection,
+    project,
+    wants_reduced,
+)
 from models.vectors import l2_normalise
 
 FORMAT_VERSION = 1
@@ -80,6 +87,11 @@ class SearchHit:
     record: CoverRecord
     row: int
     similarity: float
+    """Cosine similarity of the photo and the cover."""
+    score: float | None = None
+    """`match` only: the hubness-reduced score the cover was chosen by."""
+    best_score: float | None = None
+    """`match` only: the best score any cover had (the margin is `best_score - score`)."""
 
 
 class CoverIndex:
@@ -91,6 +103,7 @@ class CoverIndex:
         self.records = records
         self._vectors: dict[str, np.ndarray] = {}
         self._searchers: dict[str, VectorSearcher] = {}
+        self._scorers: dict[str, HubnessScorer] = {}
         self._wplus: np.ndarray | None = None
         self._row_by_id: dict[str, int] | None = None
         self._rows_by_genre: dict[str, np.ndarray] | None = None
@@ -210,8 +223,7 @@ class CoverIndex:
             raise ValueError(
                 f"query has dim {query.shape[0]}, index has {searcher.vectors.shape[1]}"
             )
-        row_by_id = self._id_map()
-        skip = np.fromiter((row_by_id[i] for i in set(exclude) if i in row_by_id), dtype=np.int64)
+        skip = self._rows(exclude)
         keep = None
         if genre:
             keep = self._genre_map().get(genre.strip().lower(), np.zeros(0, dtype=np.int64))
@@ -220,6 +232,28 @@ class CoverIndex:
             SearchHit(self.records[row], int(row), float(sim))
             for row, sim in zip(rows, similarities, strict=True)
         ]
+
+    def match(
+        self, query: np.ndarray, embedder: str, exclude: Iterable[str] = (), seed: int = 0
+    ) -> SearchHit | None:
+        """The cover for a photo: the best hubness-reduced score, near-ties broken by `seed`,
+        away from the covers in `exclude` (a re-roll); None when every cover was excluded."""
+        searcher = self.searcher(embedder)
+        query = l2_normalise(np.asarray(query, dtype=np.float32).reshape(-1))
+        if embedder not in self._scorers:
+            self._scorers[embedder] = HubnessScorer.fit(searcher.vectors, searcher.reduced)
+        chosen = choose(searcher, self._scorers[embedder], query, seed, self._rows(exclude))
+        if chosen is None:
+            return None
+        similarity = float(np.asarray(searcher.vectors[chosen.row], np.float32) @ query)
+        return SearchHit(
+            self.records[chosen.row], chosen.row, similarity, chosen.score, chosen.best_score
+        )
+
+    def _rows(self, library_ids: Iterable[str]) -> np.ndarray:
+        row_by_id = self._id_map()
+        ids = set(library_ids)
+        return np.fromiter((row_by_id[i] for i in ids if i in row_by_id), dtype=np.int64)
 
     def genres(self) -> dict[str, int]:
         """Cover count per genre (lower-cased), most common first."""

@@ -151,3 +151,129 @@ def _best(
     top = np.argpartition(-subset, k - 1)[:k] if k < len(subset) else np.arange(len(subset))
     top = top[np.argsort(-subset[top], kind="stable")]
     return top if rows is None else rows[top]
+
+
+# -- choosing one cover: hubness-reduced scores, near-ties broken by the request's seed -----
+
+HUB_NEIGHBOURS = 10
+"""CSLS neighbourhood: a cover's penalty is half its mean similarity to its 10 nearest covers."""
+HUB_REFERENCE_ROWS = 1024
+"""Library rows the neighbourhoods are measured against (all of a smaller library)."""
+HUB_WEIGHT = 0.5
+RESCORE_ALL_ROWS = 4096
+"""Up to this many covers every one is re-scored; above, the best `RERANK_DEPTH` by cosine."""
+TIE_MARGIN = 0.04
+"""Covers scoring within this of the best are near-ties, and the request's seed picks one.
+On the centred, hubness-reduced scale; `bench.bench_variety` reports what it is in cosine."""
+REROLL_DIVERSITY = 0.5
+"""A re-roll's covers lose this times their similarity to the most alike cover already shown:
+the next cover differs visibly, not only by a few points of similarity."""
+
+
+@dataclass(frozen=True)
+class HubnessScorer:
+    """Scores that keep one cover from winning every photo (a hub).
+
+    Two causes, two fixes. Descriptors share a large common component (histograms are all
+    positive), so raw cosines mostly measure closeness to the library's centre: vectors are
+    centred on the library mean first. And covers in dense parts of the library are near
+    everything: each cover's score is lowered by half its mean similarity to its nearest
+    covers (CSLS, Conneau et al. 2018), measured once per index.
+    """
+
+    mean: np.ndarray
+    """float32 [dim]: the library mean the vectors are centred on."""
+    penalty: np.ndarray
+    """float32 [N]: HUB_WEIGHT × each cover's mean centred similarity to its neighbours."""
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, reduced: np.ndarray | None = None) -> HubnessScorer:
+        rows = vectors.shape[0]
+        mean = np.zeros(vectors.shape[1], np.float32)
+        for start in range(0, rows, _CHUNK_ROWS):
+            mean += np.asarray(vectors[start : start + _CHUNK_ROWS], np.float32).sum(0)
+        mean /= max(rows, 1)
+        # Large indexes measure neighbourhoods in their PCA space (already centred).
+        space = reduced if reduced is not None else vectors
+        shift = None if reduced is not None else mean
+        rng = np.random.default_rng(0)
+        take = np.sort(rng.choice(rows, size=min(rows, HUB_REFERENCE_ROWS), replace=False))
+        reference = _centred_unit(np.asarray(space[take], np.float32), shift)
+        k = min(HUB_NEIGHBOURS, len(take) - 1)
+        if k < 1:  # a one-cover library has no neighbourhoods
+            return cls(mean, np.zeros(rows, np.float32))
+        position = np.full(rows, -1)
+        position[take] = np.arange(len(take))
+        penalty = np.zeros(rows, np.float32)
+        for start in range(0, rows, _CHUNK_ROWS):
+            chunk = _centred_unit(np.asarray(space[start : start + _CHUNK_ROWS], np.float32), shift)
+            sims = chunk @ reference.T
+            own = position[start : start + len(chunk)]
+            sims[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf  # not its own neighbour
+            nearest = -np.partition(-sims, k - 1, axis=1)[:, :k]
+            penalty[start : start + len(chunk)] = HUB_WEIGHT * nearest.mean(1)
+        return cls(mean, penalty)
+
+    def scores(self, vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Centred cosine of `query` with each of `rows`, less each row's hub penalty."""
+        candidates = _centred_unit(np.asarray(vectors[rows], np.float32), self.mean)
+        centred_query = _centred_unit(query[None, :], self.mean)[0]
+        return candidates @ centred_query - self.penalty[rows]
+
+    def similarity_among(self, vectors: np.ndarray, rows: np.ndarray, others: np.ndarray):
+        """Centred cosine of each of `rows` with its most alike row in `others` ([len(rows)])."""
+        a = _centred_unit(np.asarray(vectors[rows], np.float32), self.mean)
+        b = _centred_unit(np.asarray(vectors[np.sort(others)], np.float32), self.mean)
+        return (a @ b.T).max(1)
+
+
+def _centred_unit(vectors: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
+    if mean is not None:
+        vectors = vectors - mean
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-6)
+
+
+@dataclass(frozen=True)
+class Choice:
+    row: int
+    score: float
+    """The chosen cover's hubness-reduced score."""
+    best_score: float
+    """The best score among the candidates: `best_score - score` ≤ TIE_MARGIN."""
+    ties: int
+    """How many covers were near-ties (the seed chose among them)."""
+
+
+def choose(
+    searcher: VectorSearcher,
+    scorer: HubnessScorer,
+    query: np.ndarray,
+    seed: int,
+    skip_rows: np.ndarray | None = None,
+    margin: float = TIE_MARGIN,
+) -> Choice | None:
+    """The cover for `query`: best hubness-reduced score, near-ties broken by `seed`.
+
+    `skip_rows` (covers already shown) are never chosen, and the rest are pushed away from
+    them, so a re-roll moves somewhere visibly different. None when nothing is left.
+    """
+    rows_total = searcher.vectors.shape[0]
+    if rows_total <= RESCORE_ALL_ROWS:
+        rows = np.arange(rows_total)
+        if skip_rows is not None and len(skip_rows):
+            rows = np.setdiff1d(rows, skip_rows)
+    else:
+        rows, _ = searcher.top_k(query, RERANK_DEPTH, skip_rows=skip_rows)
+        rows = np.sort(rows)
+    if not len(rows):
+        return None
+    scores = scorer.scores(searcher.vectors, rows, query)
+    if skip_rows is not None and len(skip_rows):
+        alike = scorer.similarity_among(searcher.vectors, rows, skip_rows)
+        scores = scores - REROLL_DIVERSITY * np.maximum(alike, 0)
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    ties = order[scores[order] >= best - margin]
+    pick = ties[np.random.default_rng(seed).integers(len(ties))] if len(ties) > 1 else ties[0]
+    return Choice(int(rows[pick]), float(scores[pick]), best, len(ties))

@@ -26,7 +26,7 @@ from PIL import Image
 from index.art import RENDER_SIZE, Template, render_template
 from index.library import MANIFEST, CoverIndex, CoverRecord, IndexWriter
 
-STARTER_VERSION = "1"
+STARTER_VERSION = "2"
 """Bump when any template's pixels change: cached starter libraries are then rebuilt."""
 TEMPLATES_FILE = "starter_templates.toml"
 
@@ -40,6 +40,7 @@ def load_templates() -> tuple[Template, ...]:
             template_id=entry.pop("id"),
             layers=tuple(entry.pop("layers")),
             palette=tuple(entry.pop("palette")),
+            families=tuple(entry.pop("families", ())),
             placement=tuple(placements[entry.pop("placement")]),
             **entry,
         )
@@ -66,6 +67,7 @@ def template_record(template: Template, path: str, size: int = RENDER_SIZE) -> C
             "layout": template.layout,
             "text_colour": template.text_colour,
             "grain": template.grain,
+            **({"families": list(template.families)} if template.families else {}),
         },
     )
 

@@ -53,7 +53,7 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """outer(inner(p)) for 2x3 affines."""
     a = np.vstack([outer, [0.0, 0.0, 1.0]]) @ np.vstack([inner, [0.0, 0.0, 1.0]])
     return a[:2]
@@ -122,7 +122,7 @@ def align_face(
         new_w, new_h = max(1, round(w / shrink)), max(1, round(h / shrink))
         src = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
         to_small = _scale_centres(new_w / w, new_h / h)
-        warp = _compose(matrix, invert_affine(to_small))
+        warp = compose_affine(matrix, invert_affine(to_small))
     out = cv2.warpAffine(
         np.ascontiguousarray(src),
         warp,
@@ -173,7 +173,7 @@ def paste_face(
     m = np.asarray(matrix, dtype=np.float64)
     if aligned_size is not None and aligned_size != s:
         k = s / aligned_size
-        m = _compose(_scale_centres(k, k), m)
+        m = compose_affine(_scale_centres(k, k), m)
     soft = ellipse_mask(s, feather) if mask is None else np.asarray(mask, dtype=np.float32)
     h, w = dst_image.shape[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP  # m maps dst pixels into the face

@@ -3,10 +3,14 @@
 Each stage lists its backends most capable first; a neural one is in play only where its
 weights file is in the weights dir:
 
-    faces       mtcnn                        (its weights ship inside the facenet-pytorch wheel)
-    similarity  resnet50-v2 → classic-v1     (search uses the first whose vectors the index has)
-    cutout      yolo11n-seg → grabcut → oval (per photo: the next when one finds no person)
+    faces       blazeface                    (MediaPipe's model, in the mediapipe wheel)
+    similarity  resnet50-v2 → classic-v2     (search uses the first whose vectors the index has)
+    cutout      yolo11n-seg → selfie → grabcut → oval
+                                             (per photo: the next when one finds no person)
     face        psp → lab-adain              (per photo: colour transfer when pSp can't align)
+
+`ALTERNATIVES` holds backends no chain uses any more (MTCNN, the detector before BlazeFace),
+for benchmarks that measure today's pipeline against the one before.
 
 The request decides which are in play (the DESIGN rule): `auto` keeps each neural backend
 whose file is present; `classic` never touches neural weights; `neural` needs every neural
@@ -19,6 +23,7 @@ plain arguments. Models are imported only when loaded, so choosing stays light (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
 
     from models.embedder import Embedder
     from models.face_style import FaceStyler
-    from models.faces import FaceDetector
+    from models.faces import Detector
     from models.segmenter import Segmenter
 
 BACKEND_CHOICES = ("auto", "classic", "neural")
@@ -48,9 +53,18 @@ class LoadContext:
     """What a backend's loader may use."""
 
     weights_dir: Path | None
-    device: torch.device | str | None
+    requested_device: torch.device | str | None = None
     cover_wplus: Callable[[], np.ndarray | None] = _no_cover_wplus
     """The library covers' W+ [N, 18, 512] for the face stage; read only if a loader asks."""
+
+    @functools.cached_property
+    def device(self) -> torch.device:
+        """The torch device, resolved only when a loader asks: the embedded default's
+        models run on LiteRT and OpenCV, so a classic worker never imports torch."""
+        from models.device import pick_device
+
+        requested = self.requested_device
+        return pick_device(str(requested) if requested is not None else None)
 
 
 @dataclass(frozen=True)
@@ -65,10 +79,16 @@ class Backend:
 
 
 # Loaders import their model's module only when called: torch and OpenCV load with the model.
-def _mtcnn(context: LoadContext) -> FaceDetector:
+def _blazeface(context: LoadContext) -> Detector:
+    from models.blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector.load()
+
+
+def _mtcnn(context: LoadContext) -> Detector:
     from models.faces import FaceDetector
 
-    return FaceDetector.load(context.weights_dir, context.device or "cpu")
+    return FaceDetector.load(context.weights_dir, context.device)
 
 
 def _resnet(context: LoadContext) -> Embedder:
@@ -87,6 +107,12 @@ def _yolo(context: LoadContext) -> Segmenter:
     from models.segmenter import YoloSegmenter
 
     return YoloSegmenter.load(_weights_dir(context), context.device)
+
+
+def _selfie(context: LoadContext) -> Segmenter:
+    from models.matte import SelfieMatte
+
+    return SelfieMatte.load()
 
 
 def _grabcut(context: LoadContext) -> Segmenter:
@@ -121,13 +147,14 @@ def _weights_dir(context: LoadContext) -> Path:
 
 
 REGISTRY: dict[str, tuple[Backend, ...]] = {
-    "faces": (Backend("mtcnn", _mtcnn),),
+    "faces": (Backend("blazeface", _blazeface),),
     "similarity": (
         Backend("resnet50-v2", _resnet, RESNET50),
-        Backend("classic-v1", _classic_embedder),
+        Backend("classic-v2", _classic_embedder),
     ),
     "cutout": (
         Backend("yolo11n-seg", _yolo, YOLO_SEG),
+        Backend("selfie", _selfie),
         Backend("grabcut", _grabcut),
         Backend("oval", _oval),
     ),
@@ -137,6 +164,9 @@ REGISTRY: dict[str, tuple[Backend, ...]] = {
     ),
 }
 """Stage → its backends, most capable first; the last of each never needs weights."""
+
+ALTERNATIVES: dict[str, tuple[Backend, ...]] = {"faces": (Backend("mtcnn", _mtcnn),)}
+"""Stage → backends that no chain uses (kept runnable to measure against)."""
 
 NEURAL_FILES = {
     stage: backend.weights_file
@@ -183,10 +213,7 @@ class Backends:
         self, stage: str, cover_wplus: Callable[[], np.ndarray | None] = _no_cover_wplus
     ) -> tuple[Any, ...]:
         """Every model of `stage`'s chain, loaded in order."""
-        from models.device import pick_device
-
-        device = pick_device(str(self.device) if self.device is not None else None)
-        context = LoadContext(self.weights_dir, device, cover_wplus)
+        context = LoadContext(self.weights_dir, self.device, cover_wplus)
         return tuple(backend.load(context) for backend in self.chains[stage])
 
     def load_embedders(self) -> list[Embedder]:
@@ -226,7 +253,7 @@ def select_backends(
 class Stages:
     """The loaded models a pipeline runs; a photo tries `segmenters` and `stylers` in order."""
 
-    detector: FaceDetector
+    detector: Detector
     embedder: Embedder
     segmenters: tuple[Segmenter, ...]
     stylers: tuple[FaceStyler, ...]

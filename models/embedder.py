@@ -40,22 +40,39 @@ def _rgb_array(image: np.ndarray | Image.Image, side: int) -> np.ndarray:
 
 
 class ClassicEmbedder:
-    """Colour, layout and texture in one vector: what makes two covers look alike at a glance.
+    """Colour, palette, layout and edges in one vector: what makes two covers look alike at a
+    glance, resolved where photos differ from each other.
 
-    - colour: a soft Lab histogram (4 L × 6 a × 6 b bins), square-rooted (Hellinger);
-    - layout: mean Lab of a 4×4 grid, so "dark top, bright bottom" matches;
-    - texture: gradient-orientation histograms of a 2×2 grid plus edge density, so flat
-      posters and busy photographs separate.
-    Blocks are normalised separately and weighted before the final normalisation.
+    - colour: a joint histogram of lightness (4 soft bins) × hue/chroma (neutral, then 8 hue
+      sectors soft-assigned, in two chroma rings), square-rooted (Hellinger). Version 1 cut
+      Lab's a/b axes into 6 equal bins, so every natural colour fell into the two middle ones
+      and every muted photo looked alike: one template won most of them (a hub; see
+      `bench.bench_variety`);
+    - palette: mean and spread of lightness, mean a/b, mean chroma and the vivid share;
+    - layout: mean Lab of a 4×4 grid, centred, so "dark top, bright bottom" matches;
+    - edges: the share of pixels above four gradient strengths (flat poster vs busy photo).
+    Version 1's gradient-orientation histograms are gone: photos and generated art differ in
+    them whatever they show, which pulled every photo toward the one halftone template.
+    Blocks are normalised separately and weighted before the final normalisation; layout
+    weighs more than in version 1 (1.2 against colour's 1.0), so crops of one photo, which
+    share its colours, still find covers composed like them (measured in the benchmark).
     """
 
-    name = "classic-v1"
-    version = "1"
+    name = "classic-v2"
+    version = "2"
     side = 96
-    _weights: ClassVar[dict[str, float]] = {"colour": 1.0, "layout": 0.8, "texture": 0.6}
+    hues = 8
+    neutral_chroma = 6.0
+    vivid_chroma = 22.0
+    _weights: ClassVar[dict[str, float]] = {
+        "colour": 1.0,
+        "palette": 0.5,
+        "layout": 1.2,
+        "edges": 0.35,
+    }
 
     def __init__(self) -> None:
-        self.dim = 4 * 6 * 6 + 4 * 4 * 3 + 2 * 2 * 8 + 4
+        self.dim = 4 * (1 + 2 * self.hues) + 6 + 4 * 4 * 3 + 4
 
     @classmethod
     def load(cls, weights_dir: object = None, device: object = None) -> ClassicEmbedder:
@@ -66,39 +83,57 @@ class ClassicEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._describe(_rgb_array(image, self.side)) for image in images])
 
-    def _describe(self, rgb: np.ndarray) -> np.ndarray:
-        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-        colour = cv2.calcHist(
-            [lab.astype(np.uint8)], [0, 1, 2], None, [4, 6, 6], [0, 256, 0, 256, 0, 256]
-        ).reshape(-1)
-        colour = np.sqrt(colour / max(colour.sum(), 1.0))
+    def _colour(self, lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Soft lightness × hue/chroma histogram, Hellinger-mapped."""
+        bins = 1 + 2 * self.hues
+        chroma = np.hypot(a, b)
+        hue = (np.arctan2(b, a) % (2 * np.pi)) / (2 * np.pi) * self.hues - 0.5
+        hue_low = np.floor(hue)
+        hue_share = hue - hue_low
+        hue_low = hue_low.astype(np.int64) % self.hues
+        ring = (chroma >= self.vivid_chroma).astype(np.int64)
+        neutral = chroma < self.neutral_chroma
+        level = np.clip(lightness / 100 * 4 - 0.5, 0, 3)
+        level_low = np.floor(level).astype(np.int64)
+        level_share = level - level_low
+        hist = np.zeros(4 * bins, np.float64)
+        for lb, lw in ((level_low, 1 - level_share), (np.minimum(level_low + 1, 3), level_share)):
+            for hb, hw in ((hue_low, 1 - hue_share), ((hue_low + 1) % self.hues, hue_share)):
+                cell = np.where(neutral, 0, 1 + ring * self.hues + hb)
+                weight = lw * np.where(neutral, 0.5, hw)  # neutral: both hue passes add ½
+                hist += np.bincount(lb * bins + cell, weights=weight, minlength=4 * bins)
+        return np.sqrt(hist / max(hist.sum(), 1e-9)).astype(np.float32)
 
-        grid = cv2.resize(lab, (4, 4), interpolation=cv2.INTER_AREA).reshape(-1) / 255.0
-        layout = grid - grid.mean()
+    def _describe(self, rgb: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+        lightness, a, b = (lab[..., c].reshape(-1) for c in range(3))
+        colour = self._colour(lightness, a, b)
+        chroma = np.hypot(a, b)
+        palette = np.array(
+            [
+                lightness.mean() / 100,
+                lightness.std() / 50,
+                a.mean() / 40,
+                b.mean() / 40,
+                chroma.mean() / 40,
+                (chroma >= self.vivid_chroma).mean(),
+            ],
+            dtype=np.float32,
+        )
+        scale = np.array([100, 60, 60], np.float32)
+        grid = cv2.resize(lab, (4, 4), interpolation=cv2.INTER_AREA) / scale
+        layout = (grid - grid.reshape(-1, 3).mean(0)).reshape(-1)
 
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
         magnitude = np.hypot(gx, gy)
-        orientation = (np.arctan2(gy, gx) % np.pi) / np.pi * 8
-        bins = np.minimum(orientation.astype(np.int32), 7)
-        half = self.side // 2
-        texture_blocks = []
-        for y in (0, half):
-            for x in (0, half):
-                cell_bins = bins[y : y + half, x : x + half].reshape(-1)
-                cell_mag = magnitude[y : y + half, x : x + half].reshape(-1)
-                texture_blocks.append(np.bincount(cell_bins, weights=cell_mag, minlength=8))
-        texture = np.sqrt(np.concatenate(texture_blocks))
-        edge_density = np.array(
-            [(magnitude > t).mean() for t in (0.05, 0.15, 0.3, 0.5)], dtype=np.float32
-        )
-        texture = np.concatenate([l2_normalise(texture), edge_density])
-
+        edges = np.array([(magnitude > t).mean() for t in (0.05, 0.15, 0.3, 0.5)], dtype=np.float32)
         blocks = [
             self._weights["colour"] * l2_normalise(colour),
+            self._weights["palette"] * l2_normalise(palette),
             self._weights["layout"] * l2_normalise(layout),
-            self._weights["texture"] * l2_normalise(texture),
+            self._weights["edges"] * l2_normalise(edges),
         ]
         return l2_normalise(np.concatenate(blocks).astype(np.float32))
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from imaging.compose import alpha_bbox, lab_statistics, transfer_colour
 from models.faces import Face
+
+if TYPE_CHECKING:
+    import torch
 
 
 class FaceStyler(Protocol):
@@ -105,12 +107,16 @@ class PSPStyler:
 
     def warm_up(self) -> None:
         """One encode and one generate: the face stage's kernels are ready for the first job."""
+        import torch  # pSp alone needs torch: the colour styler and a classic worker do not
+
         x = torch.zeros(1, 3, 256, 256)
         self.psp.generate(self.psp.encode(x), size=self.size)
 
     def compile(self, mode: str) -> None:
         """Compile the encoder and generator for the shapes a job uses (batch 1, 256 px in,
         ``self.size`` out); each part falls back to eager on its own if compiling fails."""
+        import torch
+
         from models.compile import compile_module
 
         psp = self.psp
@@ -124,6 +130,8 @@ class PSPStyler:
 
     def cover_latent(self, row: int | None) -> torch.Tensor:
         """The cover's W+ [1, 18, 512], or the average face when the cover has none."""
+        import torch
+
         if self.cover_wplus is not None and row is not None:
             stored = np.asarray(self.cover_wplus[row], dtype=np.float32)
             if np.isfinite(stored).all():
@@ -138,6 +146,8 @@ class PSPStyler:
         cover: np.ndarray,
         cover_row: int | None = None,
     ) -> np.ndarray | None:
+        import torch
+
         from models.align import align_face, paste_face
         from models.psp import mix_styles
 

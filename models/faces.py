@@ -5,15 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 DETECT_SIDE = 640
 """Detect on a copy whose long side is at most this: MTCNN's pyramid cost grows with area."""
 MTCNN_MIN_SIDE = 24
 """MTCNN's smallest scale (12 px net, 20 px faces) needs this much image."""
+OFF_CENTRE_WEIGHT = 0.8
+"""How much a face's distance from the middle (over the half diagonal) discounts its area:
+on crops made around one of several players (bench/bench_faces.py) 0.8 picks the player
+with both detectors; 0.6 let BlazeFace's larger box of a neighbour in a corner win."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,16 @@ class Face:
         return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
 
 
+class Detector(Protocol):
+    """What the faces stage runs: MTCNN here, BlazeFace in `models.blazeface`."""
+
+    name: str
+
+    def detect(self, image: np.ndarray | Image.Image) -> list[Face]: ...
+
+    def __call__(self, images: Sequence[np.ndarray | Image.Image]) -> list[list[Face]]: ...
+
+
 def main_face(faces: Sequence[Face], image_size: tuple[int, int]) -> Face | None:
     """The face a person would call the subject: large and near the centre."""
     if not faces:
@@ -47,7 +64,7 @@ def main_face(faces: Sequence[Face], image_size: tuple[int, int]) -> Face | None
     def prominence(face: Face) -> float:
         cx, cy = face.centre
         off_centre = math.hypot(cx - width / 2, cy - height / 2) / half_diagonal
-        return face.width * face.height * (1.0 - 0.6 * off_centre)
+        return face.width * face.height * (1.0 - OFF_CENTRE_WEIGHT * off_centre)
 
     return max(faces, key=prominence)
 
@@ -60,7 +77,8 @@ class FaceDetector:
     def __init__(
         self, device: torch.device | str = "cpu", min_face: int = 40, threshold: float = 0.92
     ):
-        from facenet_pytorch import MTCNN  # heavy import, only where faces are needed
+        import torch  # MTCNN alone needs torch: the rest of this module is torch-free
+        from facenet_pytorch import MTCNN
 
         self.device = torch.device(device)
         self.min_face = min_face
@@ -80,8 +98,13 @@ class FaceDetector:
     def __call__(self, images: Sequence[np.ndarray | Image.Image]) -> list[list[Face]]:
         return [self.detect(image) for image in images]
 
-    @torch.inference_mode()
     def detect(self, image: np.ndarray | Image.Image) -> list[Face]:
+        import torch
+
+        with torch.inference_mode():
+            return self._detect(image)
+
+    def _detect(self, image: np.ndarray | Image.Image) -> list[Face]:
         pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
         scale = min(1.0, DETECT_SIDE / max(pil.size))
         small = (

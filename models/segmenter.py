@@ -1,14 +1,16 @@
 """Person cutout: a soft alpha matte of the member, seeded by their face.
 
-`GrabCutSegmenter` is the embedded default (OpenCV, no weights). `YoloSegmenter` (ultralytics
-YOLO-seg, person class) lives beside it with the same call: `segmenter(image, face) -> alpha
-float32 [H, W] in [0, 1]`, or None when it finds no person (the pipeline then falls back, per
-photo, down to `OvalMatte`).
+`GrabCutSegmenter` (OpenCV, no weights) is the embedded default's fallback, after the
+MediaPipe person matte (`models.matte`). `YoloSegmenter` (ultralytics YOLO-seg, person class)
+lives beside it with the same call: `segmenter(image, face, others) -> alpha float32 [H, W]
+in [0, 1]`, or None when it finds no person (the pipeline then falls back, per photo, down to
+`OvalMatte`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,9 +34,14 @@ the matte (IoU >= 0.99 with all four on the example photos)."""
 
 
 class Segmenter(Protocol):
+    """`segmenter(image, face, others)`: the matte of the person holding `face`; `others` are
+    the photo's other faces (neighbours to leave out)."""
+
     name: str
 
-    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None: ...
+    def __call__(
+        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
+    ) -> np.ndarray | None: ...
 
 
 def person_box(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
@@ -61,7 +68,9 @@ class OvalMatte:
 
     name = "oval"
 
-    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None:
+    def __call__(
+        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
+    ) -> np.ndarray | None:
         if face is None:
             return None
         height, width = image.shape[:2]
@@ -83,7 +92,9 @@ class GrabCutSegmenter:
     def load(cls, weights_dir: object = None, device: object = None) -> GrabCutSegmenter:
         return cls()
 
-    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None:
+    def __call__(
+        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
+    ) -> np.ndarray | None:
         if face is None:
             return None
         height, width = image.shape[:2]
@@ -110,6 +121,10 @@ class GrabCutSegmenter:
         mask[_span(fy1 + 0.3 * fh, chest_bottom), _span(fx0 + 0.1 * fw, fx1 - 0.1 * fw)] = (
             cv2.GC_FGD
         )
+        for other in others:  # a neighbour's face is surely not the member
+            ox0, oy0, ox1, oy1 = (v * scale for v in other.box)
+            if ox1 < fx0 or ox0 > fx1 or oy1 < fy0 or oy0 > fy1:
+                mask[_span(oy0, oy1), _span(ox0, ox1)] = cv2.GC_BGD
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         try:
             self._cut(bgr, mask)
@@ -275,7 +290,9 @@ class YoloSegmenter:
             )
         return cls(model, pick_device(str(device) if device is not None else None), **options)
 
-    def __call__(self, image: np.ndarray, face: Face | None) -> np.ndarray | None:
+    def __call__(
+        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
+    ) -> np.ndarray | None:
         height, width = image.shape[:2]
         masks, boxes = self.people(image)
         chosen = choose_person(masks, boxes, face.centre if face is not None else None)

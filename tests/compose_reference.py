@@ -98,7 +98,7 @@ def composite(
     grain: float,
     seed: int,
 ) -> np.ndarray:
-    """`Pipeline._composite` on the reference functions."""
+    """The cut-out layout family (`imaging.layouts.cutout`) on the reference functions."""
     size = cover.shape[0]
     subject, matte = fit_into_region(member, alpha, size, placement)
     background = drop_shadow(cover, matte, offset=max(2, size // 90))
@@ -122,10 +122,3 @@ def colour_style(
         member[y0:y1, x0:x1], lab_statistics(cover), strength, mask=alpha[y0:y1, x0:x1]
     )
     return out
-
-
-def faceless_art(art: np.ndarray, cover: np.ndarray, seed: int) -> np.ndarray:
-    """`Pipeline._faceless_art` on the reference functions, from the square crop on."""
-    art = transfer_colour(art, lab_statistics(cover), (0.35, 0.6, 0.6))
-    art = vignette(art, 0.35)
-    return add_grain(art, 0.025, np.random.default_rng(seed))

@@ -18,7 +18,7 @@ os.environ.setdefault("ALBUMIFY_CACHE", str(ROOT / ".cache" / "test-cache"))
 os.environ.setdefault("ALBUMIFY_WEIGHTS", str(ROOT / ".cache" / "no-weights"))
 os.environ.pop("ALBUMIFY_INDEX", None)
 
-pytest_plugins: list[str] = ["tests.support.fixtures", "tests.support.weights", "tests.support.e2e"]
+pytest_plugins: list[str] = ["tests.support.fixtures", "tests.support.weights"]
 
 
 @pytest.fixture(scope="session")

@@ -24,19 +24,20 @@ from models.backends import (
 from models.embedder import ClassicEmbedder, ResNetEmbedder
 from models.face_style import ColourStyler
 from models.faces import Face
+from models.matte import SelfieMatte
 from models.segmenter import GrabCutSegmenter, OvalMatte, YoloSegmenter
 from models.weights import PSP_FFHQ, RESNET50, YOLO_SEG
 
 CLASSIC_CHAINS = {
-    "faces": ("mtcnn",),
-    "similarity": ("classic-v1",),
-    "cutout": ("grabcut", "oval"),
+    "faces": ("blazeface",),
+    "similarity": ("classic-v2",),
+    "cutout": ("selfie", "grabcut", "oval"),
     "face": (ColourStyler.name,),
 }
 NEURAL_CHAINS = {
-    "faces": ("mtcnn",),
-    "similarity": ("resnet50-v2", "classic-v1"),
-    "cutout": ("yolo11n-seg", "grabcut", "oval"),
+    "faces": ("blazeface",),
+    "similarity": ("resnet50-v2", "classic-v2"),
+    "cutout": ("yolo11n-seg", "selfie", "grabcut", "oval"),
     "face": ("psp", ColourStyler.name),
 }
 """What `neural` (or `auto` with every file) chooses; tests/test_neural_pipeline.py checks the
@@ -64,21 +65,21 @@ def names(models: list) -> list[str]:
 def test_auto_without_files_is_classic(tmp_path: Path) -> None:
     backends = select_backends(tmp_path, "auto", "cpu")
     assert [type(e) for e in backends.load_embedders()] == [ClassicEmbedder]
-    assert [type(s) for s in backends.load("cutout")] == [GrabCutSegmenter, OvalMatte]
+    assert [type(s) for s in backends.load("cutout")] == [SelfieMatte, GrabCutSegmenter, OvalMatte]
     assert backends.files() == {}
     assert backends.chain_names() == CLASSIC_CHAINS
 
 
 def test_auto_picks_each_stage_whose_file_is_present(tmp_path: Path, resnet_file: Path) -> None:
-    assert names(available_embedders(tmp_path, "cpu")) == ["classic-v1"]
+    assert names(available_embedders(tmp_path, "cpu")) == ["classic-v2"]
     weights_dir = weights_dir_with(tmp_path, **{RESNET50: resnet_file})
     backends = select_backends(weights_dir, "auto", "cpu")
     chains = backends.chain_names()
-    assert chains["similarity"] == ("resnet50-v2", "classic-v1")
-    assert chains["cutout"] == ("grabcut", "oval")
+    assert chains["similarity"] == ("resnet50-v2", "classic-v2")
+    assert chains["cutout"] == ("selfie", "grabcut", "oval")
     assert chains["face"] == (ColourStyler.name,)
-    assert names(backends.load_embedders()) == ["resnet50-v2", "classic-v1"]
-    assert names(available_embedders(weights_dir, "cpu")) == ["classic-v1", "resnet50-v2"]
+    assert names(backends.load_embedders()) == ["resnet50-v2", "classic-v2"]
+    assert names(available_embedders(weights_dir, "cpu")) == ["classic-v2", "resnet50-v2"]
 
 
 def test_neural_with_every_file(tmp_path: Path, resnet_file: Path, yolo_file: Path) -> None:
@@ -92,7 +93,7 @@ def test_neural_with_every_file(tmp_path: Path, resnet_file: Path, yolo_file: Pa
         assert backends.requested == requested
     # Loaded, each model is the backend it is registered as (pSp: test_neural_pipeline).
     cutout = backends.load("cutout")
-    assert [type(s) for s in cutout] == [YoloSegmenter, GrabCutSegmenter, OvalMatte]
+    assert [type(s) for s in cutout] == [YoloSegmenter, SelfieMatte, GrabCutSegmenter, OvalMatte]
     assert tuple(names(cutout)) == NEURAL_CHAINS["cutout"]
     classic = select_backends(weights_dir, "classic", "cpu")
     assert classic.chain_names() == CLASSIC_CHAINS
@@ -124,12 +125,12 @@ def test_every_chain_ends_with_a_backend_that_needs_no_weights() -> None:
 @pytest.mark.parametrize("requested", ["classic", "auto"])
 def test_classic_stages_and_their_fallback_chains(tmp_path: Path, requested: str) -> None:
     backends = select_backends(tmp_path, requested, "cpu")
-    stages = build_stages(backends, backends.load_embedders(), {"classic-v1"})
+    stages = build_stages(backends, backends.load_embedders(), {"classic-v2"})
     assert stages.chain_names() == CLASSIC_CHAINS
     assert stages.names() == {
-        "faces": "mtcnn",
-        "similarity": "classic-v1",
-        "cutout": "grabcut",
+        "faces": "blazeface",
+        "similarity": "classic-v2",
+        "cutout": "selfie",
         "face": ColourStyler.name,
     }
 
@@ -140,13 +141,13 @@ class Named:
 
 
 def test_search_uses_an_embedder_whose_vectors_the_index_has() -> None:
-    resnet, classic = Named("resnet50-v2"), Named("classic-v1")
+    resnet, classic = Named("resnet50-v2"), Named("classic-v2")
     chain = [resnet, classic]
-    assert searchable_embedder("auto", chain, {"classic-v1", "resnet50-v2"}) is resnet
-    assert searchable_embedder("auto", chain, {"classic-v1"}) is classic
+    assert searchable_embedder("auto", chain, {"classic-v2", "resnet50-v2"}) is resnet
+    assert searchable_embedder("auto", chain, {"classic-v2"}) is classic
     assert searchable_embedder("auto", chain, set()) is classic  # the index then says so
     # `neural` keeps the neural embedder: the index's error says how to add its vectors.
-    assert searchable_embedder("neural", chain, {"classic-v1"}) is resnet
+    assert searchable_embedder("neural", chain, {"classic-v2"}) is resnet
 
 
 def test_the_oval_matte_covers_the_face() -> None:
@@ -175,8 +176,8 @@ class FakeNeuralEmbedder:
 def test_index_embedders_by_backend(tmp_path: Path, resnet_file: Path) -> None:
     empty = tmp_path / "none"
     empty.mkdir()
-    assert names(select_embedders("auto", empty)) == ["classic-v1"]
-    assert names(select_embedders("classic", empty)) == ["classic-v1"]
+    assert names(select_embedders("auto", empty)) == ["classic-v2"]
+    assert names(select_embedders("classic", empty)) == ["classic-v2"]
     with pytest.raises(MissingAsset, match=rf"neural needs the ResNet50 weights \({RESNET50}\)"):
         select_embedders("neural", empty)
     with pytest.raises(UsageError, match="Unknown backend 'fast': use auto, classic or neural"):
@@ -184,17 +185,17 @@ def test_index_embedders_by_backend(tmp_path: Path, resnet_file: Path) -> None:
 
     weights_dir = weights_dir_with(empty, **{RESNET50: resnet_file})
     for backend in ("auto", "neural"):
-        assert names(select_embedders(backend, weights_dir)) == ["classic-v1", "resnet50-v2"]
-    assert names(select_embedders("classic", weights_dir)) == ["classic-v1"]
+        assert names(select_embedders(backend, weights_dir)) == ["classic-v2", "resnet50-v2"]
+    assert names(select_embedders("classic", weights_dir)) == ["classic-v2"]
     assert isinstance(find_embedder("resnet50-v2", weights_dir), ResNetEmbedder)
-    with pytest.raises(MissingAsset, match=r"'nope' is not available \(available: classic-v1, "):
+    with pytest.raises(MissingAsset, match=r"'nope' is not available \(available: classic-v2, "):
         find_embedder("nope", weights_dir)
 
 
 def test_embedder_factories_add_embedders_once(monkeypatch: pytest.MonkeyPatch) -> None:
     factories = [lambda w, d: FakeNeuralEmbedder(), lambda w, d: FakeNeuralEmbedder()]
     monkeypatch.setattr(registry, "EMBEDDER_FACTORIES", [*factories, lambda w, d: None])
-    assert names(available_embedders(None)) == ["classic-v1", "fake-neural-v0"]
-    assert names(select_embedders("neural")) == ["classic-v1", "fake-neural-v0"]
-    assert names(select_embedders("classic")) == ["classic-v1"]
+    assert names(available_embedders(None)) == ["classic-v2", "fake-neural-v0"]
+    assert names(select_embedders("neural")) == ["classic-v2", "fake-neural-v0"]
+    assert names(select_embedders("classic")) == ["classic-v2"]
     assert isinstance(find_embedder("fake-neural-v0", None), FakeNeuralEmbedder)

@@ -18,7 +18,7 @@ from albumify import keys
 from albumify.results import ResultRecord, ResultStore
 from albumify.schema import CoverJob
 from albumify.settings import Limits, Settings
-from bot.cover.intake import NOT_YOURS, CoverRequest, Intake
+from bot.cover.intake import BUSY, NOT_YOURS, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
 from bot.utils.images import ImageCandidate, first_image
 
@@ -170,9 +170,11 @@ def test_queue_cap_refuses_when_the_queue_is_full(harness):
     assert not refused.ok and "busy" in refused.message
 
 
-def test_same_attachment_within_the_window_reuses_the_job(harness):
+def test_same_attachment_within_the_window_points_at_the_queued_job(harness):
     async def scenario(intake, clock):
-        first = await intake.admit(request(6000, image=image(attachment_id=42)))
+        req = request(6000, image=image(attachment_id=42))
+        first = await intake.admit(req)
+        await intake.enqueue(req, first, response_message_id=6500)
         again = await intake.admit(request(6001, image=image(attachment_id=42)))
         other = await intake.admit(request(6002, image=image(attachment_id=43)))
         count = await intake.redis.zcard(keys.member_quota(1, 3))
@@ -181,7 +183,80 @@ def test_same_attachment_within_the_window_reuses_the_job(harness):
     first, again, other, count = harness(scenario)
     assert first.ok and other.ok
     assert again.reused and not again.ok and again.job_id == first.job_id
+    assert again.message.endswith("it's being made: https://discord.com/channels/1/2/6500")
     assert count == 2  # the duplicate cost no quota
+
+
+def test_other_options_are_another_request(harness):
+    """Title, artist and advisory are part of what makes two requests the same."""
+
+    async def scenario(intake, clock):
+        plain = request(6100, image=image(attachment_id=44))
+        first = await intake.admit(plain)
+        await intake.enqueue(plain, first)
+        variants = [
+            dict(title="Liftoff"),
+            dict(artist="Alice"),
+            dict(advisory=True),
+            dict(title="Liftoff", artist="Alice", advisory=True),
+        ]
+        return [
+            await intake.admit(request(6101 + n, image=image(attachment_id=44), **options))
+            for n, options in enumerate(variants)
+        ]
+
+    assert [a.ok for a in harness(scenario)] == [True] * 4
+
+
+def test_a_duplicate_of_a_posted_cover_links_to_it_and_of_a_failed_one_is_new(harness, redis_sync):
+    from albumify.results import save_result
+
+    async def scenario(intake, clock):
+        answers = []
+        for n, ending in enumerate(("posted", "deleted", "failed", "never-queued")):
+            req = request(6200 + 10 * n, image=image(attachment_id=45 + n))
+            first = await intake.admit(req)
+            if ending != "never-queued":
+                job = await intake.enqueue(req, first, response_message_id=777)
+            if ending in ("posted", "deleted"):
+                record = ResultRecord(str(req.request_id), 1, 2, 3, 3, message_id=888 + n)
+                if ending == "posted":
+                    save_result(redis_sync, record)
+                redis_sync.set(keys.job_result(job.job_id), record.result_id)
+            if ending == "failed":
+                stored = Job.fetch(job.job_id, connection=redis_sync, serializer=JSONSerializer)
+                stored.set_status("failed")
+            answers.append(
+                await intake.admit(request(6201 + 10 * n, image=image(attachment_id=45 + n)))
+            )
+        return answers
+
+    posted, deleted, failed, never = harness(scenario, Limits(member_quota=50))
+    assert posted.reused and posted.message.endswith(
+        "here it is: https://discord.com/channels/1/2/888"
+    )
+    assert deleted.ok and failed.ok and never.ok  # nothing will answer: a new cover
+
+
+def test_release_gives_back_the_reservation_even_before_it_lands(harness):
+    async def scenario(intake, clock):
+        req = request(6300, image=image(attachment_id=50))
+        admitted = await intake.admit(req)
+        await intake.release(req, admitted.job_id)
+        after_release = (
+            await intake.redis.zcard(keys.member_quota(1, 3)),
+            await intake.redis.exists(intake.dedup_key(req)),
+        )
+        late = request(6301, image=image(attachment_id=51))  # its release arrives first
+        await intake.release(late, "albumify-cover-6301")
+        landed = await intake.admit(late)
+        again = await intake.admit(request(6302, image=image(attachment_id=50)))
+        return after_release, landed, again, await intake.redis.zcard(keys.member_quota(1, 3))
+
+    after_release, landed, again, count = harness(scenario)
+    assert after_release == (0, 0)
+    assert not landed.ok and landed.message == BUSY
+    assert again.ok and count == 1  # the released request left no quota slot or dedup key
 
 
 # -- enqueue --------------------------------------------------------------------------------
@@ -366,11 +441,12 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
                 c.name
                 for c in bot.tree.get_commands(type=__import__("discord").AppCommandType.message)
             }
-            guild_only = all(
-                c.allowed_contexts is not None and not c.allowed_contexts.dm_channel
+            in_dms = {
+                c.name
                 for c in bot.tree.get_commands(type=None)
-            )
-            assert guild_only
+                if c.allowed_contexts is None or c.allowed_contexts.dm_channel
+            }
+            assert in_dms == {"albumify-forget"}  # the one command offered in DMs too
             return commands, menus, set(bot._connection._view_store._dynamic_items)
         finally:
             await bot.redis.aclose()
@@ -378,6 +454,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
 
     commands, menus, dynamic = asyncio.run(scenario())
     assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
+    assert "albumify-forget-member" in commands
     assert menus == {"Albumify"}
     assert len(dynamic) == 3  # Vote, Re-roll, Delete
     assert not AlbumifyBot(Settings()).intents.message_content

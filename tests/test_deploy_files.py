@@ -137,3 +137,12 @@ def test_env_example_documents_every_setting():
 
     for f in fields(Limits):
         assert f.metadata["env"] in text, f.metadata["env"]
+
+
+def test_the_set_up_and_the_worker_image_install_mediapipe_files_without_its_dependencies():
+    """Its model files are read (models.litert), never imported: its dependencies (numpy < 2,
+    the GUI OpenCV) must not come with it. LiteRT, which runs them, is a dependency."""
+    for path in (ROOT / "Makefile", ROOT / "docker" / "worker.Dockerfile"):
+        lines = [line for line in path.read_text().splitlines() if "mediapipe==0.10.21" in line]
+        assert lines and all("--no-deps" in line for line in lines), path.name
+    assert '"ai-edge-litert' in (ROOT / "pyproject.toml").read_text()

@@ -1,16 +1,14 @@
 """End to end: a loopback Discord drives the real bot, real Redis and a real worker.
 
 One stack per module (`albumify bot` and `albumify worker` processes, a private
-redis-server, the fake Discord in a thread: the `stack` and `discord` fixtures of
-tests/support/e2e.py); each scenario starts from an idle queue, empty app state and a fresh
-conversation. Assertions are about what members would see.
+redis-server, the fake Discord in a thread); each scenario starts from an idle queue, empty
+app state and a fresh conversation. Assertions are about what members would see.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import shutil
 import time
 
 import pytest
@@ -21,15 +19,15 @@ from devtools.fakediscord.model import INTERACTION_DEADLINE_S
 from devtools.fakediscord.rest import ScriptedReply, rate_limited, server_error, slow
 from devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, gradient
+from tests.support.e2e import MARKS, fresh_conversation, module_stack
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = MARKS
 
 CAPTION = "not everything can be an album cover"
 DEFERRED_THINKING, CHANNEL_MESSAGE, UPDATE_MESSAGE = 5, 4, 7
+
+stack = module_stack()
+discord = fresh_conversation()
 
 
 # -- photos --------------------------------------------------------------------------------
@@ -83,6 +81,20 @@ def wait_reply(stack: Stack, message: FakeMessage, timeout: float = 90.0) -> Fak
         )
     except AssertionError as err:
         raise AssertionError(f"{err}\n{stack.logs()}") from None
+
+
+def private_answer(fake: FakeDiscord, interaction: FakeInteraction, timeout: float = 10.0):
+    """A refusal decided after the acknowledgement: the public "thinking…" response is
+    deleted and the member alone sees the answer (an ephemeral follow-up)."""
+    answer = fake.wait_until(
+        lambda: next((m for m in fake.answers_to(interaction) if m.ephemeral), None),
+        f"the private answer to interaction {interaction.id}",
+        timeout,
+    )
+    assert answer.visible_to == interaction.user.id
+    deferred = fake.response_to(interaction)
+    assert deferred is not None and (deferred.deleted or deferred is answer), deferred
+    return answer
 
 
 def assert_cover(fake: FakeDiscord, message: FakeMessage, requester: FakeUser) -> str:
@@ -161,9 +173,8 @@ def test_context_menu_on_own_message_and_refusal_on_someone_elses(
     only_acknowledged_once(own, DEFERRED_THINKING)
 
     others = discord.context_menu("Albumify", carol, post)
-    refusal = discord.wait_until(lambda: discord.response_to(others), "carol's refusal", 10)
-    only_acknowledged_once(others, CHANNEL_MESSAGE)
-    assert refusal.ephemeral and refusal.visible_to == carol.id
+    refusal = private_answer(discord, others)  # consent is read from Redis: after the ack
+    only_acknowledged_once(others, DEFERRED_THINKING)
     assert "only albumify your own photos" in refusal.content
     assert refusal not in discord.channel(viewer=bob)
 
@@ -215,8 +226,8 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
     assert matched_cover(second) != matched_cover(first)
 
     stolen = discord.click(frank, second, f"albumify:reroll:{second_id}")
-    refusal = discord.wait_until(lambda: discord.response_to(stolen), "re-roll refusal", 10)
-    assert refusal.ephemeral and "Only the person who asked" in refusal.content
+    refusal = private_answer(discord, stolen)
+    assert "Only the person who asked" in refusal.content
 
     not_theirs = discord.click(frank, second, f"albumify:delete:{second_id}")
     refusal = discord.wait_until(lambda: discord.response_to(not_theirs), "refusal", 10)
@@ -224,7 +235,9 @@ def test_reroll_gives_another_cover_and_delete_removes_it(
     assert not second.deleted
 
     delete = discord.click(erin, second, f"albumify:delete:{second_id}")
-    done = discord.wait_until(lambda: second.deleted and discord.response_to(delete), "delete", 10)
+    (done,) = discord.wait_until(
+        lambda: second.deleted and discord.answers_to(delete), "the delete", 10
+    )
     assert done.ephemeral and done.content == "Deleted."
     assert discord.channel() == [first]  # what everyone sees: the first cover only
     assert [m.ephemeral for m in discord.channel(viewer=frank)] == [False, True, True]

@@ -1,33 +1,29 @@
 """End to end (#16): a full Redis, leaderboards that answer first, covers deleted while away.
 
 The real bot and worker (`albumify bot`, `albumify worker`), a private redis-server and the
-loopback Discord, as in test_e2e (the `stack` and `discord` fixtures of tests/support/e2e.py,
-one stack per module: a scenario here fills Redis up to its `maxmemory`, another restarts the
-bot).
+loopback Discord, as in test_e2e (one stack per module, tests/support/e2e.py: a scenario here
+fills Redis up to its `maxmemory`, another restarts the bot).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 
-import pytest
 import redis
 
 from albumify import keys
+from bot.utils.busy import BUSY
 from devtools.fakediscord import FakeDiscord, FakeMessage, FakeUser
 from devtools.fakediscord.rest import slow
 from devtools.fakediscord.stack import Stack
+from tests.support.e2e import MARKS, fresh_conversation, module_stack
 from tests.support.redis_full import fill, unfill
 from tests.test_e2e import faceless, wait_reply
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = MARKS
+stack = module_stack()
+discord = fresh_conversation()
 
-BUSY = "Albumify is busy, try again in a minute."
 CHANNEL_MESSAGE, UPDATE_MESSAGE = 4, 7
 
 

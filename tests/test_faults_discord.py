@@ -1,6 +1,7 @@
 """Discord misbehaves: 429 / 5xx / hanging responses on every outbound worker call, an
-invalid-request budget that keeps the worker far from Discord's IP ban, and an interaction
-token that dies mid-job. The worker's real HTTP client against the loopback Discord.
+invalid-request budget that keeps the worker far from Discord's IP ban, an interaction token
+that dies mid-job, and a channel post whose answer comes too late (retried, it must not post
+twice). The worker's real HTTP client against the loopback Discord.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import pytest
 
 from albumify import keys
 from albumify.settings import Limits, Settings
+from devtools.fakediscord import FakeDiscord
+from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
 from tests.support.jobs import cover_job
+from worker.delivery import TOKEN_MARGIN_S
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,
@@ -21,7 +25,7 @@ from worker.discord_api import (
     InvalidRequestBudget,
     shared_budget,
 )
-from worker.job import TOKEN_MARGIN_S, CoverTask
+from worker.job import CoverTask
 
 TOKEN = "tok-discord-faults"
 
@@ -179,3 +183,44 @@ def test_token_that_expires_mid_job_falls_back_to_a_channel_reply(fake_rest, set
     assert post.payload["message_reference"]["message_id"] == 555
     assert post.files["files[0]"][0] == "albumify.jpg"
     assert len(final_answers(fake_rest)) == 1
+
+
+# -- a retried channel post lands once ---------------------------------------------------------
+
+
+def test_a_channel_post_retried_after_a_timeout_lands_once(redis_url, redis_sync):
+    """Discord created the message, but its answer came after the client gave up: the retry
+    carries the same nonce with `enforce_nonce`, so Discord hands back the first message."""
+    discord = FakeDiscord().start()
+    try:
+        fake_pipeline.install()
+        settings = Settings(
+            discord_token=BOT_TOKEN,
+            redis_url=redis_url,
+            api_base=discord.api_base,
+            cdn_hosts=("127.0.0.1",),
+            cdn_hosts_explicit=True,
+        )
+        member = discord.add_member("gus")
+        request = discord.post_message(member, f"{discord.bot.mention} me")
+        url = discord.upload("me.png", fake_pipeline.png_bytes())["url"]
+        job = cover_job(  # a reply-mention: no interaction, the cover is a channel reply
+            url,
+            application_id=None,
+            token_expires_at=None,
+            channel_id=discord.channel_id,
+            reply_to_message_id=request.id,
+            response_message_id=None,
+        )
+        late = ScriptedReply(200, delay=1.0, passthrough=True)  # created, answered too late
+        discord.script("POST", "/channels/", late, match=lambda r: bool(r.files))
+        api = DiscordAPI(discord.api_base, BOT_TOKEN, timeout=(1.0, 0.3), sleep=lambda s: None)
+        outcome = CoverTask(job, settings, redis_sync, None, api=api).run()
+        time.sleep(1.5)  # the first, late request has been served by now
+
+        posts = discord.calls("POST", f"/channels/{discord.channel_id}/messages")
+        assert len(posts) == 2  # the timed-out post and its retry
+        covers = [m for m in discord.channel() if m.attachments]
+        assert len(covers) == 1 and outcome.message_id == covers[0].id
+    finally:
+        discord.stop()

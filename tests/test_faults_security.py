@@ -93,6 +93,8 @@ class Response:
 
 
 class Message:
+    """The button's message: the click's original response, deleted through its webhook."""
+
     def __init__(self) -> None:
         self.deleted = False
 
@@ -100,11 +102,23 @@ class Message:
         self.deleted = True
 
 
+class Followup:
+    """Answers after the acknowledgement; refusals must be private (ephemeral)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        assert kwargs.get("ephemeral")
+        self.sent.append(content)
+
+
 REQUESTER, AUTHOR, MODERATOR, STRANGER = 301, 302, 303, 304
 
 
 def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> Any:
-    return SimpleNamespace(
+    message = Message()
+    pressed = SimpleNamespace(
         id=int(time.time() * 1000) + user_id,
         user=SimpleNamespace(id=user_id),
         guild_id=1,
@@ -114,10 +128,22 @@ def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> 
         created_at=datetime.now(UTC),
         filesize_limit=8 * 1024 * 1024,
         permissions=discord.Permissions(manage_messages=manage_messages),
-        message=Message(),
+        app_permissions=discord.Permissions.text(),
+        message=message,
         response=Response(),
+        followup=Followup(),
+        original_deleted=[],
         client=cog.bot,
     )
+
+    async def delete_original_response() -> None:
+        """A click's original response: the button's message, or the deferred reply of a
+        click answered with thinking=True (a re-roll)."""
+        pressed.original_deleted.append(True)
+        await message.delete()
+
+    pressed.delete_original_response = delete_original_response
+    return pressed
 
 
 def run_cog(redis_url: str, redis_sync, scenario, limits: Limits | None = None):
@@ -177,6 +203,8 @@ def test_delete_is_for_requester_author_and_moderators(
     assert bool(still_there) is not allowed
     if not allowed:
         assert "Only the person who asked" in pressed.response.sent[0]
+    else:
+        assert pressed.response.deferred and pressed.followup.sent == ["Deleted."]
 
 
 @pytest.mark.parametrize("user", [STRANGER, MODERATOR])
@@ -188,8 +216,9 @@ def test_reroll_is_refused_to_others(redis_url, redis_sync, user):
         return pressed
 
     pressed = run_cog(redis_url, redis_sync, scenario)
-    assert pressed.response.sent == ["Only the person who asked for this cover can re-roll it."]
-    assert not pressed.response.deferred
+    # Acknowledged first (the record is in Redis), then refused privately.
+    assert pressed.response.deferred and pressed.original_deleted == [True]
+    assert pressed.followup.sent == ["Only the person who asked for this cover can re-roll it."]
     assert bot_queue(redis_sync, Settings()).count == 0
 
 
@@ -219,9 +248,10 @@ def test_rerolls_count_against_the_member_quota(redis_url, redis_sync):
         return first, second, await intake.admit(third)
 
     first, second, fresh = run_cog(redis_url, redis_sync, scenario, limits)
-    assert first.response.deferred and first.response.sent == []
-    assert not second.response.deferred
-    assert "covers in the last" in second.response.sent[0]
+    assert first.response.deferred and first.followup.sent == []
+    assert first.original_deleted == []
+    assert second.original_deleted == [True]
+    assert "covers in the last" in second.followup.sent[0]
     assert not fresh.ok and "covers in the last" in (fresh.message or "")
 
 
@@ -277,9 +307,16 @@ def test_the_bot_masks_interaction_tokens_in_discord_py_debug_lines(redis_url, c
         "%s %s has received %s", "PATCH", f"{base}/webhooks/77/{TOKEN}/messages/@original", {}
     )
     http.debug("token %s", BOT_TOKEN)
+    # discord.py logs every gateway event's payload at DEBUG: INTERACTION_CREATE has the token.
+    event = {"op": 0, "t": "INTERACTION_CREATE", "d": {"id": "1", "token": TOKEN, "type": 2}}
+    logging.getLogger("discord.gateway").debug("For Shard ID %s: WebSocket Event: %s", None, event)
+    discord_token = "aW50ZXJhY3Rpb246MTIzOjQ1NjpzZWNyZXQ"  # Discord's: base64 "interaction:…"
+    logging.getLogger("discord.client").debug("something about %s", discord_token)
     assert "/interactions/1/<token>/callback" in caplog.text
     assert "/webhooks/77/<token>/messages/@original" in caplog.text
+    assert "'token': '<token>'" in caplog.text and "INTERACTION_CREATE" in caplog.text
     assert TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
+    assert discord_token not in caplog.text
 
 
 # -- size caps apply before the body is read ----------------------------------------------------

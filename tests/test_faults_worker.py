@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import signal
+import threading
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from albumify import keys
-from albumify.settings import Limits, Settings
+from albumify.settings import Settings
 from bot.cover.intake import CoverRequest
 from bot.utils.images import ImageCandidate
 from tests.support import fake_pipeline
@@ -25,12 +26,13 @@ from tests.support.processes import (
     BOT_TOKEN,
     FINAL_STATES,
     WorkerProcess,
+    Workers,
     answers,
     bot_queue,
     enqueue_like_the_bot,
+    fault_settings,
     job_status,
     wait_until,
-    worker_env,
 )
 from tests.support.worker_main import DONE_KEY, STARTED_KEY
 from worker.service import build_worker
@@ -47,34 +49,17 @@ def logs_dir(tmp_path):
 
 @pytest.fixture
 def settings(redis_url) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(job_timeout_s=JOB_TIMEOUT_S, guild_quota=1000),
-    )
+    return fault_settings(redis_url, JOB_TIMEOUT_S)
 
 
 @pytest.fixture
 def workers(fake_rest, redis_url, logs_dir):
     """Start worker processes; every one is stopped (and its scheduler reaped) at the end."""
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **env: str) -> WorkerProcess:
-        values = {
-            "ALBUMIFY_TEST_STAGE_DELAY": str(DELAY_S),
-            "ALBUMIFY_MAINTENANCE_INTERVAL": "1",
-            "ALBUMIFY_ABANDONED_GRACE": "1",
-            "ALBUMIFY_HEARTBEAT_TTL": "3",
-            **env,
-        }
-        worker = WorkerProcess(worker_env(redis_url, fake_rest.api_base, **values), name, logs_dir)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    started = Workers(
+        redis_url, fake_rest.api_base, logs_dir, ALBUMIFY_TEST_STAGE_DELAY=str(DELAY_S)
+    )
+    yield started
+    started.stop()
 
 
 def request(fake_rest, request_id: int) -> CoverRequest:
@@ -188,6 +173,25 @@ def test_sigterm_finishes_the_current_job_then_exits(
     # It took no new job after the signal: the next one waits for another worker.
     assert job_status(redis_sync, waiting) == "queued"
     assert answers(fake_rest, APP, "tok-7102") == []
+
+
+def test_warm_shutdown_does_not_wait_a_minute_for_the_pubsub_listener(redis_url, redis_sync):
+    """The interleaving that made SIGTERM hang for 60 s: the listener thread reads RQ's
+    UNSUBSCRIBE reply before RQ stops it, then waits for a subscription that never comes."""
+    worker = build_worker(Settings(redis_url=redis_url), connection=redis_sync, name="listener")
+    worker.subscribe()
+    pubsub, listener = worker.pubsub, worker.pubsub_thread
+    send_unsubscribe = pubsub.unsubscribe
+
+    def unsubscribe_and_let_the_listener_read_the_reply(*args, **kwargs):
+        send_unsubscribe(*args, **kwargs)
+        wait_until(lambda: not pubsub.subscribed or not listener.is_alive(), 10, "the reply")
+
+    pubsub.unsubscribe = unsubscribe_and_let_the_listener_read_the_reply
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopping.start()
+    stopping.join(20)  # a safety net: the hang this prevents lasts 60 s
+    assert not stopping.is_alive() and not listener.is_alive()
 
 
 # -- health -----------------------------------------------------------------------------------

@@ -164,8 +164,8 @@ def test_build_keeps_one_copy_of_each_face_cover(built: Path, source: Path) -> N
     assert len(index) == FACE_COVERS
     assert {Path(r.path) for r in index.records} == {source / p for p in KEPT_PATHS}
     assert index.manifest["counts"] == {"covers": FACE_COVERS, "with_face": FACE_COVERS}
-    assert list(index.embedders) == ["classic-v1"]
-    assert index.vectors("classic-v1").shape == (FACE_COVERS, ClassicEmbedder().dim)
+    assert list(index.embedders) == ["classic-v2"]
+    assert index.vectors("classic-v2").shape == (FACE_COVERS, ClassicEmbedder().dim)
     assert not (built / ".build").exists()
 
 
@@ -235,7 +235,7 @@ def test_interrupted_build_resumes_without_reembedding(
     assert not (out / "manifest.json").exists()
     assert len(list((out / ".build").glob("batch-*.json"))) == 2
     # A kill between writing a batch's vectors and its record leaves an orphan shard.
-    (out / ".build" / "batch-000002.classic-v1.npy").write_bytes(b"half-written")
+    (out / ".build" / "batch-000002.classic-v2.npy").write_bytes(b"half-written")
 
     second = CountingEmbedder()
     report = build_index([source], out, options, [second], detector, progress=False)
@@ -291,8 +291,8 @@ def test_crash_while_writing_vectors_leaves_the_old_index(
     # The half-written generation's metadata may remain until the next write; no temp files.
     assert not [p for p in index_copy.iterdir() if p.name.endswith(".tmp")]
     index = CoverIndex.load(index_copy)
-    assert len(index) == FACE_COVERS and list(index.embedders) == ["classic-v1"]
-    assert index.vectors("classic-v1").shape[0] == FACE_COVERS
+    assert len(index) == FACE_COVERS and list(index.embedders) == ["classic-v2"]
+    assert index.vectors("classic-v2").shape[0] == FACE_COVERS
 
 
 def test_add_appends_new_covers_and_skips_known_ones(
@@ -303,7 +303,7 @@ def test_add_appends_new_covers_and_skips_known_ones(
     face_cover(360, 0.85, ((120, 0, 160), (255, 140, 0)), (30, 20), 9).save(extra / "new.png")
     shutil.copy(source / "rock" / "b.png", extra / "b-again.png")
     old = CoverIndex.load(index_copy)
-    old_vectors = np.array(old.vectors("classic-v1"))
+    old_vectors = np.array(old.vectors("classic-v2"))
     report = build_index([extra, source / "rock"], index_copy, BuildOptions(), [ClassicEmbedder()],
                          detector, append=True, progress=False)  # fmt: skip
     assert (report.kept, report.duplicates, report.already_indexed) == (1, 1, 2)
@@ -313,9 +313,9 @@ def test_add_appends_new_covers_and_skips_known_ones(
     assert [r.library_id for r in index.records[:FACE_COVERS]] == [
         r.library_id for r in old.records
     ]
-    np.testing.assert_array_equal(index.vectors("classic-v1")[:FACE_COVERS], old_vectors)
+    np.testing.assert_array_equal(index.vectors("classic-v2")[:FACE_COVERS], old_vectors)
     new_row = FACE_COVERS
-    hits = index.search(index.vectors("classic-v1")[new_row], "classic-v1", k=1)
+    hits = index.search(index.vectors("classic-v2")[new_row], "classic-v2", k=1)
     assert hits[0].row == new_row
 
 
@@ -326,17 +326,17 @@ def test_add_embedder_through_the_factory_hook(
         registry, "EMBEDDER_FACTORIES", [lambda weights, device: FakeNeuralEmbedder()]
     )
     names = [e.name for e in registry.available_embedders(None)]
-    assert names == ["classic-v1", "fake-neural-v0"]
+    assert names == ["classic-v2", "fake-neural-v0"]
 
     assert index_cli(["add", str(index_copy), "--embedder", "fake-neural-v0", "--quiet"]) == 0
     assert "Added fake-neural-v0 vectors for 4 covers" in capsys.readouterr().out
     index = CoverIndex.load(index_copy)
-    assert sorted(index.embedders) == ["classic-v1", "fake-neural-v0"]
+    assert sorted(index.embedders) == ["classic-v2", "fake-neural-v0"]
     vectors = index.vectors("fake-neural-v0")
     assert vectors.shape == (FACE_COVERS, 8) and vectors.dtype == np.float16
     assert index.search(vectors[2], "fake-neural-v0", k=1)[0].row == 2
     # Files of the replaced generation are gone.
-    assert len(list(index_copy.glob("vectors.classic-v1.*.npy"))) == 1
+    assert len(list(index_copy.glob("vectors.classic-v2.*.npy"))) == 1
 
     assert index_cli(["info", str(index_copy)]) == 0
     info = capsys.readouterr().out

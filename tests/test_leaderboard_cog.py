@@ -420,24 +420,6 @@ async def test_config_needs_manage_server_and_writes_the_shared_hash(redis_url: 
 
 
 @aio
-async def test_forget_asks_first_then_forgets(redis_url: str) -> None:
-    async with harness(redis_url) as (cog, store):
-        await save_result(store.redis, cover(1))
-        await store.toggle_vote("r-1", 7)
-        asked = interaction(cog, CREATOR)
-        await cog.albumify_forget.callback(cog, asked)
-        (sent,) = asked.response.sent
-        assert sent["ephemeral"] is True
-        assert await store.votes("r-1") == 1  # nothing yet: a button confirms
-
-        confirm = interaction(cog, CREATOR)
-        await sent["view"].confirm.callback(confirm)
-        assert confirm.response.edits[0]["content"].startswith("Done: 1 cover removed")
-        assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
-        assert (await store.toggle_vote("r-1", 7)).status == "missing"
-
-
-@aio
 async def test_extension_setup_registers_commands_and_vote_item(redis_url: str) -> None:
     """What `setup_hook` does: load the extension into a real Bot and build the payloads."""
     from discord.ext import commands
@@ -453,7 +435,6 @@ async def test_extension_setup_registers_commands_and_vote_item(redis_url: str) 
             "albumify-stats",
             "leaderboard-remove",
             "albumify-config",
-            "albumify-forget",
         }
         options = {o["name"]: o for o in payloads["leaderboard"]["options"]}
         assert [c["value"] for c in options["period"]["choices"]] == ["week", "month", "all"]

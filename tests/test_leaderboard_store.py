@@ -1,4 +1,4 @@
-"""Leaderboard store against a real redis-server: votes, periods, removal, forget, AOF."""
+"""Leaderboard store on a real redis-server: votes, periods, removal, AOF (forget: test_forget)."""
 
 from __future__ import annotations
 
@@ -424,32 +424,6 @@ async def test_creators_board_and_member_stats(redis_url: str) -> None:
         assert stats.best is not None and (stats.best.result_id, stats.best.rank) == ("r-2", 1)
         empty = await store.member_stats(GUILD, 999)
         assert (empty.covers, empty.votes_received, empty.best) == (0, 0, None)
-
-
-@aio
-async def test_forget_removes_covers_and_undoes_votes_everywhere(redis_url: str) -> None:
-    forgetful, other = 700, 800
-    async with opened(redis_url, Clock(W48)) as store:
-        await save_result(store.redis, meta("r-1", creator=forgetful))
-        await save_result(store.redis, meta("r-2", creator=other))
-        await save_result(store.redis, meta("r-3", creator=other, guild_id=GUILD + 1))
-        await store.redis.hset("albumify:result:r-1", "guild", str(GUILD))
-        await store.toggle_vote("r-1", other)
-        await store.toggle_vote("r-2", forgetful)
-        await store.toggle_vote("r-2", 9)
-        await store.toggle_vote("r-3", forgetful)  # another server
-
-        assert await store.forget_member(forgetful) == (1, 2)
-        assert await scores(store, "r-2", W48, "covers") == [1, 1, 1]
-        assert await scores(store, other, W48, "creators") == [1, 1, 1]
-        assert await scores(store, forgetful, W48, "creators") == [None, None, None]
-        assert await store.redis.smembers(keys.voters("r-2")) == {"9"}
-        assert await store.redis.scard(keys.voters("r-3")) == 0
-        assert await store.redis.smembers(keys.member_votes(GUILD, other)) == set()
-        left = [k async for k in store.redis.scan_iter(match=f"*{forgetful}*")]
-        assert left == []
-        assert await store.redis.exists(keys.result("r-1"), "albumify:result:r-1") == 0
-        assert await store.forget_member(forgetful) == (0, 0)
 
 
 @aio

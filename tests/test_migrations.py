@@ -19,10 +19,13 @@ import redis.asyncio as aioredis
 
 from albumify import keys
 from albumify.boards import LeaderboardStore
+from albumify.forget import Forgetter
 from albumify.migrations import LAYOUT, layout_of, merge_result, migrate
 from albumify.periods import Periods
 from albumify.results import UNPOSTED_TTL_S, ResultStore
 from albumify.settings import Limits, Settings
+from tests.support.jobs import cover_job
+from tests.support.processes import bot_queue
 
 GUILD, CHANNEL, CREATOR, AUTHOR = 111111, 222222, 500001, 500002
 VOTERS = ("7", "8")
@@ -128,8 +131,11 @@ def assert_migrated(client: redis.Redis, url: str) -> None:
 
             assert (await boards.toggle_vote("unboarded", 9)).status == "missing"
             assert (await results.get("unboarded")).requester_id == CREATOR  # type: ignore[union-attr]
-            assert await boards.forget_member(CREATOR) == (2, 0)
-            assert await results.get("posted") is None
+            forgetter = Forgetter(aio, bot_queue(client, Settings()), Limits())
+            forgotten = await forgetter.forget(CREATOR)
+            assert (forgotten.guilds, forgotten.covers, forgotten.kept) == (1, 2, 2)
+            posted = await results.get("posted")  # ids only, so it can still be deleted
+            assert posted is not None and posted.title is None and not posted.photo_hash
         finally:
             await aio.aclose()
 
@@ -273,3 +279,51 @@ def test_the_bot_migrates_when_it_starts(redis_url, redis_sync) -> None:
 
     asyncio.run(start())
     assert_migrated(redis_sync, redis_url)
+
+
+def test_layout_2_is_indexed_for_forget(redis_url, redis_sync) -> None:
+    """Layout 2 → 3: results of someone's photo and jobs already in RQ are found by forget."""
+    redis_sync.set(keys.LAYOUT, 2)
+    record = {
+        "guild": GUILD,
+        "channel": CHANNEL,
+        "message": 900009,
+        "requester": CREATOR,
+        "photo_author": AUTHOR,
+        "title": "Liftoff",
+        "photo_hash": "e" * 64,
+    }
+    redis_sync.hset(keys.result("of-author"), mapping=record)
+    queue = bot_queue(redis_sync, Settings())
+    for n, status in ((1, "queued"), (2, "failed")):
+        job = cover_job(
+            "https://cdn.example/me.png",
+            job_id=f"albumify-cover-{n}",
+            guild_id=GUILD,
+            requester_id=CREATOR,
+            photo_author_id=AUTHOR,
+        )
+        queued = queue.enqueue("worker.job.make_cover", job.to_dict(), job_id=job.job_id)
+        if status == "failed":
+            queue.remove(queued)
+            queued.set_status(status)
+            queue.failed_job_registry.add(queued, ttl=3600)
+
+    assert migrate(redis_sync) == 0  # no layout-1 result to merge
+    assert layout_of(redis_sync) == LAYOUT
+    assert redis_sync.smembers(keys.member_photo_covers(GUILD, AUTHOR)) == {b"of-author"}
+    jobs = {b"albumify-cover-1", b"albumify-cover-2"}
+    assert redis_sync.smembers(keys.member_jobs(GUILD, AUTHOR)) == jobs
+    assert redis_sync.smembers(keys.member_jobs(GUILD, CREATOR)) == jobs
+
+    async def forget_author() -> None:
+        aio = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            done = await Forgetter(aio, queue, Limits()).forget(AUTHOR)
+        finally:
+            await aio.aclose()
+        assert (done.guilds, done.kept, done.jobs) == (1, 1, 2)
+
+    asyncio.run(forget_author())
+    assert redis_sync.hget(keys.result("of-author"), "title") is None
+    assert not list(redis_sync.scan_iter("rq:job:*"))

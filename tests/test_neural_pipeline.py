@@ -31,15 +31,15 @@ def monkeypatch_module():
 def test_neural_backends_are_chosen_and_the_starter_library_gains_resnet(neural_pipeline):
     names = neural_pipeline.stages.names()
     assert names == {
-        "faces": "mtcnn",
+        "faces": "blazeface",
         "similarity": "resnet50-v2",
         "cutout": "yolo11n-seg",
         "face": "psp",
     }
-    # Per photo: YOLO → GrabCut → oval, pSp → colour transfer; the index has ResNet vectors.
+    # Per photo: YOLO → selfie → GrabCut → oval, pSp → colour transfer; the index has ResNet.
     assert neural_pipeline.stages.chain_names() == {**NEURAL_CHAINS, "similarity": ("resnet50-v2",)}
     assert neural_pipeline.index.has_embedder("resnet50-v2")
-    assert neural_pipeline.index.has_embedder("classic-v1")
+    assert neural_pipeline.index.has_embedder("classic-v2")
 
 
 def test_psp_styler_restyles_only_the_face(neural_pipeline):
@@ -101,7 +101,7 @@ def test_index_build_stores_cover_face_latents_and_the_face_stage_uses_them(
     weights = ["--quiet", "--weights", str(neural_weights_dir), "--device", "cpu"]
     assert index_cli(["build", str(source), "-o", str(out), *weights]) == 0
     index = CoverIndex.load(out)
-    assert index.has_embedder("resnet50-v2") and index.has_embedder("classic-v1")
+    assert index.has_embedder("resnet50-v2") and index.has_embedder("classic-v2")
     latents = index.wplus()
     assert latents is not None and latents.shape == (len(index), 18, 512)
     with_face = [row for row, r in enumerate(index.records) if r.face is not None]

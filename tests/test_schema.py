@@ -57,3 +57,27 @@ def test_other_schema_versions_are_refused():
 
 def test_job_ids_are_unique_per_request_and_kind():
     assert job_id_for(1) != job_id_for(2) != job_id_for(1, kind="reroll")
+
+
+def test_request_identity_counts_every_look_option():
+    """Two requests of one photo are the same only when nothing that changes the cover differs
+    (issue 16: a new title made no new cover; issue 15 added lettering and the display name)."""
+    from dataclasses import replace
+
+    from albumify.schema import request_identity
+    from bot.cover.intake import CoverRequest
+
+    base = CoverRequest(
+        request_id=1, guild_id=2, channel_id=3, requester_id=4, photo_author_id=4, image=None
+    )
+    same = replace(base, request_id=99)  # another interaction, the same request
+    assert request_identity("a:1", base) == request_identity("a:1", same)
+    assert request_identity("a:1", base) != request_identity("a:2", base)
+    for change in (
+        {"title": "New"},
+        {"artist": "Someone"},
+        {"advisory": True},
+        {"lettering": False},
+        {"display_name": "Nick"},
+    ):
+        assert request_identity("a:1", replace(base, **change)) != request_identity("a:1", base)

@@ -35,15 +35,15 @@ def test_starter_index_is_built_and_extended_with_a_new_embedder(tmp_path):
     assert len(index) == len(TEMPLATES)
     assert index.manifest["kind"] == "starter"
     assert index.manifest["counts"] == {"covers": len(TEMPLATES), "with_face": 0}
-    vectors = index.vectors("classic-v1")
+    vectors = index.vectors("classic-v2")
     assert vectors.shape == (len(TEMPLATES), ClassicEmbedder().dim)
     assert np.allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1, atol=1e-2)
     assert all(index.cover_path(r).is_file() for r in index.records)
     assert all(r.face is None and len(r.placement) == 4 for r in index.records)
 
     extended = ensure_starter_index(root, [ClassicEmbedder(), TinyEmbedder()])
-    assert extended.has_embedder("tiny-test") and extended.has_embedder("classic-v1")
-    assert np.array_equal(np.asarray(extended.vectors("classic-v1")), np.asarray(vectors))
+    assert extended.has_embedder("tiny-test") and extended.has_embedder("classic-v2")
+    assert np.array_equal(np.asarray(extended.vectors("classic-v2")), np.asarray(vectors))
     reloaded = CoverIndex.load(root)
     assert reloaded.manifest["generation"] == 2
     # Stale files of generation 1 are gone; the live ones are all listed.

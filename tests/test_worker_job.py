@@ -255,3 +255,19 @@ def test_posted_cover_is_recorded_for_the_leaderboards(fake_rest, settings, redi
     assert cover[b"library_id"] == b"lib-1"
     assert redis_sync.get(keys.message(outcome.message_id)) == b"r222"
     assert redis_sync.sismember(keys.member_covers(10, 30), "r222")  # on the creator's boards
+
+
+def test_a_cover_of_someone_forgotten_meanwhile_is_dropped(
+    fake_rest, settings, redis_sync, pipeline
+):
+    """`/albumify-forget` while the job ran: nothing of it is kept, and the member is told."""
+    url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
+    job = cover_job(url)
+    redis_sync.set(keys.forgotten(job.guild_id, job.photo_author_id), f"{time.time() + 1:.3f}")
+    outcome = run_task(job, settings, redis_sync)
+
+    assert outcome.status == "refused"
+    assert not redis_sync.exists(keys.result(job.result_id))
+    assert list(redis_sync.scan_iter("albumify:photo:*")) == []
+    final = fake_rest.calls("PATCH", "/messages/@original")[-1]
+    assert not final.files and "asked Albumify to forget them" in final.payload["content"]

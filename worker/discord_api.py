@@ -1,12 +1,17 @@
 """The few Discord REST calls the worker makes, synchronously, with bounded retries.
 
 - edit the interaction's original response (webhook: the token is the credential, no
-  Authorization header), and
-- post to a channel with the bot token (past the token's 15 minutes, or for reply-mentions).
+  Authorization header),
+- post to a channel with the bot token (past the token's 15 minutes, or for reply-mentions),
+  with a `nonce` and `enforce_nonce`, so a post retried after a timeout or a 5xx that Discord
+  had in fact created returns that message instead of posting a second one, and
+- open a DM channel with a member (the last way to tell them something).
 
 429 waits `retry_after` (bounded); 5xx and network faults retry with backoff (bounded), then
-raise `DiscordUnavailable` so RQ can retry the job. Tokens are part of webhook URLs: error
-messages carry a redacted path and never chain the original exception (RQ logs tracebacks).
+raise `DiscordUnavailable` so RQ can retry the job. Any other 4xx raises `DiscordAPIError` at
+once, with Discord's JSON error code: the same request would be refused again. Tokens are part
+of webhook URLs: error messages carry a redacted path and never chain the original exception
+(RQ logs tracebacks).
 
 Invalid-request budget: Discord bans an IP that gets 10,000 401/403/429 answers in 10
 minutes. Every client in a worker process shares one `InvalidRequestBudget`
@@ -33,11 +38,13 @@ USER_AGENT = "DiscordBot (https://github.com/albumify/albumify, 0.1) Albumify-wo
 
 
 class DiscordAPIError(Exception):
-    """Discord refused the request (4xx other than 429)."""
+    """Discord refused the request (4xx other than 429): sending it again would not help."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
+    def __init__(self, status: int, message: str, code: int | None = None) -> None:
+        super().__init__(f"HTTP {status}{f' ({code})' if code else ''}: {message}")
         self.status = status
+        self.code = code
+        """Discord's JSON error code (50001 Missing Access, 50013 Missing Permissions, …)."""
 
 
 class TokenExpired(DiscordAPIError):
@@ -160,10 +167,25 @@ class DiscordAPI:
             raise
 
     def create_message(
-        self, channel_id: int, payload: dict[str, Any], files: Sequence[UploadFile] = ()
+        self,
+        channel_id: int,
+        payload: dict[str, Any],
+        files: Sequence[UploadFile] = (),
+        *,
+        nonce: str | None = None,
     ) -> dict[str, Any]:
+        """Post with the bot token. With `nonce` (≤ 25 characters), Discord returns the
+        message already posted with it in the last few minutes instead of a new one."""
+        if nonce is not None:
+            payload = {**payload, "nonce": nonce[:25], "enforce_nonce": True}
         path = f"/channels/{channel_id}/messages"
         return self._request("POST", path, path, payload, files, auth=True)
+
+    def open_dm(self, user_id: int) -> int:
+        """The id of the bot's DM channel with the member."""
+        path = "/users/@me/channels"
+        channel = self._request("POST", path, path, {"recipient_id": str(user_id)}, (), auth=True)
+        return int(channel["id"])
 
     # -- transport ------------------------------------------------------------------------
 
@@ -231,7 +253,8 @@ class DiscordAPI:
                 self.sleep(self._backoff(attempt))
                 continue
             if status >= 400:
-                raise DiscordAPIError(status, f"{what}: {_error_text(response)}")
+                message, code = _error(response)
+                raise DiscordAPIError(status, f"{what}: {message}", code)
             if not response.content:
                 return {}
             try:
@@ -256,11 +279,13 @@ def _retry_after(response: requests.Response) -> float:
     return max(value, 0.0)
 
 
-def _error_text(response: requests.Response) -> str:
+def _error(response: requests.Response) -> tuple[str, int | None]:
+    """Discord's error message and JSON code."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200]
+        return response.text[:200], None
     if isinstance(body, dict):
-        return str(body.get("message", body))[:200]
-    return str(body)[:200]
+        code = body.get("code")
+        return str(body.get("message", body))[:200], code if isinstance(code, int) else None
+    return str(body)[:200], None

@@ -5,8 +5,10 @@ finds the pipeline the worker loaded at start in this module's holder, or loads 
 a plain `rq worker` works too (slowly, on its first job).
 
 Failures: a refusal (`AlbumifyError`: bad photo, expired re-roll) is told to the member and the
-job ends normally. Network faults raise so RQ retries; on the last attempt the member is told
-first. Any other error is told on the last attempt too and then raised.
+job ends normally, and so does a post Discord refuses for good (a 4xx: `Undeliverable`, told
+through the first path that works — see `worker.delivery`). Network faults raise so RQ
+retries; on the last attempt the member is told first. Any other error is told on the last
+attempt too and then raised. A job that dies without a word is answered by `worker.failures`.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from rq.job import Job
 
 from albumify import keys
 from albumify.errors import AlbumifyError, MissingAsset
+from albumify.forget import forgotten_since
 from albumify.logs import add_secret, job_context
 from albumify.progress import QUEUE_EDIT_LEASE_S, Throttle, stage_text
-from albumify.results import ResultRecord, load_result, result_posted, save_result
-from albumify.schema import CoverJob, CoverOutcome
+from albumify.results import (
+    ResultRecord,
+    discard_result,
+    load_result,
+    result_posted,
+    save_result,
+)
+from albumify.schema import CoverJob, CoverOutcome, request_identity
 from albumify.settings import Settings
 from imaging.photo import Photo, decode_photo, encode_kept_photo
+from worker.delivery import ANSWERED, Address, Courier, Undeliverable
 from worker.discord_api import (
     DiscordAPI,
     DiscordAPIError,
@@ -39,15 +49,13 @@ from worker.discord_api import (
     shared_budget,
 )
 from worker.download import DownloadFailed, fetch_photo
-from worker.message import as_reply, notice_payload, progress_payload, result_payload
+from worker.message import progress_payload, result_payload
 
 log = logging.getLogger(__name__)
 
 UPLOAD_FORMAT = "jpeg"
 """Covers go to Discord as JPEG (quality 95, 4:4:4): a 1024 px cover encodes in ~8 ms and weighs
 ~0.9 MB, where PNG took ~280 ms and ~2.7 MB (film grain does not compress losslessly)."""
-TOKEN_MARGIN_S = 30.0
-"""Treat a token this close to its 15 minutes as dead (an upload takes a while)."""
 
 _state: dict[str, Any] = {"pipeline": None, "settings": None}
 
@@ -139,12 +147,16 @@ class CoverTask:
         )
         self.throttle = Throttle(settings.limits.progress_interval_s)
         self.started = time.monotonic()
-        self._token: str | None = self._load_token()
+        self.courier = Courier(Address.of(job), self.api, self._load_token(), clock=clock)
         self._dedup_key: str | None = None
 
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
+        if self.redis.exists(keys.admission_cancelled(self.job.job_id)):
+            # The bot gave up queueing it and told the member to try again: not ours to make.
+            log.info("job %s: cancelled by the bot at admission; not made", self.job.job_id)
+            return CoverOutcome(status="refused", result_id=self.job.result_id)
         self._take_over_message()
         answered = self._already_answered()
         if answered is not None:
@@ -154,7 +166,7 @@ class CoverTask:
         except BaseException:
             self._release_dedup()
             raise
-        if outcome.status == "refused":
+        if outcome.status in ("refused", "failed"):
             self._release_dedup()
         return outcome
 
@@ -169,6 +181,9 @@ class CoverTask:
             )
         except AlbumifyError as err:
             return self._refuse(str(err))
+        except Undeliverable as err:  # a 4xx: a retry would be refused again
+            log.warning("job %s: %s; not retrying", job.job_id, err)
+            return self._fail(err)
         except RETRYABLE as err:
             log.warning("job %s: %s", job.job_id, err)
             if self._last_attempt():
@@ -192,8 +207,9 @@ class CoverTask:
         pipeline = current_pipeline(self.settings)
         options = CoverOptions(
             title=job.title,
-            artist=job.artist,
+            artist=job.artist or job.display_name,
             advisory=job.advisory,
+            lettering=job.lettering,
             seed=job.seed,
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
@@ -208,7 +224,6 @@ class CoverTask:
         if job.photo.spoiler:
             filename = "SPOILER_" + filename
 
-        reroll_ttl_s = self._keep_photo(photo, digest)
         result_id = job.result_id
         record = ResultRecord(
             result_id=result_id,
@@ -224,10 +239,16 @@ class CoverTask:
             title=job.title,
             artist=job.artist,
             advisory=job.advisory,
+            display_name=job.display_name,
+            lettering=job.lettering,
             seed=job.seed,
             job_id=job.job_id,
             created_at=self.clock(),
         )
+        members = (job.requester_id, job.photo_author_id)
+        if forgotten_since(self.redis, job.guild_id, members, job.requested_at):
+            return self._drop_forgotten(digest)
+        reroll_ttl_s = self._keep_photo(photo, digest)
         save_result(self.redis, record, reroll_ttl_s=reroll_ttl_s)  # before posting: buttons work
         seconds = time.monotonic() - self.started
         if job.requested_at:
@@ -243,12 +264,20 @@ class CoverTask:
         )
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
-        if message_id is not None:
+        answered_ttl = max(self.settings.limits.photo_ttl_s, 60)
+        if message_id is not None:  # the record and "answered" in one step: a retry posts nothing
             channel_id = int(message.get("channel_id") or job.channel_id)
-            result_posted(self.redis, result_id, channel_id, message_id, self.clock())
-        self.redis.set(
-            keys.job_result(job.job_id), result_id, ex=max(self.settings.limits.photo_ttl_s, 60)
-        )
+            result_posted(
+                self.redis,
+                result_id,
+                channel_id,
+                message_id,
+                self.clock(),
+                job_id=job.job_id,
+                answered_ttl_s=answered_ttl,
+            )
+        else:
+            self.redis.set(keys.job_result(job.job_id), result_id, ex=answered_ttl)
         self._set_stage("done")
         return CoverOutcome(
             status="posted",
@@ -293,7 +322,11 @@ class CoverTask:
             raise PhotoExpired("This request has no photo. Please try again with an image.")
         self.progress("downloading")
         data = fetch_photo(ref.url, self.settings)
-        return decode_photo(data, max_pixels=limits.max_pixels), photo_hash(data)
+        digest = photo_hash(data)
+        if self.rq_job is not None:  # `/albumify-forget` finds the photo through its job
+            self.rq_job.meta["photo_hash"] = digest
+            self.rq_job.save_meta()
+        return decode_photo(data, max_pixels=limits.max_pixels), digest
 
     def _keep_photo(self, photo: Photo, digest: str) -> int:
         """Keep what a re-roll needs, once a cover was made from the photo: the working image
@@ -310,11 +343,13 @@ class CoverTask:
         return limits.photo_ttl_s
 
     def _duplicate_of(self, digest: str) -> CoverOutcome | None:
-        """The same member's same photo within the dedup window reuses the earlier job."""
+        """The same member's same photo and options within the dedup window reuse the
+        earlier job (another upload of the same bytes)."""
         job = self.job
         if job.rerolled_from:
             return None
-        key = keys.dedup_content(job.guild_id, job.requester_id, digest)
+        identity = request_identity(f"sha256:{digest}", job)  # the same options too
+        key = keys.dedup_photo(job.guild_id, job.requester_id, identity)
         window = self.settings.limits.dedup_window_s
         if self.redis.set(key, job.job_id, nx=True, ex=window):
             self._dedup_key = key
@@ -328,7 +363,7 @@ class CoverTask:
             text = f"You sent this same photo a moment ago — here is its cover: {link}"
         else:
             text = "You sent this same photo a moment ago — its cover is on the way."
-        self._deliver(notice_payload(text), [])
+        self._tell(text)
         return CoverOutcome(status="duplicate", result_id=result_id or job.result_id)
 
     def _already_answered(self) -> CoverOutcome | None:
@@ -347,6 +382,17 @@ class CoverTask:
             message_id=record.message_id if record is not None else None,
         )
 
+    def _drop_forgotten(self, digest: str) -> CoverOutcome:
+        """Someone in the request asked to be forgotten while it was being made: keep
+        nothing of it (its photo, its result, its RQ hash) and say why."""
+        log.info("job %s: a member in it was forgotten meanwhile; cover dropped", self.job.job_id)
+        self.redis.delete(keys.photo(digest))
+        if self.rq_job is not None:
+            self.rq_job.result_ttl = 0  # RQ deletes a finished job with no result TTL
+        return self._refuse(
+            "This cover was not kept: someone in the photo asked Albumify to forget them."
+        )
+
     def _release_dedup(self) -> None:
         """A request that produced no cover must not make the next identical one a duplicate."""
         if self._dedup_key is not None:
@@ -362,17 +408,17 @@ class CoverTask:
     def progress(self, stage: str) -> None:
         """Pipeline callback: job.meta always, the message at most every ~2 s."""
         self._set_stage(stage)
-        if not self._token_alive():
+        if not self.courier.token_alive():
             return
         text = stage_text(stage)
         if not self.throttle.should_send(text):
             return
         try:
             self.progress_api.edit_original(
-                self.job.application_id or 0, self._token or "", progress_payload(text)
+                self.job.application_id or 0, self.courier.token or "", progress_payload(text)
             )
         except TokenExpired:
-            self._token = None
+            self.courier.token = None
         except (DiscordAPIError, DiscordUnavailable) as err:
             log.info("job %s: progress edit skipped: %s", self.job.job_id, err)
 
@@ -385,42 +431,37 @@ class CoverTask:
 
     def _deliver(self, payload: dict[str, Any], files: list[UploadFile]) -> dict[str, Any]:
         """Edit the deferred response, or post to the channel once the token is dead."""
-        job = self.job
-        if self._token_alive():
-            try:
-                return self.api.edit_original(
-                    job.application_id or 0, self._token or "", payload, files
-                )
-            except TokenExpired:
-                log.info("job %s: interaction token dead; posting to the channel", job.job_id)
-                self._token = None
-        reply_to = job.reply_to_message_id or job.response_message_id
-        return self.api.create_message(
-            job.channel_id, as_reply(payload, job.channel_id, reply_to), files
-        )
+        return self.courier.post(payload, files, purpose="cover" if files else "notice")
 
     def _tell(self, text: str) -> None:
+        """The member's one notice, through the first path that works (best effort)."""
         try:
-            self._deliver(notice_payload(text), [])
+            delivered = self.courier.notify(text)
         except Exception as err:  # telling is best effort; the job's own error matters more
             log.warning("job %s: could not tell the member: %s", self.job.job_id, err)
+            delivered = False
+        if self.rq_job is not None:
+            self.rq_job.meta[ANSWERED] = "notice" if delivered else "unreachable"
+            self.rq_job.save_meta()
 
     def _refuse(self, text: str) -> CoverOutcome:
         self._set_stage("refused")
         self._tell(f"⚠️ {text}")
         return CoverOutcome(status="refused", result_id=self.job.result_id, error=text)
 
+    def _fail(self, err: Undeliverable) -> CoverOutcome:
+        """Discord will not take this cover: no record of it stays, the member hears why."""
+        self._set_stage("failed")
+        discard_result(self.redis, self.job.result_id)
+        text = err.member_text(self.job.channel_id)
+        self._tell(text)
+        return CoverOutcome(status="failed", result_id=self.job.result_id, error=text)
+
     def _load_token(self) -> str | None:
         if not self.job.via_interaction:
             return None
         raw = self.redis.get(keys.token(self.job.job_id))
         return raw.decode() if raw else None
-
-    def _token_alive(self) -> bool:
-        if not self._token:
-            return False
-        expires = self.job.token_expires_at
-        return expires is None or self.clock() < expires - TOKEN_MARGIN_S
 
     def _last_attempt(self) -> bool:
         return self.rq_job is None or not self.rq_job.retries_left

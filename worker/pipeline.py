@@ -21,8 +21,18 @@ from PIL import Image
 
 from albumify.settings import Limits, Settings, starter_index_dir
 from imaging import compose
+from imaging.layouts import (
+    Palette,
+    PhotoFacts,
+    Scene,
+    choose_family,
+    compose_family,
+    face_share,
+    seed_for_family,
+)
 from imaging.photo import Photo, decode_photo
-from imaging.typography import TypeStyle, clean_text, draw_advisory, draw_lettering
+from imaging.titles import generate_title
+from imaging.typography import clean_text, draw_advisory, draw_type
 from index.library import CoverIndex, CoverRecord
 from models.backends import Stages, build_stages, select_backends
 from models.embedder import Embedder
@@ -46,8 +56,12 @@ class Stage(StrEnum):
 @dataclass(frozen=True)
 class CoverOptions:
     title: str | None = None
+    """None: a title is generated to fit the matched cover (when lettering is on)."""
     artist: str | None = None
+    """Callers fill in the member's display name (or the file's name) when none was typed."""
     advisory: bool = False
+    lettering: bool = True
+    """False: no artist and no title on the cover at all."""
     seed: int = 0
     size: int = 1024
     exclude: tuple[str, ...] = ()
@@ -63,6 +77,10 @@ class CoverResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     backends: dict[str, str] = field(default_factory=dict)
+    layout: str = ""
+    """The layout family the cover was composed in (imaging.layouts.FAMILIES)."""
+    lettering: tuple[str, str] | None = None
+    """(artist, title) as set on the cover; None when lettering was off."""
 
 
 def load_index(index_dir: Path | None, embedders: Sequence[Embedder]) -> CoverIndex:
@@ -145,37 +163,63 @@ class Pipeline:
 
         with stage(Stage.MATCHING):
             query = self.stages.embedder([rgb])[0]
-            hits = self.index.search(query, self.stages.embedder.name, k=1, exclude=options.exclude)
-            if not hits:  # every cover shown already: start the round again
-                hits = self.index.search(query, self.stages.embedder.name, k=1)
+            name = self.stages.embedder.name
+            hit = self.index.match(query, name, exclude=options.exclude, seed=options.seed)
+            if hit is None:  # every cover shown already: start the round again
+                hit = self.index.match(query, name, seed=options.seed)
                 notes.append("every library cover was shown for this photo: starting over")
-            if not hits:
+            if hit is None:
                 raise ValueError("the cover library is empty")
-            hit = hits[0]
             cover = self._cover_pixels(hit.record, options.size)
 
         backends = self.stages.names()
+        photo, alpha = rgb, None
         if face is None:
             notes.append("no face found: the photo itself became the cover art")
-            with stage(Stage.COMPOSING):
-                art = self._faceless_art(rgb, cover, options)
         else:
             with stage(Stage.CUTOUT):
+                others = [f for f in faces if f is not face]
                 alpha = _first_that_copes(
-                    Stage.CUTOUT, self.stages.segmenters, (rgb, face), notes, backends
+                    Stage.CUTOUT, self.stages.segmenters, (rgb, face, others), notes, backends
                 )
             with stage(Stage.FACE):
-                styled = _first_that_copes(
+                photo = _first_that_copes(
                     Stage.FACE,
                     self.stages.stylers,
                     (rgb, alpha, face, cover, hit.row),
                     notes,
                     backends,
                 )
-            with stage(Stage.COMPOSING):
-                art = self._composite(styled, alpha, cover, hit.record, options)
         with stage(Stage.COMPOSING):
-            image = self._letter(art, hit.record, options)
+            facts = PhotoFacts(
+                person=alpha is not None,
+                whole_photo_ok=len(faces) <= 1,
+                face_share=face_share(face.box if face else None, rgb.shape[0]),
+            )
+            scene = Scene(
+                art=cover,
+                photo=photo,
+                alpha=alpha,
+                face_box=face.box if face else None,
+                style=hit.record.style,
+                placement=tuple(hit.record.placement),
+                facts=facts,
+                rng=np.random.default_rng(options.seed),
+                palette=Palette.of(cover),
+            )
+            family = choose_family(
+                hit.record.style,
+                hit.record.genre,
+                facts,
+                seed_for_family(options.seed, len(options.exclude)),
+            )
+            composed = compose_family(family, scene)
+            lettering = self.lettering(hit.record, options)
+            image = Image.fromarray(composed.art)
+            if lettering is not None:
+                image = draw_type(image, *lettering, composed.block, options.seed)
+            if options.advisory:
+                image = draw_advisory(image, composed.free_corner)
 
         return CoverResult(
             image=image,
@@ -185,6 +229,8 @@ class Pipeline:
             notes=notes,
             timings=timings,
             backends=backends,
+            layout=family,
+            lettering=lettering,
         )
 
     # -- stages -------------------------------------------------------------------------------
@@ -193,41 +239,15 @@ class Pipeline:
             image.draft("RGB", (size, size))
             return compose.square_crop(np.asarray(image.convert("RGB")), size)
 
-    def _composite(
-        self,
-        member: np.ndarray,
-        alpha: np.ndarray,
-        cover: np.ndarray,
-        record: CoverRecord,
-        options: CoverOptions,
-    ) -> np.ndarray:
-        size = options.size
-        subject, matte = compose.fit_into_region(member, alpha, size, tuple(record.placement))
-        background = compose.drop_shadow(cover, matte, offset=max(2, size // 90))
-        out = compose.blend(background, subject, matte)
-        rng = np.random.default_rng(options.seed)
-        return compose.add_grain(out, float(record.style.get("grain", 0.02)) * 0.6, rng)
-
-    def _faceless_art(
-        self, rgb: np.ndarray, cover: np.ndarray, options: CoverOptions
-    ) -> np.ndarray:
-        art = compose.square_crop(rgb, options.size)
-        art = compose.transfer_colour(art, compose.lab_statistics(cover), (0.35, 0.6, 0.6))
-        art = compose.vignette(art, 0.35)
-        return compose.add_grain(art, 0.025, np.random.default_rng(options.seed))
-
-    def _letter(self, art: np.ndarray, record: CoverRecord, options: CoverOptions) -> Image.Image:
-        image = Image.fromarray(art)
+    def lettering(self, record: CoverRecord, options: CoverOptions) -> tuple[str, str] | None:
+        """(artist, title) for the cover: the member's, else a title that fits the cover."""
+        if not options.lettering:
+            return None
         artist = clean_text(options.artist, self.limits.artist_max_chars)
         title = clean_text(options.title, self.limits.title_max_chars)
-        style = TypeStyle.from_record(record.style)
-        image = draw_lettering(image, artist, title, style, options.seed)
-        if options.advisory:
-            corner = "bottom-left" if style.layout == "bottom" else "bottom-right"
-            image = draw_advisory(
-                image, corner if style.layout != "bottom-left" else "bottom-right"
-            )
-        return image
+        if not title:
+            title = generate_title(record.genre, options.seed, artist, record.library_id)
+        return artist, title
 
 
 def _first_that_copes(

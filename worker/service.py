@@ -12,6 +12,8 @@ Faults (see docs/operating.md):
   thread every third of its TTL, while idle and during long jobs; a missing key means the
   worker is dead or cut off from Redis. The same beat scores the worker in `keys.WORKERS`
   (when its heartbeat lapses), which is what `/albumify-status` counts;
+- a job's final failure (its last attempt raised, its worker died on it, its payload is of
+  another schema version) is answered to the member by `worker.failures`;
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
   else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
   process (the models stay loaded);
@@ -42,6 +44,7 @@ from albumify.connections import sync_redis
 from albumify.migrations import migrate
 from albumify.settings import Settings
 from worker import job as job_module
+from worker.failures import answer_final_failure
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,8 @@ class AlbumifyWorker(SimpleWorker):
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("log_job_description", False)
         kwargs.setdefault("maintenance_interval", settings.limits.maintenance_interval_s)
+        # Run for a job that fails here, and for a dead worker's job in the maintenance pass.
+        kwargs.setdefault("exception_handlers", [answer_final_failure])
         super().__init__(*args, **kwargs)
         self.settings = settings
         self.current_job_id: str | None = None
@@ -188,6 +193,19 @@ class AlbumifyWorker(SimpleWorker):
         finally:
             self.current_job_id = None
 
+    def unsubscribe(self) -> None:
+        """Stop the pubsub listener thread before RQ unsubscribes, not after.
+
+        RQ sends UNSUBSCRIBE and then stops the thread; when the reply reaches the thread
+        first, it goes back to waiting up to 60 s for a new subscription, and `stop()` (which
+        joins without a timeout since redis-py 8.2) waits with it: a warm shutdown that
+        hangs a minute after the job is done. With the thread told to stop first, the reply
+        ends its loop.
+        """
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop(timeout=0)
+        super().unsubscribe()
+
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.shutdown_requested = True
         super().request_stop(signum, frame)
@@ -232,7 +250,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     while True:
         worker = build_worker(settings, connection=connection, name=name)
         try:
-            migrate(connection)  # results written by an older release stay readable
+            migrate(connection, settings.queue_name)  # an older release's data stays readable
             worker.work(burst=burst, with_scheduler=True, logging_level=level)
         except StopRequested:
             return 0

@@ -1,8 +1,12 @@
 """The cover feature: /albumify, Apps → Albumify, @mentions, and the result's buttons.
 
 A thin adapter: it turns Discord objects into a `CoverRequest` and lets `bot.cover.intake` decide.
-Refusals are answered at once (ephemeral); admitted requests are deferred (public), enqueued,
-and their queue position shown until a worker takes over the message.
+What needs no Redis (the photo's type, size and host, the text lengths) is refused at once
+(ephemeral). Everything else is acknowledged first (a public "thinking…") and then decided
+with Redis, within `Limits.admission_timeout_s`: a refusal decided then deletes the public
+response and answers privately (an ephemeral follow-up); a Redis too slow or down gets
+"busy, try again", and what the request reserved is given back. Admitted requests show their
+queue position until a worker takes over the message.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
-from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
+from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
-from bot.utils.busy import BUSY, REDIS_UNAVAILABLE, answer_busy
+from bot.utils.busy import BUSY
 from bot.utils.images import ImageCandidate, from_attachment, message_image
 
 if TYPE_CHECKING:
@@ -33,6 +39,19 @@ NEEDS_MESSAGE_CONTENT = (
     "members' messages with the Message Content permission). Use **Apps → Albumify** on "
     "that message instead (right-click it, or long-press on mobile)."
 )
+OWN_COVER = "That's one of my covers: I only make covers of members' photos. Reply to a photo."
+RELEASE_PATIENCE_S = 600.0
+"""How long giving back an unqueued request's reservation may wait for Redis to answer."""
+NO_MENTIONS = discord.AllowedMentions.none()
+
+T = TypeVar("T")
+Decide = Callable[[int | None], Awaitable[CoverJob | str]]
+"""Given the deferred response's message id: the queued job, or the text of a refusal."""
+
+CANNOT_DELETE = (
+    "⚠️ Discord didn't let me delete that cover, so it is still up. "
+    "Please try again in a minute, or ask a moderator to delete the message."
+)
 
 
 class Covers(commands.Cog):
@@ -40,7 +59,8 @@ class Covers(commands.Cog):
 
     def __init__(self, bot: AlbumifyBot) -> None:
         self.bot = bot
-        self._watchers: set[asyncio.Task[int]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        """Queue watchers and reservations being given back (kept until they end)."""
         self.menu = app_commands.ContextMenu(name="Albumify", callback=self.albumify_message)
         app_commands.guild_only(self.menu)
 
@@ -53,7 +73,7 @@ class Covers(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
-        for task in self._watchers:
+        for task in self._tasks:
             task.cancel()
 
     # -- entry points ---------------------------------------------------------------------
@@ -65,6 +85,7 @@ class Covers(commands.Cog):
         title="Album title printed on the cover",
         artist="Artist name printed on the cover",
         advisory="Add a parental-advisory sticker",
+        lettering="Set an artist and title on the cover (default: your name and a made-up title)",
     )
     async def albumify(
         self,
@@ -73,9 +94,13 @@ class Covers(commands.Cog):
         title: str | None = None,
         artist: str | None = None,
         advisory: bool = False,
+        lettering: bool = True,
     ) -> None:
         request = self._interaction_request(
             interaction, from_attachment(image), interaction.user.id, title, artist, advisory
+        )
+        request = dataclasses.replace(
+            request, display_name=interaction.user.display_name, lettering=lettering
         )
         await self._admit_and_enqueue(interaction, request)
 
@@ -86,16 +111,17 @@ class Covers(commands.Cog):
         request = self._interaction_request(
             interaction, message_image(message), message.author.id, None, None, False
         )
+        request = dataclasses.replace(request, display_name=message.author.display_name)
         await self._admit_and_enqueue(interaction, request)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """'@Albumify' with a photo attached, or in a reply to a message with a photo."""
-        me = self.bot.user
-        if message.author.bot or message.guild is None or me is None:
+        if not self._mentions_me(message):
             return
-        if me.id not in message.raw_mentions:
-            return
+        if self._replies_to_me(message) and not self._mentions_me(message, explicitly=True):
+            return  # a reply to our message with "mention the author" on is not a request
+        assert message.guild is not None
         image, author_id = message_image(message), message.author.id
         if image is None and message.reference and message.reference.message_id:
             image, author_id, problem = await self._replied_image(message)
@@ -109,32 +135,65 @@ class Covers(commands.Cog):
             requester_id=message.author.id,
             photo_author_id=author_id,
             image=image,
+            display_name=message.author.display_name if author_id == message.author.id else None,
             reply_to_message_id=message.id,
+            app_permissions=_permissions_in(message),
         )
-        try:
+
+        async def decide() -> str | None:
             admission = await self.intake.admit(request)
-        except REDIS_UNAVAILABLE:
-            await self._reply(message, BUSY)
+            if not admission.ok:
+                return admission.message or NO_IMAGE
+            await self.intake.enqueue(request, admission)
+            return None
+
+        refusal = await self._within_budget(request, job_id_for(request.request_id), decide)
+        if refusal:
+            await self._reply(message, refusal)
             return
-        if not admission.ok:
-            await self._reply(message, admission.message or NO_IMAGE)
-            return
-        await self.intake.enqueue(request, admission)
         with contextlib.suppress(discord.HTTPException):
             await message.add_reaction("⏳")  # feedback; needs Add Reactions, so best effort
+
+    def _mentions_me(self, message: discord.Message, *, explicitly: bool = False) -> bool:
+        """Whether Discord parsed a mention of the bot's user or of its managed role.
+
+        A reply with "mention the author" on lists the replied-to author too: `explicitly`
+        asks for a mention written in the text.
+        """
+        me, guild = self.bot.user, message.guild
+        if me is None or guild is None or message.author.bot:
+            return False
+        role = guild.self_role
+        if explicitly:
+            return me.id in message.raw_mentions or (
+                role is not None and role.id in message.raw_role_mentions
+            )
+        return any(user.id == me.id for user in message.mentions) or (
+            role is not None and role in message.role_mentions
+        )
+
+    def _replies_to_me(self, message: discord.Message) -> bool:
+        """A reply to one of the bot's messages (Discord sends the replied-to message)."""
+        replied = message.reference.resolved if message.reference else None
+        return isinstance(replied, discord.Message) and replied.author == self.bot.user
 
     async def _replied_image(
         self, message: discord.Message
     ) -> tuple[ImageCandidate | None, int, str | None]:
         """Fetch the replied-to message over REST (the gateway's copy may be stripped)."""
         assert message.reference is not None and message.reference.message_id is not None
+        me = self.bot.user
+        if self._replies_to_me(message):
+            return None, 0, OWN_COVER  # never a cover of our own cover
         try:
             replied = await message.channel.fetch_message(message.reference.message_id)
         except discord.HTTPException:
             return None, 0, "I can't see the message you replied to."
+        if replied.author == me:
+            return None, 0, OWN_COVER
         image = message_image(replied)
         if image is None:
-            if not self.bot.settings.message_content_intent and replied.author != self.bot.user:
+            if not self.bot.settings.message_content_intent:
                 return None, 0, NEEDS_MESSAGE_CONTENT
             return None, 0, NO_IMAGE
         return image, replied.author.id, None
@@ -165,29 +224,90 @@ class Covers(commands.Cog):
             token=interaction.token,
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
+            app_permissions=interaction.app_permissions.value,
         )
 
     async def _admit_and_enqueue(
         self, interaction: discord.Interaction, request: CoverRequest
     ) -> None:
-        admission = await self.intake.admit(request)
-        if not admission.ok:
-            await self._refuse(interaction, admission)
-            return
-        callback = await interaction.response.defer(thinking=True)
-        message_id = callback.message_id if callback is not None else None
-        try:
-            job = await self.intake.enqueue(request, admission, response_message_id=message_id)
-        except Exception:
-            log.exception("enqueue failed for request %s", request.request_id)
-            await interaction.edit_original_response(
-                content="⚠️ I couldn't queue your cover. Please try again in a minute."
+        refusal = self.intake.validate(request)
+        if refusal:  # decided without Redis: answered at once, privately
+            await interaction.response.send_message(
+                refusal, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
-        self._watch(interaction, job.job_id)
 
-    async def _refuse(self, interaction: discord.Interaction, admission: Admission) -> None:
-        await interaction.response.send_message(admission.message or NO_IMAGE, ephemeral=True)
+        async def decide(response_message_id: int | None) -> CoverJob | str:
+            admission = await self.intake.admit(request)
+            if not admission.ok:
+                return admission.message or NO_IMAGE
+            return await self.intake.enqueue(
+                request, admission, response_message_id=response_message_id
+            )
+
+        await self._acknowledged(interaction, request, job_id_for(request.request_id), decide)
+
+    async def _acknowledged(
+        self,
+        interaction: discord.Interaction,
+        request: CoverRequest,
+        job_id: str,
+        decide: Decide,
+    ) -> None:
+        """Acknowledge (a public "thinking…"), then decide with Redis and answer."""
+        try:
+            callback = await interaction.response.defer(thinking=True)
+        except discord.HTTPException as err:  # expired (10062): nothing was reserved yet
+            log.warning("request %s was not acknowledged: %s", request.request_id, err)
+            return
+        message_id = callback.message_id if callback is not None else None
+        decision = await self._within_budget(request, job_id, lambda: decide(message_id))
+        if isinstance(decision, str):
+            await self._answer_privately(interaction, decision)
+        elif decision is not None:
+            self._watch(interaction, decision.job_id)
+
+    async def _within_budget(
+        self, request: CoverRequest, job_id: str, decide: Callable[[], Awaitable[T]]
+    ) -> T | str:
+        """`decide()` within the admission budget; BUSY (and the reservation given back)
+        when Redis is down or too slow, or the job could not be queued."""
+        try:
+            async with asyncio.timeout(self.bot.settings.limits.admission_timeout_s):
+                return await decide()
+        except Exception as err:
+            log.warning(
+                "request %s: not admitted or queued in time, the member is told to retry: %r",
+                request.request_id,
+                err,
+                exc_info=not isinstance(err, TimeoutError),
+            )
+            self._background(self._give_back(request, job_id))
+            return BUSY
+
+    async def _give_back(self, request: CoverRequest, job_id: str) -> None:
+        try:
+            async with asyncio.timeout(RELEASE_PATIENCE_S):
+                await self.intake.release(request, job_id)
+        except Exception:
+            log.exception("request %s: could not give back its reservation", request.request_id)
+
+    async def _answer_privately(self, interaction: discord.Interaction, text: str) -> None:
+        """A refusal after the public acknowledgement: delete it, answer in an ephemeral
+        follow-up (a refusal is for the member's eyes only)."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as err:
+            log.info("interaction %s: the public response stays: %s", interaction.id, err)
+        try:
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as err:
+            log.warning("could not answer interaction %s: %s", interaction.id, err)
+
+    def _background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _watch(self, interaction: discord.Interaction, job_id: str) -> None:
         async def edit(text: str) -> None:
@@ -195,21 +315,17 @@ class Covers(commands.Cog):
                 job_id, lambda: interaction.edit_original_response(content=text)
             )
 
-        task = asyncio.create_task(
+        self._background(
             watch_queue(
                 lambda: self.intake.queue_state(job_id),
                 edit,
                 interval=self.bot.settings.limits.progress_interval_s,
             )
         )
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
 
     @staticmethod
     async def _reply(message: discord.Message, text: str) -> None:
-        await message.reply(
-            text, mention_author=False, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
 
     # -- buttons --------------------------------------------------------------------------
 
@@ -226,23 +342,21 @@ class Covers(commands.Cog):
             token=interaction.token,
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
+            app_permissions=interaction.app_permissions.value,
         )
-        try:
-            admission, job = await self.intake.admit_reroll(
-                await self.bot.results.get(result_id), request
-            )
-        except REDIS_UNAVAILABLE as err:
-            await answer_busy(interaction, err)
-            return
-        if not admission.ok or job is None:
-            await self._refuse(interaction, admission)
-            return
-        # thinking=True on a component makes a NEW message: the re-roll's own response.
-        callback = await interaction.response.defer(thinking=True)
-        if callback is not None and callback.message_id:
-            job = dataclasses.replace(job, response_message_id=callback.message_id)
-        await self.intake.submit(job, interaction.token)
-        self._watch(interaction, job.job_id)
+
+        async def decide(response_message_id: int | None) -> CoverJob | str:
+            record = await self.bot.results.get(result_id)
+            admission, job = await self.intake.admit_reroll(record, request)
+            if not admission.ok or job is None:
+                return admission.message or NO_IMAGE
+            # thinking=True on a component makes a NEW message: the re-roll's own response.
+            job = dataclasses.replace(job, response_message_id=response_message_id)
+            await self.intake.submit(job, interaction.token)
+            return job
+
+        job_id = job_id_for(request.request_id, kind="reroll")
+        await self._acknowledged(interaction, request, job_id, decide)
 
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None:
         result = await self.bot.results.get(result_id)
@@ -259,13 +373,25 @@ class Covers(commands.Cog):
                 ephemeral=True,
             )
             return
-        await interaction.response.send_message("Deleted.", ephemeral=True)
-        if interaction.message is not None:
-            try:
-                await interaction.message.delete()
-            except discord.HTTPException as err:
-                log.info("could not delete result %s: %s", result_id, err)
+        # Through the interaction, not the bot token: the button's message is the response
+        # to this click, which the webhook may delete wherever the bot cannot see the channel.
+        await interaction.response.defer()
+        try:
+            await interaction.delete_original_response()
+        except discord.NotFound:
+            pass  # already gone: nothing left to delete but the records
+        except discord.HTTPException as err:
+            log.warning("could not delete result %s: %s", result_id, err)
+            await interaction.followup.send(CANNOT_DELETE, ephemeral=True)
+            return  # the cover is still up: its record (and buttons) stay
         await self.bot.results.delete(result_id)
+        await interaction.followup.send("Deleted.", ephemeral=True)
+
+
+def _permissions_in(message: discord.Message) -> int | None:
+    """The bot's permissions where the message was posted (from its cache), if known."""
+    me = message.guild.me if message.guild is not None else None
+    return message.channel.permissions_for(me).value if me is not None else None  # type: ignore[arg-type]
 
 
 async def setup(bot: AlbumifyBot) -> None:

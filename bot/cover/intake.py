@@ -1,8 +1,14 @@
 """Request intake: validate → consent → dedup + quota → enqueue. No Discord objects here.
 
 The cog turns interactions and messages into a `CoverRequest` and answers with what this
-returns, so the decisions are testable against real Redis without a gateway. A refusal is
-answered at once (ephemeral); an admitted request is deferred, then enqueued.
+returns, so the decisions are testable against real Redis without a gateway. `validate` needs
+no Redis: the cog answers its refusals at once and acknowledges everything else before
+`admit` (Redis) runs, so a slow Redis never costs the 3-second acknowledgement.
+
+A member's identical request (same photo, same options: `albumify.schema.request_identity`)
+within the dedup window is pointed at the first: at its message while it is made, at the cover
+once it is posted. A first request that will not answer (failed, refused, deleted, never
+queued) no longer counts, and `release` gives back what an unqueued request reserved.
 """
 
 from __future__ import annotations
@@ -20,22 +26,34 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from albumify import keys
+from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
 from albumify.progress import QUEUE_EDIT_LEASE_S
-from albumify.quotas import DUPLICATE, GUILD_LIMIT, MEMBER_LIMIT, QUEUE_FULL, QuotaGate
-from albumify.results import ResultRecord
-from albumify.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for
+from albumify.quotas import (
+    CANCELLED,
+    COMPARE_AND_DELETE_LUA,
+    DUPLICATE,
+    GUILD_LIMIT,
+    MEMBER_LIMIT,
+    QUEUE_FULL,
+    QuotaGate,
+)
+from albumify.results import ResultRecord, ResultStore, as_str, jump_url
+from albumify.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for, request_identity
 from albumify.settings import Settings
 from albumify.urls import NOT_ALLOWED, is_allowed_url
+from bot.utils.busy import BUSY
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
 
 TOKEN_LIFE_S = 15 * 60
-RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 RETRY = Retry(max=2, interval=[5, 30])
+PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+"""Job states in which a cover is still coming (a retry waits as SCHEDULED)."""
+QUEUEING_GRACE_S = 2.0
+"""A duplicate's first request may be between its reservation and its enqueue: wait this
+long for its job to appear before deciding that it will never answer."""
+
 
 NO_IMAGE = "I couldn't find a photo there. Attach a PNG, JPEG, WebP or GIF image."
 NOT_A_PHOTO = "That file isn't a photo I can use (PNG, JPEG, WebP or GIF)."
@@ -59,12 +77,27 @@ class CoverRequest:
     title: str | None = None
     artist: str | None = None
     advisory: bool = False
+    display_name: str | None = None
+    """The photo author's server display name (the artist when none was typed)."""
+    lettering: bool = True
     application_id: int | None = None
     token: str | None = field(default=None, repr=False)
     created_at: float | None = None
     """When the interaction was created: its token works for 15 minutes from then."""
     attachment_size_limit: int | None = None
     reply_to_message_id: int | None = None
+    app_permissions: int | None = None
+    """The bot's permissions in the channel (Discord's bitfield), for the worker's warnings."""
+
+
+@dataclass(frozen=True)
+class EarlierRequest:
+    """An identical request made a moment ago, as its job's state tells."""
+
+    status: str
+    """An RQ job status, or `missing`."""
+    link: str | None = None
+    """Where its answer is (its deferred response, or the message that asked)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +126,8 @@ class Intake:
         self.clock = clock
         self.quota = QuotaGate(redis, settings.limits, queue.key)
         self.guilds = GuildSettingsStore(redis)
+        self.results = ResultStore(redis)
+        self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -126,34 +161,43 @@ class Intake:
             # Servers may keep Albumify to some channels (`/albumify-config channels:`).
             where = ", ".join(f"<#{channel}>" for channel in guild.channels)
             return Admission(False, f"Albumify is used in {where} on this server.")
-        assert request.image is not None
-        job_id = job_id_for(request.request_id)
-        dedup_key = None
-        if request.image.attachment_id is not None:
-            dedup_key = keys.dedup_attachment(
-                request.guild_id, request.requester_id, request.image.attachment_id
-            )
-        return await self._reserve(request, job_id, dedup_key)
+        return await self._reserve(request, job_id_for(request.request_id), self.dedup_key(request))
+
+    @staticmethod
+    def dedup_key(request: CoverRequest) -> str | None:
+        """The key that makes a member's identical requests one: photo + cover options."""
+        image = request.image
+        if image is None:
+            return None
+        if image.attachment_id is not None:
+            source = f"attachment:{image.attachment_id}"
+        else:  # an embed's image: its URL without the expiring signature
+            source = "url:" + image.url.split("?", 1)[0]
+        identity = request_identity(source, request)
+        return keys.dedup_request(request.guild_id, request.requester_id, identity)
 
     async def _reserve(
-        self, request: CoverRequest, job_id: str, dedup_key: str | None
+        self, request: CoverRequest, job_id: str, dedup_key: str | None, *, again: bool = True
     ) -> Admission:
         reservation = await self.quota.reserve(
-            member_key=keys.member_quota(request.guild_id, request.requester_id),
-            guild_key=keys.guild_quota(request.guild_id),
+            **self._quota_keys(request),
             job_id=job_id,
             now=self.clock(),
             dedup_key=dedup_key,
         )
         if reservation.ok:
             return Admission(True, job_id=job_id)
-        if reservation.code == DUPLICATE:
-            return Admission(
-                False,
-                "You asked for a cover of this photo a moment ago — it's on its way.",
-                job_id=reservation.value,
-                reused=True,
-            )
+        if reservation.code == DUPLICATE and dedup_key is not None:
+            earlier = await self.earlier_request(reservation.value)
+            text = self._pointer(earlier)
+            if text is not None:
+                return Admission(False, text, job_id=reservation.value, reused=True)
+            # The first request will not answer: it no longer makes this one a duplicate.
+            await self.quota.forget_duplicate(dedup_key, reservation.value)
+            if again:
+                return await self._reserve(request, job_id, dedup_key, again=False)
+        if reservation.code in (DUPLICATE, CANCELLED):
+            return Admission(False, BUSY)
         when = relative(reservation.retry_at)
         if reservation.code == MEMBER_LIMIT:
             minutes = max(1, self.limits.member_window_s // 60)
@@ -167,6 +211,57 @@ class Intake:
             assert reservation.code == QUEUE_FULL
             text = f"I'm very busy right now: too many covers in line. Try again {when}."
         return Admission(False, text)
+
+    def _quota_keys(self, request: CoverRequest) -> dict[str, str]:
+        return {
+            "member_key": keys.member_quota(request.guild_id, request.requester_id),
+            "guild_key": keys.guild_quota(request.guild_id),
+        }
+
+    async def release(self, request: CoverRequest, job_id: str) -> None:
+        """Give back what admitting `request` as `job_id` reserved (quota slots, its dedup
+        key), and refuse the reservation or the job if either reaches Redis later."""
+        dedup_key = self.dedup_key(request) if job_id == job_id_for(request.request_id) else None
+        await self.quota.release(**self._quota_keys(request), job_id=job_id, dedup_key=dedup_key)
+
+    # -- the earlier of two identical requests --------------------------------------------
+
+    async def earlier_request(self, job_id: str) -> EarlierRequest:
+        """What became of an earlier identical request: posted (with its cover's link), still
+        coming (with its message's link), or nothing that will answer."""
+        result_id = await self.redis.get(keys.job_result(job_id))
+        if result_id:
+            record = await self.results.get(as_str(result_id))
+            if record is None or record.jump_url is None:
+                return EarlierRequest("deleted")
+            return EarlierRequest(JobStatus.FINISHED.value, record.jump_url)
+        deadline = time.monotonic() + QUEUEING_GRACE_S
+        while True:
+            earlier = await asyncio.to_thread(self._job_request, job_id)
+            if earlier.status != "missing" or time.monotonic() >= deadline:
+                return earlier
+            await asyncio.sleep(0.1)
+
+    def _job_request(self, job_id: str) -> EarlierRequest:
+        job = self._fetch(job_id)
+        if job is None:
+            return EarlierRequest("missing")
+        payload = job.args[0] if job.args else {}
+        message_id = payload.get("response_message_id") or payload.get("reply_to_message_id")
+        link = None
+        if message_id and payload.get("guild_id") and payload.get("channel_id"):
+            link = jump_url(payload["guild_id"], payload["channel_id"], message_id)
+        return EarlierRequest(_status_name(job.get_status(refresh=False)), link)
+
+    @staticmethod
+    def _pointer(earlier: EarlierRequest) -> str | None:
+        """The answer to an identical request, or None when the first will not answer."""
+        if earlier.status == JobStatus.FINISHED.value and earlier.link:
+            return f"You asked for this cover a moment ago — here it is: {earlier.link}"
+        if earlier.status in {status.value for status in PENDING}:
+            where = f": {earlier.link}" if earlier.link else "."
+            return f"You asked for this cover a moment ago — it's being made{where}"
+        return None
 
     # -- enqueue --------------------------------------------------------------------------
 
@@ -198,6 +293,8 @@ class Intake:
             title=request.title,
             artist=request.artist,
             advisory=request.advisory,
+            display_name=request.display_name,
+            lettering=request.lettering,
             seed=request.request_id % 1_000_003,
             **self._reply_fields(request, response_message_id),
         )
@@ -217,14 +314,25 @@ class Intake:
             "reply_to_message_id": request.reply_to_message_id,
             "attachment_size_limit": request.attachment_size_limit,
             "requested_at": self.clock(),
+            "app_permissions": request.app_permissions,
         }
 
     async def submit(self, job: CoverJob, token: str | None) -> None:
-        """Store the token (a secret, never a job argument), then enqueue the job."""
+        """Store the token (a secret, never a job argument), then enqueue the job.
+
+        The job is indexed under each member it concerns (`keys.member_jobs`), so
+        `/albumify-forget` can cancel it or remove its hash.
+        """
+        pipe = self.redis.pipeline(transaction=True)
         if token and job.token_expires_at:
             ttl = int(job.token_expires_at - self.clock())
             if ttl > 0:
-                await self.redis.set(keys.token(job.job_id), token, ex=min(ttl, TOKEN_LIFE_S))
+                pipe.set(keys.token(job.job_id), token, ex=min(ttl, TOKEN_LIFE_S))
+        for member in {job.requester_id, job.photo_author_id}:
+            pipe.sadd(keys.member_jobs(job.guild_id, member), job.job_id)
+            pipe.expire(keys.member_jobs(job.guild_id, member), JOB_INDEX_TTL_S)
+            pipe.sadd(keys.user_guilds(member), job.guild_id)
+        await pipe.execute()
         await asyncio.to_thread(
             self.queue.enqueue,
             JOB_FUNCTION,
@@ -234,7 +342,7 @@ class Intake:
             job_timeout=self.limits.job_timeout_s,
             retry=RETRY,
             result_ttl=self.limits.photo_ttl_s,
-            failure_ttl=24 * 3600,
+            failure_ttl=FAILED_JOB_TTL_S,
             meta={"stage": "queued"},
         )
 
@@ -273,6 +381,8 @@ class Intake:
             title=result.title,
             artist=result.artist,
             advisory=result.advisory,
+            display_name=result.display_name,
+            lettering=result.lettering,
             seed=result.seed,
             exclude=result.shown,
             rerolled_from=result.result_id,
@@ -300,22 +410,31 @@ class Intake:
             # Never let a failed release replace the edit's outcome: a cancelled watcher
             # must stay cancelled (the lease expires by itself anyway).
             with contextlib.suppress(Exception):
-                await self.redis.eval(RELEASE_LUA, 1, lock, holder)
+                await self._release_lock(keys=[lock], args=[holder])
 
     async def queue_state(self, job_id: str) -> tuple[str, int | None]:
         """The job's status and its 0-based position while queued."""
 
         def read() -> tuple[str, int | None]:
-            try:
-                job = Job.fetch(
-                    job_id, connection=self.queue.connection, serializer=self.queue.serializer
-                )
-            except NoSuchJobError:
+            job = self._fetch(job_id)
+            if job is None:
                 return "missing", None
-            status = job.get_status(refresh=False)
-            status_name = status.value if isinstance(status, JobStatus) else str(status)
+            status_name = _status_name(job.get_status(refresh=False))
             if status_name != JobStatus.QUEUED.value:
                 return status_name, None
             return status_name, self.queue.get_job_position(job_id)
 
         return await asyncio.to_thread(read)
+
+    def _fetch(self, job_id: str) -> Job | None:
+        """The RQ job (synchronous: call in a thread), or None when it is gone."""
+        try:
+            return Job.fetch(
+                job_id, connection=self.queue.connection, serializer=self.queue.serializer
+            )
+        except NoSuchJobError:
+            return None
+
+
+def _status_name(status: Any) -> str:
+    return status.value if isinstance(status, JobStatus) else str(status)

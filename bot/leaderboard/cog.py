@@ -1,4 +1,4 @@
-"""Leaderboards: the Vote button, /leaderboard, /cover top, stats, moderation, settings, forget.
+"""Leaderboards: the Vote button, /leaderboard, /cover top, stats, moderation, settings.
 
 A thin adapter over `LeaderboardStore`: every decision (toggle semantics, self-votes,
 periods, exact undo) lives in the store's Lua scripts; this turns Discord objects into store
@@ -28,7 +28,7 @@ from bot.leaderboard.embeds import (
     settings_text,
 )
 from bot.leaderboard.retention import GONE, MessageWatch
-from bot.leaderboard.views import BoardView, ForgetView, VoteButton, relabel_vote
+from bot.leaderboard.views import BoardView, VoteButton, relabel_vote
 from bot.utils.busy import REDIS_UNAVAILABLE, answer_busy
 
 if TYPE_CHECKING:
@@ -276,29 +276,6 @@ class Leaderboard(commands.Cog):
             return ids, ()
         known = tuple(i for i in ids if guild.get_channel_or_thread(i) is not None)
         return known, tuple(i for i in ids if i not in known)
-
-    # -- forgetting ---------------------------------------------------------------------------
-
-    @app_commands.command(
-        name="albumify-forget", description="Remove your covers and votes from every leaderboard"
-    )
-    @app_commands.guild_only()
-    async def albumify_forget(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(
-            "This removes **your covers from every leaderboard, in every server**, takes back "
-            "the votes you gave, and deletes what Albumify stored about you. The posted "
-            "messages stay (delete them with their 🗑️ button). This can't be undone.",
-            view=ForgetView(interaction.user.id, self.forget),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
-
-    async def forget(self, user_id: int) -> str:
-        covers, votes = await self.store.forget_member(user_id)
-        return (
-            f"Done: {covers} cover{'s' * (covers != 1)} removed from the leaderboards and "
-            f"{votes} vote{'s' * (votes != 1)} taken back. Nothing about you is kept."
-        )
 
     # -- deleted covers -----------------------------------------------------------------------
 

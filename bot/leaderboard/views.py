@@ -1,4 +1,4 @@
-"""The Vote button (persistent, survives restarts) and the leaderboard's page and forget views.
+"""The Vote button (persistent, survives restarts) and the leaderboard's page view.
 
 The views know nothing of the cog: each gets the one action it needs as a callable, and the
 Vote button reaches the leaderboard feature through the bot's typed accessor.
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 TurnPage = Callable[[Page, int], Awaitable[tuple[Page, discord.Embed]]]
 """(the page shown, the page number wanted) → the new page and its embed."""
-Forget = Callable[[int], Awaitable[str]]
-"""user id → the confirmation text."""
 
 
 class VoteButton(
@@ -103,30 +101,3 @@ class BoardView(discord.ui.View):
         if self.message is not None:
             with contextlib.suppress(discord.HTTPException):
                 await self.message.edit(view=None)
-
-
-class ForgetView(discord.ui.View):
-    """Confirm `/albumify-forget`: it cannot be undone."""
-
-    def __init__(self, owner_id: int, forget: Forget) -> None:
-        super().__init__(timeout=120)
-        self.owner_id = owner_id
-        self.forget = forget
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.owner_id
-
-    @discord.ui.button(label="Forget me", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
-        self.stop()
-        text = await self.forget(interaction.user.id)
-        await interaction.response.edit_message(
-            content=text, view=None, allowed_mentions=NO_MENTIONS
-        )
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
-        self.stop()
-        await interaction.response.edit_message(
-            content="Nothing was removed.", view=None, allowed_mentions=NO_MENTIONS
-        )

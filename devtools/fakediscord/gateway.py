@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from devtools.fakediscord.guild import BOT_TOKEN, Guild
-from devtools.fakediscord.model import FakeInteraction, FakeMessage, guild_payload
+from devtools.fakediscord.model import VIEW_CHANNEL, FakeInteraction, FakeMessage, guild_payload
 
 GATEWAY_PATH = "/gateway"
 HEARTBEAT_INTERVAL_MS = 41_250
@@ -134,7 +134,11 @@ class Gateway(Guild):
             },
         )
         guild = guild_payload(
-            self.guild_id, "Albumify Test Server", [self.channel_id], list(self.members.values())
+            self.guild_id,
+            "Albumify Test Server",
+            self.channel_payloads(),
+            list(self.members.values()),
+            bot_role=(self.bot_role_id, self.bot),
         )
         await self._dispatch("GUILD_CREATE", guild)
         self.identifies += 1
@@ -163,17 +167,37 @@ class Gateway(Guild):
             await self._dispatch("INTERACTION_CREATE", interaction.payload)
 
     async def _dispatch_message_create(self, message: FakeMessage) -> None:
-        if not self.sessions or message.ephemeral:
+        """To the bot, as Discord does: not ephemeral ones, not where it cannot see, no DMs."""
+        if (
+            not self.sessions
+            or message.ephemeral
+            or message.channel_id in self.dm_channels.values()
+        ):
             return
-        intents = self.sessions[-1].intents
+        if not self.bot_permissions(message.channel_id) & VIEW_CHANNEL:
+            return
+        data = self._gateway_message(message)
+        reference = message.message_reference or {}
+        replied = self.messages.get(int(reference.get("message_id") or 0))
+        if replied is not None and not replied.deleted:
+            # A reply carries the message it replies to (content rules apply to it too).
+            data["referenced_message"] = self._gateway_message(replied)
+        if message.guild_id is not None:
+            data["guild_id"] = str(message.guild_id)
+            member = message.author.member_payload()
+            member.pop("user")
+            data["member"] = member
+        await self._dispatch("MESSAGE_CREATE", data)
+
+    def _gateway_message(self, message: FakeMessage) -> dict[str, Any]:
+        """Without the Message Content intent, others' messages come stripped unless they
+        mention the bot or are in a DM (this fake counts a mention of the bot user only, not
+        of its role: the conservative reading of Discord's documentation)."""
+        intents = self.sessions[-1].intents if self.sessions else 0
         stripped = not (
             intents & MESSAGE_CONTENT_INTENT
             or message.author.id == self.bot.id
             or self.bot in message.mentions
+            or message.guild_id is None
         )
-        data = message.payload(stripped=stripped)
-        data["guild_id"] = str(self.guild_id)
-        member = message.author.member_payload()
-        member.pop("user")
-        data["member"] = member
-        await self._dispatch("MESSAGE_CREATE", data)
+        return message.payload(stripped=stripped)

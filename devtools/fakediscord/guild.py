@@ -3,27 +3,36 @@
 `Guild` is the lowest layer of `FakeDiscord` (see the package docstring): the application and
 its bot user, the members, the synced commands, every message and interaction, and the
 protocol mistakes seen so far. It also answers what a member would see (`channel()`,
-`response_to()`, `replies_to()`); the layers above read and change this state.
+`response_to()`, `answers_to()`, `replies_to()`, `dms()`); the layers above read and change this
+state. The bot's permissions are per channel (`bot_permissions()`: the guild's @everyone
+permissions with the bot's own overwrite in that channel); `permissions` says how Discord
+enforces them.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import threading
+import time
 from typing import Any
 
 from devtools.fakediscord.model import (
     LOADING,
+    MEMBER_PERMISSIONS,
     FakeInteraction,
     FakeMessage,
     FakeUser,
     Snowflakes,
+    channel_payload,
     iso_now,
 )
+from devtools.fakediscord.permissions import overwrite
 from devtools.fakediscord.rest import FakeDiscordREST, RecordedRequest
 
 BOT_TOKEN = "fake-bot-token"
 """The one bot token this Discord accepts (on REST calls, IDENTIFY and RESUME)."""
+NONCE_WINDOW_S = 300.0
+"""`enforce_nonce`: a sender's repeated nonce within this window returns the first message."""
 
 
 class Guild(FakeDiscordREST):
@@ -35,7 +44,9 @@ class Guild(FakeDiscordREST):
         self.message_content_enabled = message_content_enabled
         """The developer-portal toggle: without it, fetched messages of others come stripped."""
         self.application_id = self.snowflakes.next()
-        self.bot = FakeUser(self.application_id, "albumify", bot=True)
+        self.bot_role_id = self.snowflakes.next()
+        """The bot's managed role (members may mention it instead of the bot)."""
+        self.bot = FakeUser(self.application_id, "albumify", bot=True, roles=[self.bot_role_id])
         self.guild_id = self.snowflakes.next()
         self.channel_id = self.snowflakes.next()
         self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
@@ -45,6 +56,12 @@ class Guild(FakeDiscordREST):
         self.interactions: dict[int, FakeInteraction] = {}
         self._by_token: dict[str, FakeInteraction] = {}
         self.protocol_errors: list[str] = []
+        self.bot_overwrites: dict[int, tuple[int, int]] = {}
+        """Channel id → (allow, deny) on top of the bot's guild permissions there."""
+        self.dm_channels: dict[int, int] = {}
+        """Member id → the id of the bot's DM channel with them."""
+        self.nonce_window_s = NONCE_WINDOW_S
+        self._nonces: dict[tuple[int, str], tuple[int, float]] = {}
         self._model_lock = threading.RLock()
 
     def reset(self) -> None:
@@ -57,6 +74,24 @@ class Guild(FakeDiscordREST):
             self._scripts.clear()
             self.protocol_errors.clear()
             self._files.clear()
+            self._nonces.clear()
+            self.nonce_window_s = NONCE_WINDOW_S
+
+    # -- the bot's permissions -------------------------------------------------------------
+
+    def bot_permissions(self, channel_id: int | None = None) -> int:
+        """What the bot may do in the channel (Discord's bitfield)."""
+        allow, deny = self.bot_overwrites.get(channel_id or self.channel_id, (0, 0))
+        return (MEMBER_PERMISSIONS & ~deny) | allow
+
+    def channel_payloads(self) -> list[dict[str, Any]]:
+        """The guild's channels with the bot's overwrites, as GUILD_CREATE carries them."""
+        return [self.channel_payload(self.channel_id)]
+
+    def channel_payload(self, channel_id: int) -> dict[str, Any]:
+        rule = self.bot_overwrites.get(channel_id)
+        overwrites = [overwrite(self.bot.id, *rule)] if rule else []
+        return channel_payload(self.guild_id, channel_id, overwrites)
 
     # -- attachments -----------------------------------------------------------------------
 
@@ -109,6 +144,31 @@ class Guild(FakeDiscordREST):
                 return None
             return self.messages.get(interaction.response_message_id)
 
+    def answers_to(self, interaction: FakeInteraction) -> list[FakeMessage]:
+        """What the interaction told its member in messages of its own, oldest first: its live
+        response (callback 4 or 5; a deferred one that was deleted is gone) and its follow-ups,
+        not the message a button click updated."""
+        with self._model_lock:
+            return [
+                m
+                for m in self.messages.values()
+                if m.interaction_id == interaction.id and not m.deleted
+            ]
+
+    def dm_channel(self, user: FakeUser) -> int:
+        """The id of the member's DM channel with the bot."""
+        with self._model_lock:
+            return self.dm_channels.setdefault(user.id, self.snowflakes.next())
+
+    def is_dm(self, channel_id: int) -> bool:
+        return channel_id in self.dm_channels.values()
+
+    def dms(self, member: FakeUser) -> list[FakeMessage]:
+        """What the bot sent the member in DMs, oldest first."""
+        with self._model_lock:
+            channel_id = self.dm_channels.get(member.id)
+            return [] if channel_id is None else self.channel(channel_id)
+
     def replies_to(self, message: FakeMessage) -> list[FakeMessage]:
         with self._model_lock:
             return [
@@ -122,9 +182,24 @@ class Guild(FakeDiscordREST):
     # -- the message model -----------------------------------------------------------------
 
     def _new_message(self, channel_id: int, author: FakeUser) -> FakeMessage:
-        message = FakeMessage(self.snowflakes.next(), channel_id, self.guild_id, author)
+        guild_id = None if self.is_dm(channel_id) else self.guild_id
+        message = FakeMessage(self.snowflakes.next(), channel_id, guild_id, author)
         self.messages[message.id] = message
         return message
+
+    def _by_nonce(self, author: FakeUser, body: dict[str, Any]) -> FakeMessage | None:
+        """With `enforce_nonce`, the sender's message with the same nonce in the last minutes."""
+        if body.get("nonce") is None or not body.get("enforce_nonce"):
+            return None
+        seen = self._nonces.get((author.id, str(body["nonce"])))
+        if seen is None or time.monotonic() - seen[1] > self.nonce_window_s:
+            return None
+        return self._live(seen[0])
+
+    def _remember_nonce(self, message: FakeMessage, body: dict[str, Any]) -> None:
+        if body.get("nonce") is not None and body.get("enforce_nonce"):
+            key = (message.author.id, str(body["nonce"]))
+            self._nonces[key] = (message.id, time.monotonic())
 
     def _live(self, message_id: int) -> FakeMessage | None:
         message = self.messages.get(message_id)

@@ -66,6 +66,10 @@ class FakeUser:
     bot: bool = False
     moderator: bool = False
     """Has Manage Messages in the fake guild."""
+    roles: list[int] = field(default_factory=list)
+    """Role ids in the guild (the bot has its managed role)."""
+    accepts_dms: bool = True
+    """False: the member closed DMs from server members (the bot's DMs get 50007)."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -84,7 +88,7 @@ class FakeUser:
     def member_payload(self, *, with_permissions: bool = False) -> dict[str, Any]:
         member: dict[str, Any] = {
             "user": self.payload(),
-            "roles": [],
+            "roles": [str(role) for role in self.roles],
             "joined_at": "2024-01-01T00:00:00+00:00",
             "deaf": False,
             "mute": False,
@@ -106,7 +110,8 @@ class FakeMessage:
 
     id: int
     channel_id: int
-    guild_id: int
+    guild_id: int | None
+    """None in a DM channel."""
     author: FakeUser
     content: str = ""
     embeds: list[dict[str, Any]] = field(default_factory=list)
@@ -114,6 +119,7 @@ class FakeMessage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     flags: int = 0
     mentions: list[FakeUser] = field(default_factory=list)
+    mention_roles: list[int] = field(default_factory=list)
     message_reference: dict[str, Any] | None = None
     interaction_id: int | None = None
     """The interaction whose response this message is."""
@@ -155,7 +161,7 @@ class FakeMessage:
             "attachments": [] if stripped else self.attachments,
             "flags": self.flags,
             "mentions": [user.payload() for user in self.mentions],
-            "mention_roles": [],
+            "mention_roles": [str(role) for role in self.mention_roles],
             "mention_everyone": False,
             "pinned": False,
             "tts": False,
@@ -204,28 +210,29 @@ class FakeInteraction:
 
 
 def guild_payload(
-    guild_id: int, name: str, channel_ids: list[int], members: list[FakeUser]
+    guild_id: int,
+    name: str,
+    channels: list[dict[str, Any]],
+    members: list[FakeUser],
+    bot_role: tuple[int, FakeUser] | None = None,
 ) -> dict[str, Any]:
-    """GUILD_CREATE: `member_count` equals the members sent (discord.py checks chunking)."""
+    """GUILD_CREATE: `member_count` equals the members sent (discord.py checks chunking).
+
+    `bot_role` is (role id, bot user): the role Discord creates for a bot when it joins
+    (managed, tagged with the bot's id); members can mention it as `<@&id>`.
+    """
+    roles = [role_payload(guild_id, "@everyone", MEMBER_PERMISSIONS, position=0)]
+    if bot_role is not None:
+        role_id, bot = bot_role
+        managed = role_payload(role_id, bot.username.title(), MEMBER_PERMISSIONS, position=1)
+        roles.append({**managed, "managed": True, "tags": {"bot_id": str(bot.id)}})
     return {
         "id": str(guild_id),
         "name": name,
         "icon": None,
         "owner_id": str(members[0].id),
-        "roles": [
-            {
-                "id": str(guild_id),
-                "name": "@everyone",
-                "permissions": str(MEMBER_PERMISSIONS),
-                "position": 0,
-                "color": 0,
-                "hoist": False,
-                "managed": False,
-                "mentionable": False,
-                "flags": 0,
-            }
-        ],
-        "channels": [channel_payload(guild_id, cid) for cid in channel_ids],
+        "roles": roles,
+        "channels": channels,
         "members": [member.member_payload() for member in members],
         "member_count": len(members),
         "joined_at": "2024-01-01T00:00:00+00:00",
@@ -253,17 +260,42 @@ def guild_payload(
     }
 
 
-def channel_payload(guild_id: int, channel_id: int) -> dict[str, Any]:
+def role_payload(role_id: int, name: str, permissions: int, *, position: int) -> dict[str, Any]:
+    return {
+        "id": str(role_id),
+        "name": name,
+        "permissions": str(permissions),
+        "position": position,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+        "flags": 0,
+    }
+
+
+def channel_payload(
+    guild_id: int, channel_id: int, overwrites: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "id": str(channel_id),
         "guild_id": str(guild_id),
         "type": 0,
         "name": f"general-{channel_id % 1000}",
         "position": 0,
-        "permission_overwrites": [],
+        "permission_overwrites": overwrites or [],
         "nsfw": False,
         "parent_id": None,
         "topic": None,
         "last_message_id": None,
         "rate_limit_per_user": 0,
+    }
+
+
+def dm_channel_payload(channel_id: int, recipient: FakeUser) -> dict[str, Any]:
+    return {
+        "id": str(channel_id),
+        "type": 1,
+        "recipients": [recipient.payload()],
+        "last_message_id": None,
     }

@@ -4,7 +4,9 @@ Bot calls must carry the bot token; interaction callbacks and webhook calls must
 Authorization header at all. Answers follow Discord's rules: one callback per interaction
 within 3 s, the first follow-up after a "thinking…" defer replaces it, fetched messages of
 others are stripped without the message-content intent. Mistakes the real Discord would
-reject are recorded in `protocol_errors` as well as answered.
+reject are recorded in `protocol_errors` as well as answered. Bot-token calls in a guild
+channel are checked against the bot's permissions there (`permissions`); a DM to a member who
+closed them gets 50007; `nonce` + `enforce_nonce` dedupe a sender's channel posts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from devtools.fakediscord.model import (
     SLASH,
     Callback,
     FakeMessage,
+    dm_channel_payload,
 )
+from devtools.fakediscord.permissions import CANNOT_DM, needed, refusal
 from devtools.fakediscord.rest import API_PREFIX, RecordedRequest, json_response
 
 
@@ -48,7 +52,29 @@ class Routes(Gateway):
         elif not authorized:
             return json_response(401, {"message": "401: Unauthorized", "code": 0})
         with self._model_lock:
+            refused = self._refused(method, parts, recorded)
+            if refused is not None:
+                return refused
             return await self._route(method, parts, recorded)
+
+    def _refused(self, method: str, parts: list[str], req: RecordedRequest) -> web.Response | None:
+        """Discord's answer to a bot-token call the bot may not make (None: it may)."""
+        if len(parts) < 2 or parts[0] != "channels" or not parts[1].isdigit():
+            return None
+        channel_id = int(parts[1])
+        body = req.payload or {}
+        if channel_id in self.dm_channels.values():
+            recipient = next(u for u, c in self.dm_channels.items() if c == channel_id)
+            if method == "POST" and not self.members[recipient].accepts_dms:
+                text = "Cannot send messages to this user"
+                return json_response(403, {"message": text, "code": CANNOT_DM})
+            return None
+        rest = parts[2:]
+        message = self._live(int(rest[1])) if len(rest) > 1 and rest[1].isdigit() else None
+        own = message is not None and message.author.id == self.bot.id
+        need = needed(method, rest, body, bool(req.files), own)
+        refused = refusal(self.bot_permissions(channel_id), method, rest, body, need)
+        return None if refused is None else json_response(*refused)
 
     async def _route(self, method: str, parts: list[str], req: RecordedRequest) -> web.Response:
         body = req.payload or {}
@@ -72,10 +98,15 @@ class Routes(Gateway):
             case "GET", ["channels", channel_id, "messages"]:
                 listed = [m.payload() for m in reversed(self.channel(int(channel_id)))]
                 return json_response(200, listed)
+            case "POST", ["users", "@me", "channels"]:
+                return self._open_dm(body)
             case "POST", ["channels", channel_id, "messages"]:
-                message = self._new_message(int(channel_id), self.bot)
-                self._apply(message, body, req)
-                await self._dispatch_message_create(message)
+                message = self._by_nonce(self.bot, body)
+                if message is None:
+                    message = self._new_message(int(channel_id), self.bot)
+                    self._apply(message, body, req)
+                    self._remember_nonce(message, body)
+                    await self._dispatch_message_create(message)
                 return json_response(200, message.payload())
             case "PATCH", ["channels", _channel, "messages", message_id]:
                 message = self._live(int(message_id))
@@ -237,6 +268,14 @@ class Routes(Gateway):
         await self._dispatch_message_create(message)
         return json_response(200, message.payload())
 
+    def _open_dm(self, body: dict[str, Any]) -> web.Response:
+        """POST /users/@me/channels: the bot's DM channel with a member (made once)."""
+        recipient = self.members.get(int(body.get("recipient_id") or 0))
+        if recipient is None or recipient.bot:
+            return json_response(400, {"message": "Invalid Recipient(s)", "code": 50033})
+        channel_id = self.dm_channels.setdefault(recipient.id, self.snowflakes.next())
+        return json_response(200, dm_channel_payload(channel_id, recipient))
+
     def _fetch_message(self, channel_id: int, message_id: int) -> web.Response:
         message = self._live(message_id)
         if message is None or message.channel_id != channel_id or message.ephemeral:
@@ -254,14 +293,10 @@ class Routes(Gateway):
             return _unknown("Unknown Message", 10008)
         message.deleted = True
         if not message.ephemeral and self.sessions:
-            await self._dispatch(
-                "MESSAGE_DELETE",
-                {
-                    "id": str(message.id),
-                    "channel_id": str(message.channel_id),
-                    "guild_id": str(self.guild_id),
-                },
-            )
+            event = {"id": str(message.id), "channel_id": str(message.channel_id)}
+            if message.guild_id is not None:
+                event["guild_id"] = str(message.guild_id)
+            await self._dispatch("MESSAGE_DELETE", event)
         return web.Response(status=204)
 
 

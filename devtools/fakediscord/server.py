@@ -12,13 +12,16 @@ below it:
 - `server.FakeDiscord` (here): the members' side, which tests and the demo drive.
 
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
-`post_message()` dispatch gateway events; `wait_until()` polls the model. Protocol mistakes the
-real Discord would reject (a second callback, a late ack, an Authorization header on a
-webhook call, a missing one on a bot call) are collected in `protocol_errors`.
+`post_message()` dispatch gateway events; `wait_until()` polls the model;
+`set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), as a
+server admin would. Protocol mistakes the real Discord would reject (a second callback, a late
+ack, an Authorization header on a webhook call, a missing one on a bot call) are collected in
+`protocol_errors`. Interaction tokens look like Discord's: base64 of "interaction:<id>:…".
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -28,18 +31,21 @@ from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.model import (
     COMMAND_INTERACTION,
     COMPONENT_INTERACTION,
+    LOADING,
     MESSAGE_MENU,
     SLASH,
+    Callback,
     FakeInteraction,
     FakeMessage,
     FakeUser,
-    channel_payload,
 )
 from devtools.fakediscord.routes import Routes
 
 T = TypeVar("T")
 
 ATTACHMENT_LIMIT = 10 * 1024 * 1024
+BOT_DM_CONTEXT = 1
+"""Interaction context types: 0 a guild, 1 the bot's DM, 2 other private channels."""
 
 
 class FakeDiscord(Routes):
@@ -48,6 +54,11 @@ class FakeDiscord(Routes):
     def start(self) -> FakeDiscord:
         super().start()
         return self
+
+    def reset(self) -> None:
+        """As `Guild.reset`, and the bot gets its full permissions back in every channel."""
+        super().reset()
+        self.set_bot_permissions()
 
     def environment(self) -> dict[str, str]:
         """What the bot and the worker need to talk to this server instead of Discord."""
@@ -58,6 +69,27 @@ class FakeDiscord(Routes):
             "ALBUMIFY_CDN_HOSTS": "127.0.0.1",
             "DEV_GUILD_ID": str(self.guild_id),
         }
+
+    # -- the server's settings -------------------------------------------------------------
+
+    def set_bot_permissions(
+        self, channel_id: int | None = None, *, deny: int = 0, allow: int = 0
+    ) -> None:
+        """The bot's overwrite in the channel (nothing denied or allowed: its guild permissions).
+
+        The bot is told with CHANNEL_UPDATE, as Discord does, so its cache agrees.
+        """
+        channel_id = channel_id or self.channel_id
+        with self._model_lock:
+            before = self.bot_overwrites.get(channel_id)
+            if deny or allow:
+                self.bot_overwrites[channel_id] = (allow, deny)
+            else:
+                self.bot_overwrites.pop(channel_id, None)
+            changed = before != self.bot_overwrites.get(channel_id)
+            payload = {**self.channel_payload(channel_id), "guild_id": str(self.guild_id)}
+        if changed and self.sessions:
+            self._run(self._dispatch("CHANNEL_UPDATE", payload))
 
     # -- members and their actions ---------------------------------------------------------
 
@@ -74,11 +106,20 @@ class FakeDiscord(Routes):
         *,
         attachments: Iterable[dict[str, Any]] = (),
         reply_to: FakeMessage | None = None,
+        reply_ping: bool = False,
         channel_id: int | None = None,
     ) -> FakeMessage:
-        """A member posts; MESSAGE_CREATE goes out (stripped without the intent, as Discord)."""
+        """A member posts; MESSAGE_CREATE goes out (stripped without the intent, as Discord).
+
+        Mentions are parsed from `<@id>` and `<@&role>` in the text; `reply_ping` is the
+        client's "mention the author" toggle on a reply, which adds the replied-to author to
+        `mentions` without any text.
+        """
         channel_id = channel_id or self.channel_id
         mentions = [u for u in self.members.values() if u.mention in content]
+        if reply_to is not None and reply_ping and reply_to.author not in mentions:
+            mentions.append(reply_to.author)
+        roles = [self.bot_role_id] if f"<@&{self.bot_role_id}>" in content else []
         message = FakeMessage(
             id=self.snowflakes.next(),
             channel_id=channel_id,
@@ -87,6 +128,7 @@ class FakeDiscord(Routes):
             content=content,
             attachments=list(attachments),
             mentions=mentions,
+            mention_roles=roles,
         )
         if reply_to is not None:
             message.message_reference = {
@@ -101,10 +143,19 @@ class FakeDiscord(Routes):
         return message
 
     def prepare_slash(
-        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+        self,
+        name: str,
+        user: FakeUser,
+        options: dict[str, Any] | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
-        """An INTERACTION_CREATE for a slash command, not sent yet (see `send`)."""
-        command = self._command(name, SLASH)
+        """An INTERACTION_CREATE for a slash command, not sent yet (see `send`).
+
+        `dm`: used in the member's DM with the bot, where only global commands that allow
+        the bot-DM context exist (a guild command never shows up there).
+        """
+        command = self._command(name, SLASH, dm=dm)
         resolved: dict[str, dict[str, Any]] = {}
         option_list = []
         for option_name, value in (options or {}).items():
@@ -118,12 +169,17 @@ class FakeDiscord(Routes):
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
-        return self._interaction(COMMAND_INTERACTION, user, data)
+        return self._interaction(COMMAND_INTERACTION, user, data, dm=dm)
 
     def slash(
-        self, name: str, user: FakeUser, options: dict[str, Any] | None = None
+        self,
+        name: str,
+        user: FakeUser,
+        options: dict[str, Any] | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
-        return self.send(self.prepare_slash(name, user, options))[0]
+        return self.send(self.prepare_slash(name, user, options, dm=dm))[0]
 
     def context_menu(self, name: str, user: FakeUser, target: FakeMessage) -> FakeInteraction:
         """Apps → NAME on a message: the target arrives in full (no intent needed)."""
@@ -144,9 +200,25 @@ class FakeDiscord(Routes):
         if custom_id not in message.custom_ids:
             raise LookupError(f"{custom_id!r} is not a button on message {message.id}")
         data = {"custom_id": custom_id, "component_type": 2}
-        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message)
+        dm = message.guild_id is None
+        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message, dm=dm)
         interaction.source_message_id = message.id
         return self.send(interaction)[0]
+
+    def deferred(self, user: FakeUser) -> FakeInteraction:
+        """A /albumify the bot has already deferred ("thinking…"): for a worker run without a
+        bot, the interaction whose token and message the job answers through."""
+        data = {"id": "0", "name": "albumify", "type": SLASH, "options": [], "resolved": {}}
+        interaction = self._interaction(COMMAND_INTERACTION, user, data)
+        with self._model_lock:
+            message = self._new_message(interaction.channel_id, self.bot)
+            message.interaction_id = interaction.id
+            message.flags |= LOADING
+            message.history.append("")
+            interaction.sent_at = time.monotonic()
+            interaction.callbacks.append(Callback(interaction.sent_at, 5, 200))
+            interaction.response_message_id = message.id
+        return interaction
 
     def send(self, *interactions: FakeInteraction) -> list[FakeInteraction]:
         """Dispatch the interactions back to back in one go (a burst, like a busy server)."""
@@ -169,13 +241,17 @@ class FakeDiscord(Routes):
 
     # -- interaction payloads --------------------------------------------------------------
 
-    def _command(self, name: str, command_type: int) -> dict[str, Any]:
+    def _command(self, name: str, command_type: int, *, dm: bool = False) -> dict[str, Any]:
+        scopes: tuple[int | None, ...] = (None,) if dm else (self.guild_id, None)
         with self._model_lock:
-            for scope in (self.guild_id, None):
+            for scope in scopes:
                 for command in self.commands.get(scope, []):
                     if command["name"] == name and command.get("type", 1) == command_type:
+                        if dm and BOT_DM_CONTEXT not in (command.get("contexts") or [0, 1, 2]):
+                            continue
                         return command
-        raise LookupError(f"the bot has not synced a command {name!r} (type {command_type})")
+        where = " for DMs" if dm else ""
+        raise LookupError(f"the bot has not synced a command {name!r} (type {command_type}){where}")
 
     def _interaction(
         self,
@@ -183,32 +259,49 @@ class FakeDiscord(Routes):
         user: FakeUser,
         data: dict[str, Any],
         message: FakeMessage | None = None,
+        *,
+        dm: bool = False,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next()
-        token = f"itok{interaction_id}x{secrets.token_hex(12)}"
+        secret = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}"
+        token = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")
+        channel_id = self.dm_channel(user) if dm else self.channel_id
+        where: dict[str, Any]
+        if dm:
+            channel = {"id": str(channel_id), "type": 1, "recipients": [user.payload()]}
+            where = {
+                "channel": channel,
+                "user": user.payload(),
+                "context": BOT_DM_CONTEXT,
+                "app_permissions": str(self.bot.permissions),
+            }
+        else:
+            where = {
+                "guild_id": str(self.guild_id),
+                "channel": {**self.channel_payload(channel_id), "permissions": "0"},
+                "member": user.member_payload(with_permissions=True),
+                "context": 0,
+                "app_permissions": str(self.bot_permissions(channel_id)),
+            }
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
             "type": interaction_type,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
-            "channel": {**channel_payload(self.guild_id, self.channel_id), "permissions": "0"},
-            "member": user.member_payload(with_permissions=True),
+            "channel_id": str(channel_id),
+            **where,
             "token": token,
             "version": 1,
-            "app_permissions": str(self.bot.permissions),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": ATTACHMENT_LIMIT,
         }
         if message is not None:
             payload["message"] = message.payload()
         interaction = FakeInteraction(
-            interaction_id, token, interaction_type, user, self.channel_id, payload
+            interaction_id, token, interaction_type, user, channel_id, payload
         )
         with self._model_lock:
             self.interactions[interaction_id] = interaction

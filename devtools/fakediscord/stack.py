@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -165,6 +166,15 @@ class Stack:
                 time.sleep(0.05)
         finally:
             client.close()
+
+    @contextlib.contextmanager
+    def scenario(self) -> Iterator[FakeDiscord]:
+        """One scenario from a clean start (`reset`); afterwards every process is still up and
+        the bot made no protocol mistake the real Discord would have refused."""
+        self.reset()
+        yield self.fake
+        self.check_alive()
+        assert self.fake.protocol_errors == [], self.fake.protocol_errors
 
     def reset(self) -> None:
         """Between scenarios: an idle queue, no app state, a fresh fake conversation."""

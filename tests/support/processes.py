@@ -19,7 +19,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from albumify.schema import CoverJob
-from albumify.settings import Settings
+from albumify.settings import Limits, Settings
 from bot.cover.intake import CoverRequest, Intake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,12 @@ class WorkerProcess:
         self.process.send_signal(signum)
 
     def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:  # say what the worker is doing
+            self.process.send_signal(signal.SIGUSR1)  # worker_main dumps every thread's stack
+            time.sleep(1)
+            raise AssertionError(f"{self.name} still running:\n{self.logs()[-8000:]}") from exc
 
     def stop(self) -> None:
         """SIGTERM (warm shutdown), then SIGKILL as a safety net; reap what it started."""
@@ -120,12 +125,55 @@ class WorkerProcess:
         self._stdout.close()
 
 
+QUICK_MAINTENANCE = {
+    "ALBUMIFY_MAINTENANCE_INTERVAL": "1",
+    "ALBUMIFY_ABANDONED_GRACE": "1",
+    "ALBUMIFY_HEARTBEAT_TTL": "3",
+}
+"""A dead worker's job is found within seconds: a maintenance pass every second, 1 s grace."""
+
+
+class Workers:
+    """Worker processes for one test (`workers("name", **env)` starts one); `stop()` stops
+    every one of them and reaps what they started."""
+
+    def __init__(self, redis_url: str, api_base: str, log_dir: Path, **defaults: str) -> None:
+        self.redis_url, self.api_base, self.log_dir = redis_url, api_base, log_dir
+        self.defaults = {**QUICK_MAINTENANCE, **defaults}
+        self.started: list[WorkerProcess] = []
+
+    def __call__(self, name: str, **env: str) -> WorkerProcess:
+        values = worker_env(self.redis_url, self.api_base, **{**self.defaults, **env})
+        worker = WorkerProcess(values, name, self.log_dir)
+        self.started.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.started:
+            worker.stop()
+
+
+def fault_settings(redis_url: str, job_timeout_s: int) -> Settings:
+    """What the bot enqueues with in the fault tests: a short job timeout, a roomy quota."""
+    return Settings(
+        redis_url=redis_url,
+        cdn_hosts=("127.0.0.1",),
+        cdn_hosts_explicit=True,
+        limits=Limits(job_timeout_s=job_timeout_s, guild_quota=1000),
+    )
+
+
 def bot_queue(connection: Any, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
 
 
 def enqueue_like_the_bot(
-    redis_url: str, queue: Queue, settings: Settings, requests: Iterable[CoverRequest]
+    redis_url: str,
+    queue: Queue,
+    settings: Settings,
+    requests: Iterable[CoverRequest],
+    *,
+    response_message_id: int | None = 4,
 ) -> list[CoverJob]:
     """admit + enqueue through `bot.cover.intake.Intake`, as the cog does for each request."""
 
@@ -137,7 +185,11 @@ def enqueue_like_the_bot(
             for request in requests:
                 admission = await intake.admit(request)
                 assert admission.ok, admission.message
-                jobs.append(await intake.enqueue(request, admission, response_message_id=4))
+                jobs.append(
+                    await intake.enqueue(
+                        request, admission, response_message_id=response_message_id
+                    )
+                )
             return jobs
         finally:
             await client.aclose()

@@ -9,7 +9,12 @@ pipeline preloaded, chosen by environment variables that only this launcher read
   mid-job deterministically;
 - `ALBUMIFY_TEST_DONE_DELAY=SECONDS`: after a cover is posted and recorded (stage "done"),
   set `test:done:<job id>` and sleep, so a test can kill the worker after it answered but
-  before RQ marks the job finished.
+  before RQ marks the job finished;
+- `ALBUMIFY_TEST_POSTED_DELAY=SECONDS`: right after Discord answered a channel post with a
+  file (the cover), set `test:posted:<job id>` and sleep: killed there, nothing of the answer
+  is recorded yet;
+- `ALBUMIFY_TEST_RECORDED_DELAY=SECONDS`: right after the posted cover's record is written
+  (`result_posted`), set `test:recorded:<job id>` and sleep.
 
 Production code has no such hooks.
 """
@@ -17,7 +22,9 @@ Production code has no such hooks.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import time
 from typing import Any
 
@@ -29,6 +36,40 @@ from worker.service import run
 
 STARTED_KEY = "test:slow-started:{job_id}"
 DONE_KEY = "test:done:{job_id}"
+POSTED_KEY = "test:posted:{job_id}"
+RECORDED_KEY = "test:recorded:{job_id}"
+
+
+def pause_here(key: str, delay: float) -> None:
+    rq_job = get_current_job()
+    if rq_job is not None:
+        rq_job.connection.set(key.format(job_id=rq_job.id), str(os.getpid()), ex=600)
+    time.sleep(delay)
+
+
+def pause_after_channel_post(delay: float) -> None:
+    from worker.discord_api import DiscordAPI
+
+    create_message = DiscordAPI.create_message
+
+    def posted(self: DiscordAPI, channel_id: int, payload: Any, files: Any = (), **kw: Any) -> Any:
+        message = create_message(self, channel_id, payload, files, **kw)
+        if files:
+            pause_here(POSTED_KEY, delay)
+        return message
+
+    DiscordAPI.create_message = posted  # type: ignore[method-assign]
+
+
+def pause_after_recording(delay: float) -> None:
+    result_posted = job_module.result_posted
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        done = result_posted(*args, **kwargs)
+        pause_here(RECORDED_KEY, delay)
+        return done
+
+    job_module.result_posted = recorded  # type: ignore[assignment]
 
 
 def pause_when_done(delay: float) -> None:
@@ -61,6 +102,8 @@ class SlowPipeline:
 
 
 def main() -> int:
+    # A test that finds the worker stuck sends SIGUSR1: every thread's stack goes to stderr.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--name")
@@ -80,6 +123,12 @@ def main() -> int:
     done_delay = float(os.environ.get("ALBUMIFY_TEST_DONE_DELAY", "0") or 0)
     if done_delay > 0:
         pause_when_done(done_delay)
+    posted_delay = float(os.environ.get("ALBUMIFY_TEST_POSTED_DELAY", "0") or 0)
+    if posted_delay > 0:
+        pause_after_channel_post(posted_delay)
+    recorded_delay = float(os.environ.get("ALBUMIFY_TEST_RECORDED_DELAY", "0") or 0)
+    if recorded_delay > 0:
+        pause_after_recording(recorded_delay)
     job_module.set_pipeline(pipeline, settings)
     return run(settings, burst=arguments.burst, name=arguments.name)
 

@@ -1,0 +1,164 @@
+"""The loopback Discord itself: the bot's per-channel permissions and Discord's refusals, DMs,
+and `nonce` + `enforce_nonce`. Plain HTTP against the server, no bot: what it answers is what
+the bot and the worker meet in the other tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from devtools.fakediscord import FakeDiscord
+from devtools.fakediscord.guild import BOT_TOKEN
+from devtools.fakediscord.model import (
+    ATTACH_FILES,
+    EMBED_LINKS,
+    MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
+)
+
+BOT = {"Authorization": f"Bot {BOT_TOKEN}"}
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    server = FakeDiscord().start()
+    yield server
+    server.stop()
+
+
+def post(discord: FakeDiscord, channel_id: int, payload: dict, files: bool = False):
+    url = f"{discord.api_base}/channels/{channel_id}/messages"
+    if not files:
+        return requests.post(url, json=payload, headers=BOT, timeout=10)
+    parts = {
+        "payload_json": (None, json.dumps(payload), "application/json"),
+        "files[0]": ("a.png", b"\x89PNG....", "image/png"),
+    }
+    return requests.post(url, files=parts, headers=BOT, timeout=10)
+
+
+def refusal(response: requests.Response) -> tuple[int, int]:
+    return response.status_code, response.json().get("code")
+
+
+def test_the_bot_may_do_everything_by_default(discord: FakeDiscord) -> None:
+    alice = discord.add_member("alice")
+    theirs = discord.post_message(alice, "hi")
+    reply = {"content": "x", "embeds": [{"description": "d"}]}
+    reply["message_reference"] = {"message_id": theirs.id, "channel_id": discord.channel_id}
+    assert post(discord, discord.channel_id, reply, files=True).status_code == 200
+    fetched = requests.get(
+        f"{discord.api_base}/channels/{discord.channel_id}/messages/{theirs.id}",
+        headers=BOT,
+        timeout=10,
+    )
+    assert fetched.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("denied", "payload", "files", "expected"),
+    [
+        pytest.param(VIEW_CHANNEL, {"content": "x"}, False, (403, 50001), id="view"),
+        pytest.param(SEND_MESSAGES, {"content": "x"}, False, (403, 50013), id="send"),
+        pytest.param(ATTACH_FILES, {"content": "x"}, True, (403, 50013), id="attach"),
+        pytest.param(EMBED_LINKS, {"embeds": [{"title": "t"}]}, False, (403, 50013), id="embed"),
+    ],
+)
+def test_a_post_the_bot_may_not_make_is_refused_with_discords_code(
+    discord: FakeDiscord, denied: int, payload: dict, files: bool, expected: tuple[int, int]
+) -> None:
+    discord.set_bot_permissions(deny=denied)
+    assert refusal(post(discord, discord.channel_id, payload, files)) == expected
+    assert discord.channel() == []
+    if denied != VIEW_CHANNEL and denied != SEND_MESSAGES:  # a plain text still goes through
+        assert post(discord, discord.channel_id, {"content": "plain"}).status_code == 200
+    discord.set_bot_permissions()  # given back
+    assert post(discord, discord.channel_id, payload, files).status_code == 200
+
+
+def test_read_message_history_gates_fetching_and_replying(discord: FakeDiscord) -> None:
+    alice = discord.add_member("alice")
+    theirs = discord.post_message(alice, "photo")
+    discord.set_bot_permissions(deny=READ_MESSAGE_HISTORY)
+    url = f"{discord.api_base}/channels/{discord.channel_id}/messages/{theirs.id}"
+    assert refusal(requests.get(url, headers=BOT, timeout=10)) == (403, 50001)
+    reply = {"content": "x", "message_reference": {"message_id": theirs.id}}
+    assert refusal(post(discord, discord.channel_id, reply)) == (400, 160002)
+    assert post(discord, discord.channel_id, {"content": "x"}).status_code == 200
+
+
+def test_deleting_someone_elses_message_needs_manage_messages(discord: FakeDiscord) -> None:
+    alice = discord.add_member("alice")
+    theirs = discord.post_message(alice, "hi")
+    own = post(discord, discord.channel_id, {"content": "mine"}).json()
+    base = f"{discord.api_base}/channels/{discord.channel_id}/messages"
+    assert refusal(requests.delete(f"{base}/{theirs.id}", headers=BOT, timeout=10)) == (
+        403,
+        50013,
+    )
+    assert requests.delete(f"{base}/{own['id']}", headers=BOT, timeout=10).status_code == 204
+    discord.set_bot_permissions(allow=MANAGE_MESSAGES)
+    assert requests.delete(f"{base}/{theirs.id}", headers=BOT, timeout=10).status_code == 204
+    again = post(discord, discord.channel_id, {"content": "mine"}).json()
+    discord.set_bot_permissions(deny=VIEW_CHANNEL)  # even its own message, once shut out
+    assert refusal(requests.delete(f"{base}/{again['id']}", headers=BOT, timeout=10)) == (
+        403,
+        50001,
+    )
+
+
+def test_interactions_and_their_webhooks_work_where_the_bot_cannot_see(
+    discord: FakeDiscord,
+) -> None:
+    alice = discord.add_member("alice")
+    discord.set_bot_permissions(deny=VIEW_CHANNEL)
+    interaction = discord.deferred(alice)
+    assert int(interaction.payload["app_permissions"]) & VIEW_CHANNEL == 0
+    webhook = f"{discord.api_base}/webhooks/{discord.application_id}/{interaction.token}"
+    edited = requests.patch(f"{webhook}/messages/@original", json={"content": "done"}, timeout=10)
+    assert edited.status_code == 200
+    assert discord.response_to(interaction).content == "done"
+    followup = requests.post(webhook, json={"content": "more", "flags": 64}, timeout=10)
+    assert followup.status_code == 200
+    assert [m.content for m in discord.answers_to(interaction)] == ["done", "more"]
+    deleted = requests.delete(f"{webhook}/messages/@original", timeout=10)
+    assert deleted.status_code == 204 and discord.response_to(interaction).deleted
+    assert [m.content for m in discord.answers_to(interaction)] == ["more"]
+
+
+def test_direct_messages_and_members_who_closed_them(discord: FakeDiscord) -> None:
+    alice, bob = discord.add_member("alice"), discord.add_member("bob")
+    bob.accepts_dms = False
+    delivered = {}
+    for member in (alice, bob):
+        channel = requests.post(
+            f"{discord.api_base}/users/@me/channels",
+            json={"recipient_id": str(member.id)},
+            headers=BOT,
+            timeout=10,
+        ).json()
+        assert channel["type"] == 1 and channel["recipients"][0]["id"] == str(member.id)
+        delivered[member.username] = post(discord, int(channel["id"]), {"content": "psst"})
+    assert delivered["alice"].status_code == 200
+    assert [m.content for m in discord.dms(alice)] == ["psst"]
+    assert refusal(delivered["bob"]) == (403, 50007)
+    assert discord.dms(bob) == []
+
+
+def test_enforce_nonce_returns_the_first_message_within_the_window(
+    discord: FakeDiscord,
+) -> None:
+    payload = {"content": "cover", "nonce": "job-1-cover", "enforce_nonce": True}
+    first = post(discord, discord.channel_id, payload).json()
+    again = post(discord, discord.channel_id, payload).json()
+    assert again["id"] == first["id"] and len(discord.channel()) == 1
+    # Without enforce_nonce, or once the window has passed, a nonce dedupes nothing.
+    post(discord, discord.channel_id, {**payload, "enforce_nonce": False})
+    discord.nonce_window_s = 0
+    later = post(discord, discord.channel_id, payload).json()
+    assert later["id"] != first["id"] and len(discord.channel()) == 3

@@ -1,0 +1,92 @@
+"""Every job ends with an answer to the member, also one that failed without a word.
+
+`answer_final_failure` is an RQ exception handler of `albumify worker`. RQ runs it when a job
+raises in the worker, and in the maintenance pass for a job whose worker died
+(`AbandonedJobError`: killed, OOM, host lost) — whoever enqueued the job, an older bot too. On
+the job's final failure (no retries left; a payload of another schema version counts as final,
+since retrying cannot make it readable) the member is told through the first path that works
+(`worker.delivery.Courier.notify`), unless the job already answered: its cover is on record as
+posted (`keys.job_result`), or it told the member itself (`job.meta[ANSWERED]`).
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from albumify import keys
+from albumify.logs import job_context
+from albumify.schema import JOB_FUNCTION, SchemaMismatch
+from worker.delivery import ANSWERED, Address, Courier
+from worker.discord_api import DiscordAPI, shared_budget
+from worker.job import current_settings
+
+log = logging.getLogger(__name__)
+
+TEXTS: tuple[tuple[type[BaseException], str], ...] = (
+    (AbandonedJobError, "The worker making your cover stopped before it was done."),
+    (SchemaMismatch, "Albumify is being updated and couldn't read your request."),
+    (JobTimeoutException, "Your cover took too long to make."),
+)
+FALLBACK_TEXT = "Something went wrong making your cover."
+
+
+def answer_final_failure(
+    job: Job,
+    exc_type: type[BaseException] | None,
+    exc_value: BaseException | None,
+    traceback: TracebackType | None,
+) -> bool:
+    """RQ exception handler: tell the member once their job has failed for good.
+
+    Never raises, and returns True so RQ's other handlers run too.
+    """
+    try:
+        _answer(job, exc_type)
+    except Exception:  # the failure itself must still be recorded by RQ
+        log.exception("job %s: could not answer its failure", job.id)
+    return True
+
+
+def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
+    try:
+        if job.func_name != JOB_FUNCTION:
+            return
+        payload = job.args[0] if job.args else None
+    except Exception:  # an unreadable payload (a pickle, say): nobody to answer
+        return
+    if exc_type is not None and issubclass(exc_type, SchemaMismatch):
+        job.retries_left = 0  # another attempt reads the same payload: this one is final
+    if job.retries_left:
+        return  # RQ runs it again; that attempt answers
+    address = Address.from_payload(payload)
+    guild = payload.get("guild_id") if isinstance(payload, dict) else None
+    with job_context(job.id, guild):
+        if address is None:
+            log.warning("job %s failed and names no member to tell", job.id)
+            return
+        redis = job.connection
+        if redis.exists(keys.job_result(address.job_id)) or job.get_meta(refresh=True).get(
+            ANSWERED
+        ):
+            return
+        text = next((t for kind, t in TEXTS if exc_type and issubclass(exc_type, kind)), None)
+        notice = f"⚠️ {text or FALLBACK_TEXT} Please try again in a few minutes."
+        settings = current_settings()
+        budget = shared_budget(settings.limits.discord_invalid_budget)
+        api = DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
+        raw = redis.get(keys.token(address.job_id)) if address.application_id else None
+        token = raw.decode() if isinstance(raw, bytes) else raw
+        delivered = Courier(address, api, token).notify(notice)
+        log.info(
+            "job %s failed for good (%s); the member %s",
+            job.id,
+            exc_type.__name__ if exc_type else "unknown",
+            "was told" if delivered else "could not be told",
+        )
+        job.meta[ANSWERED] = "notice" if delivered else "unreachable"
+        job.save_meta()
