@@ -18,13 +18,13 @@ from devtools.fakediscord.rest import slow
 from devtools.fakediscord.stack import Stack
 from tests.support.e2e import MARKS, fresh_conversation, module_stack
 from tests.support.redis_full import fill, unfill
-from tests.test_e2e import faceless, wait_reply
+from tests.test_e2e import DEFERRED_THINKING, faceless, private_answer, wait_reply
 
 pytestmark = MARKS
 stack = module_stack()
 discord = fresh_conversation()
 
-CHANNEL_MESSAGE, UPDATE_MESSAGE = 4, 7
+UPDATE_MESSAGE = 7
 
 
 def make_cover(stack: Stack, member: FakeUser, variant: int) -> FakeMessage:
@@ -77,11 +77,11 @@ def test_a_full_redis_says_busy_and_keeps_every_vote(stack: Stack, discord: Fake
 
     written = fill(client)
     try:
-        # A cover: refused at the door, privately, before anything is counted or queued.
+        # A cover: acknowledged, then refused privately, before anything is counted or queued.
         request = discord.slash("albumify", dave, {"image": discord.upload("d.png", faceless(2))})
-        answer = discord.wait_until(lambda: discord.response_to(request), "the refusal", 15)
-        assert [c.type for c in request.acknowledged] == [CHANNEL_MESSAGE]
-        assert answer.content == BUSY and answer.ephemeral and answer.visible_to == dave.id
+        answer = private_answer(discord, request, timeout=15)
+        assert [c.type for c in request.acknowledged] == [DEFERRED_THINKING]
+        assert answer.content == BUSY
         # The same by @mention: a reply says so.
         mention = discord.post_message(
             dave, f"{discord.bot.mention} me", attachments=[discord.upload("m.png", faceless(5))]

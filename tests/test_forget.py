@@ -127,7 +127,7 @@ async def seed(w: World) -> None:
         cover("mine-elsewhere", G2, MEMBER, MEMBER, 4),
         cover("5", G1, MEMBER, MEMBER, 5, message_id=None),  # job 5's, never posted
     ):
-        await save_result(w.client, record)
+        await save_result(w.client, record, reroll_ttl_s=3600)  # within the re-roll window
         await w.client.set(keys.photo(record.photo_hash), b"photo", ex=3600)
     for rid, voter in (("mine", VOTER), ("of-my-photo", VOTER), ("others", MEMBER)):
         assert (await w.boards.toggle_vote(rid, voter)).status == "added"

@@ -175,11 +175,11 @@ def test_old_payloads_and_records_load_with_lettering_on():
     new = dataclasses.replace(sample_job(), display_name="Eileen", lettering=False)
     assert CoverJob.from_dict(new.to_dict()) == new
     record = ResultRecord("r", 1, 2, 3, 4, display_name="Eileen", lettering=False)
-    mapping = record.mapping()
-    back = ResultRecord.from_mapping("r", mapping)
+    mapping, reroll = record.mapping(), record.reroll_mapping()  # the re-roll keeps them
+    back = ResultRecord.from_mapping("r", mapping, reroll)
     assert back.lettering is False and back.display_name == "Eileen"
-    del mapping["lettering"], mapping["display_name"]
-    before = ResultRecord.from_mapping("r", mapping)
+    del reroll["lettering"], reroll["display_name"]
+    before = ResultRecord.from_mapping("r", mapping, reroll)
     assert before.lettering is True and before.display_name is None
 
 

@@ -309,7 +309,7 @@ def test_layout_2_is_indexed_for_forget(redis_url, redis_sync) -> None:
             queued.set_status(status)
             queue.failed_job_registry.add(queued, ttl=3600)
 
-    assert migrate(redis_sync) == 0  # no layout-1 result to merge
+    assert migrate(redis_sync) == 1  # its one result split (layout 3); none from layout 1
     assert layout_of(redis_sync) == LAYOUT
     assert redis_sync.smembers(keys.member_photo_covers(GUILD, AUTHOR)) == {b"of-author"}
     jobs = {b"albumify-cover-1", b"albumify-cover-2"}
