@@ -284,6 +284,8 @@ def duotone_family(scene: Scene) -> Composed:
         photo = duotone(photo_square(scene, size), palette.accent, light)
         density = 1 - cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
         art = halftone(size, ink, photo.astype(np.float32), density**1.2, cell)
+    art = np.array(art)  # a solid header in the paper's colour: the type never sits on dots
+    art[: int(size * 0.25)] = np.asarray(palette.accent, art.dtype)
     block = scene.type_block(
         (0.05, 0.04, 0.95, 0.23), colour=ink_on(palette.accent, palette), align="center",
         anchor="top", artist_size=0.2, title_size=0.06, upper=True, shadow=False,

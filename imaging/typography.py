@@ -111,17 +111,40 @@ class TypeStyle:
         )
 
 
+MIN_TYPE_PX = 6
+"""Type shrinks this far before it would leave its box (small covers: the contact sheet)."""
+WRAP_BELOW = 0.55
+
+
 def _fit(
     draw: ImageDraw.ImageDraw, text: str, key: str, max_width: int, max_size: int
 ) -> ImageFont.FreeTypeFont:
     size = max_size
-    while size > 10:
+    while size > MIN_TYPE_PX:
         font = font_for(text, key, size)
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
         if right - left <= max_width:
             return font
-        size = int(size * 0.9)
+        size = max(MIN_TYPE_PX, int(size * 0.9))
     return font_for(text, key, size)
+
+
+def _balanced_split(text: str) -> tuple[str, str] | None:
+    """Two lines of about the same length, split at the space nearest the middle."""
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    if not spaces:
+        return None
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return text[:cut], text[cut + 1 :]
+
+
+def _lines(draw: ImageDraw.ImageDraw, text: str, key: str, width: int, wanted_px: int) -> list[str]:
+    """A line that would have to shrink below `WRAP_BELOW` of its size to fit goes on two."""
+    font = _fit(draw, text, key, width, wanted_px)
+    split = _balanced_split(text)
+    if split is None or font.size >= wanted_px * WRAP_BELOW:
+        return [text]
+    return list(split)
 
 
 def _shadow_colour(colour: tuple[int, int, int]) -> tuple[int, int, int, int]:
@@ -171,7 +194,18 @@ def draw_type(
     wanted = [(artist, block.artist_size), (title, block.title_size)]
     if block.title_first:
         wanted = [(title, block.artist_size), (artist, block.title_size)]
-    texts = [(t.upper() if _upper(block) else t, s) for t, s in wanted if t]
+    texts = [
+        (line, size)
+        for text, size in wanted
+        if text
+        for line in _lines(
+            draw,
+            text.upper() if _upper(block) else text,
+            block.font,
+            width,
+            max(8, int(cover.width * size)),
+        )
+    ]
     # A small seeded nudge in spacing so two covers of one template are not identical.
     gap_share = rng.uniform(0.01, 0.025)
     shrink = 1.0
