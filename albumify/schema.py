@@ -23,6 +23,12 @@ how the cover looks. Two requests of one photo with equal values here are the sa
 (`request_identity`); a new look option is added to both classes and named here."""
 
 
+def cover_options_of(source: Any) -> dict[str, Any]:
+    """The cover options (`COVER_OPTIONS`) of a request, job or result, to pass on to the next
+    (a re-roll keeps them; a result records its job's)."""
+    return {name: getattr(source, name) for name in COVER_OPTIONS}
+
+
 class SchemaMismatch(ValueError):
     """A payload from a bot or worker of an incompatible release."""
 
@@ -35,8 +41,7 @@ def job_id_for(interaction_id: int, *, kind: str = "cover") -> str:
 def request_identity(source: str, request: Any) -> str:
     """What makes two requests the same: where the photo comes from (an attachment id, a
     photo's sha256) and every cover option (`COVER_OPTIONS`), as a short digest."""
-    options = {name: getattr(request, name, None) for name in COVER_OPTIONS}
-    text = json.dumps([source, options], sort_keys=True, ensure_ascii=False)
+    text = json.dumps([source, cover_options_of(request)], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

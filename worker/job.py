@@ -36,7 +36,7 @@ from albumify.results import (
     result_posted,
     save_result,
 )
-from albumify.schema import CoverJob, CoverOutcome, request_identity
+from albumify.schema import CoverJob, CoverOutcome, cover_options_of, request_identity
 from albumify.settings import Settings
 from imaging.photo import Photo, decode_photo, encode_kept_photo
 from worker.delivery import ANSWERED, Address, Courier, Undeliverable
@@ -236,11 +236,7 @@ class CoverTask:
             shown=(*job.exclude, result.record.library_id),
             photo_hash=digest,
             spoiler=job.photo.spoiler,
-            title=job.title,
-            artist=job.artist,
-            advisory=job.advisory,
-            display_name=job.display_name,
-            lettering=job.lettering,
+            **cover_options_of(job),
             seed=job.seed,
             job_id=job.job_id,
             created_at=self.clock(),

@@ -97,10 +97,14 @@ class Covers(commands.Cog):
         lettering: bool = True,
     ) -> None:
         request = self._interaction_request(
-            interaction, from_attachment(image), interaction.user.id, title, artist, advisory
-        )
-        request = dataclasses.replace(
-            request, display_name=interaction.user.display_name, lettering=lettering
+            interaction,
+            from_attachment(image),
+            interaction.user.id,
+            title=(title or "").strip() or None,
+            artist=(artist or "").strip() or None,
+            advisory=advisory,
+            display_name=interaction.user.display_name,
+            lettering=lettering,
         )
         await self._admit_and_enqueue(interaction, request)
 
@@ -109,9 +113,11 @@ class Covers(commands.Cog):
     ) -> None:
         """Apps → Albumify: the target message arrives in full, no privileged intent needed."""
         request = self._interaction_request(
-            interaction, message_image(message), message.author.id, None, None, False
+            interaction,
+            message_image(message),
+            message.author.id,
+            display_name=message.author.display_name,
         )
-        request = dataclasses.replace(request, display_name=message.author.display_name)
         await self._admit_and_enqueue(interaction, request)
 
     @commands.Cog.listener()
@@ -205,10 +211,9 @@ class Covers(commands.Cog):
         interaction: discord.Interaction,
         image: ImageCandidate | None,
         photo_author_id: int,
-        title: str | None,
-        artist: str | None,
-        advisory: bool,
+        **look: Any,
     ) -> CoverRequest:
+        """A request from an interaction; `look` sets its cover options (`COVER_OPTIONS`)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         return CoverRequest(
             request_id=interaction.id,
@@ -217,14 +222,12 @@ class Covers(commands.Cog):
             requester_id=interaction.user.id,
             photo_author_id=photo_author_id,
             image=image,
-            title=(title or "").strip() or None,
-            artist=(artist or "").strip() or None,
-            advisory=advisory,
             application_id=interaction.application_id,
             token=interaction.token,
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
             app_permissions=interaction.app_permissions.value,
+            **look,
         )
 
     async def _admit_and_enqueue(
@@ -330,20 +333,7 @@ class Covers(commands.Cog):
     # -- buttons --------------------------------------------------------------------------
 
     async def reroll(self, interaction: discord.Interaction, result_id: str) -> None:
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        request = CoverRequest(
-            request_id=interaction.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            requester_id=interaction.user.id,
-            photo_author_id=interaction.user.id,
-            image=None,
-            application_id=interaction.application_id,
-            token=interaction.token,
-            created_at=interaction.created_at.timestamp(),
-            attachment_size_limit=interaction.filesize_limit,
-            app_permissions=interaction.app_permissions.value,
-        )
+        request = self._interaction_request(interaction, None, interaction.user.id)
 
         async def decide(response_message_id: int | None) -> CoverJob | str:
             record = await self.bot.results.get(result_id)

@@ -39,7 +39,14 @@ from albumify.quotas import (
     QuotaGate,
 )
 from albumify.results import ResultRecord, ResultStore, as_str, jump_url
-from albumify.schema import JOB_FUNCTION, CoverJob, PhotoRef, job_id_for, request_identity
+from albumify.schema import (
+    JOB_FUNCTION,
+    CoverJob,
+    PhotoRef,
+    cover_options_of,
+    job_id_for,
+    request_identity,
+)
 from albumify.settings import Settings
 from albumify.urls import NOT_ALLOWED, is_allowed_url
 from bot.utils.busy import BUSY
@@ -378,11 +385,7 @@ class Intake:
                 spoiler=result.spoiler,
                 photo_hash=result.photo_hash,
             ),
-            title=result.title,
-            artist=result.artist,
-            advisory=result.advisory,
-            display_name=result.display_name,
-            lettering=result.lettering,
+            **cover_options_of(result),
             seed=result.seed,
             exclude=result.shown,
             rerolled_from=result.result_id,
