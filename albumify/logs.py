@@ -18,6 +18,7 @@ never get out (the bot installs the redaction on discord.py's loggers, the worke
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import json
@@ -25,8 +26,10 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 _job_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_job_id", default="-")
 _guild_id: contextvars.ContextVar[str] = contextvars.ContextVar("albumify_guild_id", default="-")
@@ -139,11 +142,58 @@ def install_redaction(names: tuple[str, ...] = URLLIB3_LOGGERS) -> None:
             logger.addFilter(RedactFilter())
 
 
+class SignalSafeStreamHandler(logging.StreamHandler):
+    """A stream handler that a signal handler may log through.
+
+    RQ logs from its SIGTERM handler (the warm shutdown). Python runs a signal handler in the
+    main thread between two bytecodes, which can be in the middle of this handler writing a
+    record: writing again re-enters the stream ("reentrant call", a `--- Logging error ---`
+    and a broken line in the JSON log). A record that arrives while this thread is already
+    writing one waits and is written right after it instead.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._writing = threading.local()
+        self._waiting: collections.deque[logging.LogRecord] = collections.deque()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._busy():
+            self._waiting.append(record)
+            return
+        with self._writing_now():
+            super().emit(record)
+            self._write_waiting()
+
+    def flush(self) -> None:
+        if self._busy():  # StreamHandler.emit flushes after each record
+            super().flush()
+            return
+        with self._writing_now():
+            self._write_waiting()
+            super().flush()
+
+    def _busy(self) -> bool:
+        return getattr(self._writing, "now", False)
+
+    @contextlib.contextmanager
+    def _writing_now(self) -> Iterator[None]:
+        self._writing.now = True
+        try:
+            yield
+        finally:
+            self._writing.now = False
+
+    def _write_waiting(self) -> None:
+        while self._waiting:
+            super().emit(self._waiting.popleft())
+
+
 def configure(level: str | None = None, fmt: str | None = None) -> logging.Handler:
     """Root handler on stderr with context + redaction (`albumify worker` and `albumify bot`)."""
     level = (level or os.environ.get("ALBUMIFY_LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("ALBUMIFY_LOG_FORMAT") or "plain").lower()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = SignalSafeStreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())

@@ -256,6 +256,7 @@ def test_json_logs_carry_job_and_guild_ids_and_never_a_token(
     assert f"/webhooks/{APP}/{token}" not in everything
     assert BOT_TOKEN not in everything
 
+    assert "--- Logging error ---" not in stderr, stderr[-6000:]  # a record that failed
     records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     in_job = [r for r in records if r["job_id"] == job_id]
