@@ -100,6 +100,8 @@ class CoverJob:
     prominence (`models.faces.by_prominence`), as the numbered preview shows them."""
     picked_face: bool = False
     """Made because the member picked a face in the preview: the same match, that face."""
+    keep_cover: str | None = None
+    """A library id to match again (a picked face keeps its cover); None: search as usual."""
     seed: int = 0
     exclude: tuple[str, ...] = ()
     """Library ids not to match again (re-roll = next best)."""

@@ -117,13 +117,24 @@ def test_the_cover_is_built_on_the_chosen_face(pipeline) -> None:
     png = images.encode(group, "PNG")
 
     default = pipeline.make_cover(png, CoverOptions(size=256))
-    second = pipeline.make_cover(png, CoverOptions(size=256, face=2))
+    second = pipeline.make_cover(
+        png, CoverOptions(size=256, face=2, keep_cover=default.record.library_id)
+    )
     assert default.faces == second.faces == 3
     (first_face, _), (second_face, others) = recorder.faces
     assert first_face.box == ordered[0].box and second_face.box == ordered[1].box
     assert ordered[0].box in [f.box for f in others]  # face 1 is now a neighbour
     assert any("used face 2" in note for note in second.notes)
     assert any("most prominent" in note for note in default.notes)
+    assert second.record.library_id == default.record.library_id  # the same cover kept
+
+    other_photo = images.encode(images.gradient(300, 200), "PNG")
+    elsewhere = pipeline.make_cover(other_photo, CoverOptions(size=256)).record.library_id
+    assert elsewhere != default.record.library_id  # a photo that matches another cover…
+    kept = pipeline.make_cover(png, CoverOptions(size=256, keep_cover=elsewhere))
+    assert kept.record.library_id == elsewhere  # …whose cover the group photo can keep
+    unknown = pipeline.make_cover(png, CoverOptions(size=256, keep_cover="not-in-the-library"))
+    assert unknown.record.library_id == default.record.library_id  # searched as usual
     with pytest.raises(NoSuchFace, match="no face 4"):
         pipeline.make_cover(png, CoverOptions(size=256, face=4))
 

@@ -214,6 +214,7 @@ class CoverTask:
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
             face=job.face,
+            keep_cover=job.keep_cover,
         )
         result = pipeline.make_cover(photo, options, progress=self.progress)
 

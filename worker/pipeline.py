@@ -69,6 +69,9 @@ class CoverOptions:
     """Library ids already shown for this photo: a re-roll asks for the next best."""
     face: int = 1
     """Which face to build on, counted most prominent first (`Pipeline.faces`); 1: the main."""
+    keep_cover: str | None = None
+    """Match this library cover again (another face on the same cover), if it is still in
+    the library; None: search as usual."""
 
 
 class NoSuchFace(AlbumifyError):
@@ -174,7 +177,8 @@ class Pipeline:
         with stage(Stage.MATCHING):
             query = self.stages.embedder([rgb])[0]
             name = self.stages.embedder.name
-            hit = self.index.match(query, name, exclude=options.exclude, seed=options.seed)
+            exclude = self._exclusions(options)
+            hit = self.index.match(query, name, exclude=exclude, seed=options.seed)
             if hit is None:  # every cover shown already: start the round again
                 hit = self.index.match(query, name, seed=options.seed)
                 notes.append("every library cover was shown for this photo: starting over")
@@ -243,6 +247,14 @@ class Pipeline:
             lettering=lettering,
             faces=len(faces),
         )
+
+    def _exclusions(self, options: CoverOptions) -> tuple[str, ...]:
+        """The covers not to match: `options.exclude`, or every other cover when one is to be
+        kept (the search then has a single candidate, whatever the photo's embedding)."""
+        keep = options.keep_cover
+        if keep and any(record.library_id == keep for record in self.index.records):
+            return tuple(r.library_id for r in self.index.records if r.library_id != keep)
+        return options.exclude
 
     def faces(self, rgb: np.ndarray) -> list[Face]:
         """The photo's faces, most prominent first: the numbering the preview shows and

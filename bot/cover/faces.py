@@ -115,9 +115,14 @@ async def admit_face(
     admission, job = await intake.admit_reroll(record, request)
     if job is None or record is None:
         return admission, None
-    # The covers shown before this one stay excluded; this one may match again.
+    # The same library cover again (the covers shown before it stay in `exclude`, so the
+    # next re-roll moves on from the same list), with the face the member picked.
     return admission, dataclasses.replace(
-        job, face=face, picked_face=True, exclude=record.shown[:-1]
+        job,
+        face=face,
+        picked_face=True,
+        exclude=record.shown[:-1],
+        keep_cover=record.library_id or None,
     )
 
 
