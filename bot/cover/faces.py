@@ -47,8 +47,6 @@ NO_MENTIONS = discord.AllowedMentions.none()
 NOT_YOURS = "Only the person who asked for this cover can choose another face for it."
 TOO_OLD = "That cover is too old to choose another face. Post the photo again."
 UNREADABLE = "I couldn't tell which face you chose. Please pick one again."
-FACES_JOB_TIMEOUT_S = 60
-"""The detect job is one face detection and a small JPEG: seconds, even on a busy CPU."""
 
 
 def photo_gone(photo_ttl_s: int) -> str:
@@ -176,8 +174,8 @@ async def _enqueue_detect(
         job.to_dict(),
         job_id=job.job_id,
         description=f"albumify faces {job.job_id}",
-        job_timeout=FACES_JOB_TIMEOUT_S,
-        result_ttl=FACES_JOB_TIMEOUT_S,
+        job_timeout=bot.settings.limits.faces_job_timeout_s,
+        result_ttl=bot.settings.limits.faces_job_timeout_s,
         failure_ttl=FAILED_JOB_TTL_S,
         at_front=True,  # a member is looking at "thinking…", and it takes a moment
     )
