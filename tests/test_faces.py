@@ -267,3 +267,21 @@ def test_the_detect_job_without_a_live_token_posts_nothing(
     task = FacesTask(job, settings, redis_sync, pipeline=detect_only(detector))
     assert task.run() == {"status": "unanswerable"}
     assert fake_rest.calls("PATCH") == []
+
+
+def test_the_chosen_face_is_kept_for_re_rolls_and_said_on_the_cover() -> None:
+    from albumify.results import ResultRecord
+    from worker.message import made_as
+
+    record = ResultRecord("r1", 1, 2, 3, 3, photo_hash="h", face=2, shown=("a", "b"))
+    back = ResultRecord.from_mapping("r1", record.mapping(), record.reroll_mapping())
+    assert back.face == 2  # a re-roll of this cover builds on face 2 again
+    old = {k: v for k, v in record.reroll_mapping().items() if k != "face"}
+    assert ResultRecord.from_mapping("r1", record.mapping(), old).face == 1  # older records
+
+    job = CoverJob("j", "r", 1, 2, 3, 3, PhotoRef("p.png", photo_hash="h"))
+    assert made_as(job) == ""
+    assert made_as(dataclasses.replace(job, rerolled_from="r0")) == " (re-roll)"
+    picked = dataclasses.replace(job, rerolled_from="r0", face=2, picked_face=True)
+    assert made_as(picked) == " (face 2)"
+    assert made_as(dataclasses.replace(picked, picked_face=False)) == " (re-roll, face 2)"
