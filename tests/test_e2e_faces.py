@@ -3,7 +3,8 @@
 A cover of a photo with several faces carries "Use another face"; its requester presses it,
 sees the faces numbered in a private preview with a select, picks face 2, and a new cover is
 posted, built on face 2 (the result record says so, and so does the cover's footer). A photo
-with one face has no such button; others are refused; an expired photo is said plainly.
+with one face has no such button; others are refused; an expired photo is said plainly. The
+covers come by a reply-mention, Apps → Albumify and /albumify: the button is on each.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def test_one_face_has_no_button_and_an_expired_photo_is_said_plainly(
     single = cover_for(stack, discord.slash("albumify", cleo, {"image": alone}))
     assert single.attachments and faces_button(single) is None
 
-    crowd = discord.upload("crowd.png", group(1))
-    cover = cover_for(stack, discord.slash("albumify", cleo, {"image": crowd}))
+    post = discord.post_message(cleo, "crew", attachments=[discord.upload("crew.png", group(1))])
+    cover = cover_for(stack, discord.context_menu("Albumify", cleo, post))  # Apps → Albumify
     assert faces_button(cover) is not None
     result_id = result_id_of(cover)
     client = stack.redis()
