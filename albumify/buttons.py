@@ -13,11 +13,17 @@ from typing import Any
 REROLL_ID = "albumify:reroll:{result_id}"
 DELETE_ID = "albumify:delete:{result_id}"
 VOTE_ID = "albumify:vote:{result_id}"
+FACES_ID = "albumify:faces:{result_id}"
+"""Use another face: offered on a cover made from a photo with several faces."""
+FACE_PICK_ID = "albumify:face:{result_id}"
+"""The string select under the numbered preview (`albumify.faces.face_select_row`)."""
 RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
 
 VOTE_EMOJI = "⭐"
 REROLL_EMOJI = "🎲"
 DELETE_EMOJI = "🗑️"
+FACES_EMOJI = "👥"
+FACES_LABEL = "Use another face"
 
 ACTION_ROW = 1
 BUTTON = 2
@@ -51,14 +57,22 @@ def vote_component(result_id: str, votes: int = 0) -> dict[str, Any]:
     return _button(PRIMARY, vote_label(votes), VOTE_EMOJI, VOTE_ID.format(result_id=result_id))
 
 
-def result_buttons(result_id: str) -> list[dict[str, Any]]:
-    """Re-roll, Delete, Vote: the row under every posted cover."""
-    return [
+def result_buttons(result_id: str, *, faces: int = 0) -> list[dict[str, Any]]:
+    """Re-roll, Delete, Vote: the row under every posted cover; "Use another face" too when
+    the photo had `faces` ≥ 2."""
+    buttons = [
         _button(SECONDARY, "Re-roll", REROLL_EMOJI, REROLL_ID.format(result_id=result_id)),
         _button(DANGER, "Delete", DELETE_EMOJI, DELETE_ID.format(result_id=result_id)),
         vote_component(result_id),
     ]
+    if faces >= 2:
+        buttons.append(faces_component(result_id))
+    return buttons
 
 
-def result_row(result_id: str) -> dict[str, Any]:
-    return {"type": ACTION_ROW, "components": result_buttons(result_id)}
+def faces_component(result_id: str) -> dict[str, Any]:
+    return _button(SECONDARY, FACES_LABEL, FACES_EMOJI, FACES_ID.format(result_id=result_id))
+
+
+def result_row(result_id: str, *, faces: int = 0) -> dict[str, Any]:
+    return {"type": ACTION_ROW, "components": result_buttons(result_id, faces=faces)}

@@ -34,6 +34,7 @@ REROLL_FIELDS = (
     "advisory",
     "display_name",
     "lettering",
+    "face",
     "seed",
     "library_ids",
     "spoiler",
@@ -85,6 +86,8 @@ class ResultRecord:
     display_name: str | None = None
     lettering: bool = True
     """Re-rolls keep the lettering choice and the artist's name."""
+    face: int = 1
+    """The face the cover was built on (1: the most prominent); re-rolls keep it."""
     seed: int = 0
     job_id: str = ""
     created_at: float = 0.0
@@ -130,6 +133,7 @@ class ResultRecord:
             "advisory": "1" if self.advisory else "0",
             "display_name": (self.display_name or "")[:100],
             "lettering": "1" if self.lettering else "0",
+            "face": str(self.face),
             "seed": str(self.seed),
             "library_ids": json.dumps(list(self.shown)),
             "spoiler": "1" if self.spoiler else "0",
@@ -159,6 +163,7 @@ class ResultRecord:
             advisory=data.get("advisory") == "1",
             display_name=data.get("display_name") or None,
             lettering=data.get("lettering", "1") != "0",  # records from before: on
+            face=as_int(data.get("face"), 1),
             seed=as_int(data.get("seed")),
             job_id=data.get("job_id", ""),
             created_at=float(data.get("created_at") or 0.0),

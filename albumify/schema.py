@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 1
 JOB_FUNCTION = "worker.job.make_cover"
 
-COVER_OPTIONS: tuple[str, ...] = ("title", "artist", "advisory", "lettering", "display_name")
+COVER_OPTIONS: tuple[str, ...] = (
+    "title",
+    "artist",
+    "advisory",
+    "lettering",
+    "display_name",
+    "face",
+)
 """The fields of a request (the bot's `CoverRequest`) and of its job (`CoverJob`) that change
 how the cover looks. Two requests of one photo with equal values here are the same request
 (`request_identity`); a new look option is added to both classes and named here."""
@@ -88,6 +95,13 @@ class CoverJob:
     """The photo author's server display name: the artist when none was typed."""
     lettering: bool = True
     """False: the member turned lettering off (no artist, no title on the cover)."""
+    face: int = 1
+    """Which face the cover is built on: 1 = the most prominent (the default), then by
+    prominence (`models.faces.by_prominence`), as the numbered preview shows them."""
+    picked_face: bool = False
+    """Made because the member picked a face in the preview: the same match, that face."""
+    keep_cover: str | None = None
+    """A library id to match again (a picked face keeps its cover); None: search as usual."""
     seed: int = 0
     exclude: tuple[str, ...] = ()
     """Library ids not to match again (re-roll = next best)."""

@@ -81,6 +81,8 @@ class Limits:
     download_timeout_s: float = field(default=20.0, metadata={"env": "ALBUMIFY_DOWNLOAD_TIMEOUT"})
     job_timeout_s: int = field(default=120, metadata={"env": "ALBUMIFY_JOB_TIMEOUT"})
     """RQ job timeout: a job running longer is killed and retried (at most twice)."""
+    faces_job_timeout_s: int = field(default=60, metadata={"env": "ALBUMIFY_FACES_JOB_TIMEOUT"})
+    """The detect job behind "Use another face" (one face detection, a small preview)."""
     upload_limit_bytes: int = field(
         default=10 * 1024 * 1024, metadata={"env": "ALBUMIFY_UPLOAD_LIMIT"}
     )

@@ -7,7 +7,7 @@ imports another feature's cog (and no import circle forms through the bot class)
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import discord
 
@@ -16,6 +16,9 @@ class CoverFeature(Protocol):
     """The cover feature (`bot.cover.cog.Covers`): a result's Re-roll and Delete."""
 
     async def reroll(self, interaction: discord.Interaction, result_id: str) -> None: ...
+
+    async def remake(self, interaction: discord.Interaction, result_id: str, admit: Any) -> None:
+        """A new cover from the result's kept photo; `admit` builds its job (cog's `Remake`)."""
 
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None: ...
 

@@ -54,19 +54,26 @@ class Detector(Protocol):
     def __call__(self, images: Sequence[np.ndarray | Image.Image]) -> list[list[Face]]: ...
 
 
-def main_face(faces: Sequence[Face], image_size: tuple[int, int]) -> Face | None:
-    """The face a person would call the subject: large and near the centre."""
-    if not faces:
-        return None
+def prominence(face: Face, image_size: tuple[int, int]) -> float:
+    """How much a person would call this face the subject: large and near the centre."""
     width, height = image_size
     half_diagonal = math.hypot(width, height) / 2
+    cx, cy = face.centre
+    off_centre = math.hypot(cx - width / 2, cy - height / 2) / half_diagonal
+    return face.width * face.height * (1.0 - OFF_CENTRE_WEIGHT * off_centre)
 
-    def prominence(face: Face) -> float:
-        cx, cy = face.centre
-        off_centre = math.hypot(cx - width / 2, cy - height / 2) / half_diagonal
-        return face.width * face.height * (1.0 - OFF_CENTRE_WEIGHT * off_centre)
 
-    return max(faces, key=prominence)
+def by_prominence(faces: Sequence[Face], image_size: tuple[int, int]) -> list[Face]:
+    """The faces most prominent first: face 1 is `main_face`, and the numbered preview and
+    a cover built on "face N" count them in this order. Ties go to the box nearer the top
+    left, so the order never depends on the detector's output order."""
+    return sorted(faces, key=lambda face: (-prominence(face, image_size), face.box))
+
+
+def main_face(faces: Sequence[Face], image_size: tuple[int, int]) -> Face | None:
+    """The face a person would call the subject: large and near the centre."""
+    ordered = by_prominence(faces, image_size)
+    return ordered[0] if ordered else None
 
 
 class FaceDetector:

@@ -162,3 +162,42 @@ def test_enforce_nonce_returns_the_first_message_within_the_window(
     discord.nonce_window_s = 0
     later = post(discord, discord.channel_id, payload).json()
     assert later["id"] != first["id"] and len(discord.channel()) == 3
+
+
+def test_a_string_select_sends_only_the_values_it_offers(
+    discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from albumify.faces import face_select_row
+
+    sent: list = []
+    monkeypatch.setattr(discord, "send", lambda *interactions: sent.extend(interactions) or sent)
+
+    row = face_select_row("r1", 3, current=1)
+    button = {"type": 2, "style": 2, "label": "x", "custom_id": "albumify:reroll:r1"}
+    answer = post(discord, discord.channel_id, {"content": "pick", "components": [row]})
+    posted = post(
+        discord,
+        discord.channel_id,
+        {"content": "b", "components": [{"type": 1, "components": [button]}]},
+    )
+    message = discord.messages[int(answer.json()["id"])]
+    member = discord.add_member("ida")
+
+    chosen = discord.choose(member, message, "albumify:face:r1", ["2"])
+    assert chosen.type == 3 and chosen.source_message_id == message.id
+    assert chosen.payload["data"] == {
+        "custom_id": "albumify:face:r1",
+        "component_type": 3,
+        "values": ["2"],
+    }
+    assert chosen.payload["message"]["components"] == [row]
+    assert sent == [chosen]  # dispatched once: the refused choices below never go out
+    with pytest.raises(ValueError):
+        discord.choose(member, message, "albumify:face:r1", ["4"])  # not offered
+    with pytest.raises(ValueError):
+        discord.choose(member, message, "albumify:face:r1", ["1", "2"])  # max_values is 1
+    with pytest.raises(LookupError):
+        discord.choose(member, message, "albumify:face:r2", ["1"])
+    with pytest.raises(LookupError):  # a button is clicked, not chosen in
+        discord.choose(member, discord.messages[int(posted.json()["id"])], button["custom_id"], [])
+    assert sent == [chosen]

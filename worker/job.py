@@ -213,6 +213,8 @@ class CoverTask:
             seed=job.seed,
             size=self.settings.limits.cover_size,
             exclude=tuple(job.exclude),
+            face=job.face,
+            keep_cover=job.keep_cover,
         )
         result = pipeline.make_cover(photo, options, progress=self.progress)
 
@@ -257,6 +259,7 @@ class CoverTask:
             similarity=float(result.similarity),
             seconds=seconds,
             notes=list(result.notes),
+            faces=result.faces,
         )
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None

@@ -57,8 +57,10 @@ def result_payload(
     similarity: float,
     seconds: float,
     notes: list[str],
+    faces: int = 0,
 ) -> dict[str, Any]:
-    """The finished cover: file, embed with the caption and match, Re-roll/Delete buttons.
+    """The finished cover: file, embed with the caption and match, Re-roll/Delete buttons
+    (and "Use another face" when the photo had `faces` ≥ 2).
 
     A spoilered photo's cover is a spoilered file and the embed does not show the image
     (embed images cannot be spoilered).
@@ -76,16 +78,23 @@ def result_payload(
         embed["image"] = {"url": f"attachment://{filename}"}
     if notes:
         embed["footer"] = {"text": "; ".join(notes)[:2048]}
-    content = f"<@{job.requester_id}>'s album cover"
-    if job.rerolled_from:
-        content += " (re-roll)"
+    content = f"<@{job.requester_id}>'s album cover" + made_as(job)
     return {
         "content": content,
         "embeds": [embed],
-        "components": [result_row(result_id)],
+        "components": [result_row(result_id, faces=faces)],
         "attachments": [{"id": 0, "filename": filename}],
         "allowed_mentions": NO_MENTIONS,
     }
+
+
+def made_as(job: CoverJob) -> str:
+    """How the cover came about, after "'s album cover": a re-roll, a picked face."""
+    if job.picked_face:
+        return f" (face {job.face})"
+    if job.rerolled_from:
+        return " (re-roll)" if job.face == 1 else f" (re-roll, face {job.face})"
+    return f" (face {job.face})" if job.face != 1 else ""
 
 
 def as_reply(payload: dict[str, Any], channel_id: int, message_id: int | None) -> dict[str, Any]:

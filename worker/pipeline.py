@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from albumify.errors import AlbumifyError
 from albumify.settings import Limits, Settings, starter_index_dir
 from imaging import compose
 from imaging.layouts import (
@@ -36,7 +37,7 @@ from imaging.typography import clean_text, draw_advisory, draw_type
 from index.library import CoverIndex, CoverRecord
 from models.backends import Stages, build_stages, select_backends
 from models.embedder import Embedder
-from models.faces import main_face
+from models.faces import Face, by_prominence
 from models.segmenter import OvalMatte
 
 Progress = Callable[[str], None]
@@ -66,6 +67,15 @@ class CoverOptions:
     size: int = 1024
     exclude: tuple[str, ...] = ()
     """Library ids already shown for this photo: a re-roll asks for the next best."""
+    face: int = 1
+    """Which face to build on, counted most prominent first (`Pipeline.faces`); 1: the main."""
+    keep_cover: str | None = None
+    """Match this library cover again (another face on the same cover), if it is still in
+    the library; None: search as usual."""
+
+
+class NoSuchFace(AlbumifyError):
+    """The member asked for a face the photo does not have (fewer faces were found)."""
 
 
 @dataclass
@@ -81,6 +91,8 @@ class CoverResult:
     """The layout family the cover was composed in (imaging.layouts.FAMILIES)."""
     lettering: tuple[str, str] | None = None
     """(artist, title) as set on the cover; None when lettering was off."""
+    faces: int = 0
+    """How many faces the photo has (≥ 2: the member may pick another one)."""
 
 
 def load_index(index_dir: Path | None, embedders: Sequence[Embedder]) -> CoverIndex:
@@ -156,15 +168,17 @@ class Pipeline:
         notes = list(photo.notes)
 
         with stage(Stage.FACES):
-            faces = self.stages.detector.detect(rgb)
-            face = main_face(faces, (rgb.shape[1], rgb.shape[0]))
+            faces = self.faces(rgb)
+            face = pick_face(faces, options.face)
         if len(faces) > 1:
-            notes.append(f"{len(faces)} faces found: used the most prominent one")
+            used = "the most prominent one" if options.face == 1 else f"face {options.face}"
+            notes.append(f"{len(faces)} faces found: used {used}")
 
         with stage(Stage.MATCHING):
             query = self.stages.embedder([rgb])[0]
             name = self.stages.embedder.name
-            hit = self.index.match(query, name, exclude=options.exclude, seed=options.seed)
+            exclude = self._exclusions(options)
+            hit = self.index.match(query, name, exclude=exclude, seed=options.seed)
             if hit is None:  # every cover shown already: start the round again
                 hit = self.index.match(query, name, seed=options.seed)
                 notes.append("every library cover was shown for this photo: starting over")
@@ -231,7 +245,21 @@ class Pipeline:
             backends=backends,
             layout=family,
             lettering=lettering,
+            faces=len(faces),
         )
+
+    def _exclusions(self, options: CoverOptions) -> tuple[str, ...]:
+        """The covers not to match: `options.exclude`, or every other cover when one is to be
+        kept (the search then has a single candidate, whatever the photo's embedding)."""
+        keep = options.keep_cover
+        if keep and any(record.library_id == keep for record in self.index.records):
+            return tuple(r.library_id for r in self.index.records if r.library_id != keep)
+        return options.exclude
+
+    def faces(self, rgb: np.ndarray) -> list[Face]:
+        """The photo's faces, most prominent first: the numbering the preview shows and
+        `CoverOptions.face` counts in (one order for the detect job and the cover job)."""
+        return by_prominence(self.stages.detector.detect(rgb), (rgb.shape[1], rgb.shape[0]))
 
     # -- stages -------------------------------------------------------------------------------
     def _cover_pixels(self, record: CoverRecord, size: int) -> np.ndarray:
@@ -248,6 +276,20 @@ class Pipeline:
         if not title:
             title = generate_title(record.genre, options.seed, artist, record.library_id)
         return artist, title
+
+
+def pick_face(faces: Sequence[Face], number: int) -> Face | None:
+    """Face `number` (1-based, most prominent first); None when the photo has no face and the
+    main face was asked for. Asking for a face beyond those found is the member's mistake."""
+    if not faces and number == 1:
+        return None
+    if not 1 <= number <= len(faces):
+        found = {0: "no face", 1: "one face"}.get(len(faces), f"{len(faces)} faces")
+        raise NoSuchFace(
+            f"I found {found} in this photo, so there is no face {number}. "
+            "Press “Use another face” on the cover to see them numbered."
+        )
+    return faces[number - 1]
 
 
 def _first_that_copes(

@@ -22,9 +22,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from albumify.results import ResultRecord
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
-from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
+from bot.cover.faces import FacePicker, FacesButton
+from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
 from bot.utils.busy import BUSY
 from bot.utils.images import ImageCandidate, from_attachment, message_image
@@ -47,6 +49,8 @@ NO_MENTIONS = discord.AllowedMentions.none()
 T = TypeVar("T")
 Decide = Callable[[int | None], Awaitable[CoverJob | str]]
 """Given the deferred response's message id: the queued job, or the text of a refusal."""
+Remake = Callable[[ResultRecord | None, CoverRequest], Awaitable[tuple[Admission, CoverJob | None]]]
+"""A result (None: gone) and the member's request → the admission and the job to queue."""
 
 CANNOT_DELETE = (
     "⚠️ Discord didn't let me delete that cover, so it is still up. "
@@ -333,11 +337,16 @@ class Covers(commands.Cog):
     # -- buttons --------------------------------------------------------------------------
 
     async def reroll(self, interaction: discord.Interaction, result_id: str) -> None:
+        await self.remake(interaction, result_id, self.intake.admit_reroll)
+
+    async def remake(self, interaction: discord.Interaction, result_id: str, admit: Remake) -> None:
+        """A new cover from a result's kept photo, as a new message: a re-roll, or the face
+        picked in the preview (`bot.cover.faces`); `admit` decides and builds its job."""
         request = self._interaction_request(interaction, None, interaction.user.id)
 
         async def decide(response_message_id: int | None) -> CoverJob | str:
             record = await self.bot.results.get(result_id)
-            admission, job = await self.intake.admit_reroll(record, request)
+            admission, job = await admit(record, request)
             if not admission.ok or job is None:
                 return admission.message or NO_IMAGE
             # thinking=True on a component makes a NEW message: the re-roll's own response.
@@ -386,4 +395,4 @@ def _permissions_in(message: discord.Message) -> int | None:
 
 async def setup(bot: AlbumifyBot) -> None:
     await bot.add_cog(Covers(bot))
-    bot.add_dynamic_items(RerollButton, DeleteButton)
+    bot.add_dynamic_items(RerollButton, DeleteButton, FacesButton, FacePicker)

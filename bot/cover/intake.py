@@ -87,6 +87,8 @@ class CoverRequest:
     display_name: str | None = None
     """The photo author's server display name (the artist when none was typed)."""
     lettering: bool = True
+    face: int = 1
+    """Which face to build on (1: the most prominent; `CoverJob.face`)."""
     application_id: int | None = None
     token: str | None = field(default=None, repr=False)
     created_at: float | None = None
@@ -302,6 +304,7 @@ class Intake:
             advisory=request.advisory,
             display_name=request.display_name,
             lettering=request.lettering,
+            face=request.face,
             seed=request.request_id % 1_000_003,
             **self._reply_fields(request, response_message_id),
         )

@@ -21,6 +21,8 @@ INTERACTION_DEADLINE_S = 3.0
 SLASH, USER_MENU, MESSAGE_MENU = 1, 2, 3
 """Application command types."""
 COMMAND_INTERACTION, COMPONENT_INTERACTION = 2, 3
+STRING_SELECT = 3
+"""A component's type: a string select (choosing in it sends `values`)."""
 """Interaction types: a command used, a button clicked."""
 
 VIEW_CHANNEL = 1 << 10
@@ -148,6 +150,17 @@ class FakeMessage:
             for component in row.get("components", [])
             if "custom_id" in component
         ]
+
+    def select(self, custom_id: str) -> dict[str, Any] | None:
+        """The string select with this custom id, if the message has one."""
+        for row in self.components:
+            for component in row.get("components", []):
+                if (
+                    component.get("type") == STRING_SELECT
+                    and component.get("custom_id") == custom_id
+                ):
+                    return component
+        return None
 
     def payload(self, *, stripped: bool = False) -> dict[str, Any]:
         """The message object; `stripped` = without Message Content (text, files, embeds)."""

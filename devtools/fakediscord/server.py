@@ -34,6 +34,7 @@ from devtools.fakediscord.model import (
     LOADING,
     MESSAGE_MENU,
     SLASH,
+    STRING_SELECT,
     Callback,
     FakeInteraction,
     FakeMessage,
@@ -200,6 +201,24 @@ class FakeDiscord(Routes):
         if custom_id not in message.custom_ids:
             raise LookupError(f"{custom_id!r} is not a button on message {message.id}")
         data = {"custom_id": custom_id, "component_type": 2}
+        dm = message.guild_id is None
+        interaction = self._interaction(COMPONENT_INTERACTION, user, data, message, dm=dm)
+        interaction.source_message_id = message.id
+        return self.send(interaction)[0]
+
+    def choose(
+        self, user: FakeUser, message: FakeMessage, custom_id: str, values: list[str]
+    ) -> FakeInteraction:
+        """A choice in a string select on `message` (INTERACTION_CREATE type 3, component
+        type 3, `values`); Discord only sends values the select offers, as many as it allows."""
+        select = message.select(custom_id)
+        if select is None:
+            raise LookupError(f"{custom_id!r} is not a string select on message {message.id}")
+        offered = [option["value"] for option in select.get("options", [])]
+        low, high = int(select.get("min_values", 1)), int(select.get("max_values", 1))
+        if not set(values) <= set(offered) or not low <= len(values) <= high:
+            raise ValueError(f"{values!r} is not a choice {custom_id!r} allows ({offered})")
+        data = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": values}
         dm = message.guild_id is None
         interaction = self._interaction(COMPONENT_INTERACTION, user, data, message, dm=dm)
         interaction.source_message_id = message.id

@@ -31,6 +31,7 @@ class FakeResult:
     face_found: bool = False
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    faces: int = 0
 
 
 class FakePipeline:
