@@ -121,6 +121,18 @@ class Limits:
     """401/403/429 answers one worker process accepts per 10 minutes before it stops calling
     Discord until the window frees up. Discord bans an IP at 10,000 per 10 minutes: keep
     (workers per host) × this well below that."""
+    nsfw_threshold: float = field(default=0.5, metadata={"env": "ALBUMIFY_NSFW_THRESHOLD"})
+    """Content safety (`worker.safety`): a photo whose NudeNet score for an exposed class
+    reaches this is refused outside age-restricted channels. Strictly between 0 and 1: lower
+    refuses more (0 would refuse every photo), and the check cannot be turned off."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.nsfw_threshold < 1.0:
+            raise ValueError(
+                "ALBUMIFY_NSFW_THRESHOLD must be a number between 0 and 1 (exclusive; default "
+                f"0.5, lower refuses more), got {self.nsfw_threshold!r}: the content check "
+                "cannot be turned off"
+            )
 
     @classmethod
     def from_env(cls) -> Limits:

@@ -162,3 +162,25 @@ def test_enforce_nonce_returns_the_first_message_within_the_window(
     discord.nonce_window_s = 0
     later = post(discord, discord.channel_id, payload).json()
     assert later["id"] != first["id"] and len(discord.channel()) == 3
+
+
+def test_an_age_restricted_channel_says_nsfw_everywhere_the_bot_reads_it(
+    discord: FakeDiscord,
+) -> None:
+    def fetched() -> dict:
+        url = f"{discord.api_base}/channels/{discord.channel_id}"
+        response = requests.get(url, headers=BOT, timeout=10)
+        assert response.status_code == 200
+        return response.json()
+
+    alice = discord.add_member("alice")
+    assert fetched()["nsfw"] is False
+    assert discord.deferred(alice).payload["channel"]["nsfw"] is False
+
+    discord.set_age_restricted()
+    assert fetched()["nsfw"] is True
+    assert [c["nsfw"] for c in discord.channel_payloads()] == [True]  # GUILD_CREATE's channels
+    assert discord.deferred(alice).payload["channel"]["nsfw"] is True  # INTERACTION_CREATE's
+
+    discord.reset()  # a fresh conversation starts in a channel that is not age-restricted
+    assert fetched()["nsfw"] is False
