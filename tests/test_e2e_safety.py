@@ -17,10 +17,9 @@ import sys
 
 import pytest
 from rq.job import Job
-from rq.serializers import JSONSerializer
 
 from albumify import keys
-from albumify.schema import CoverOutcome, job_id_for
+from albumify.schema import job_id_for
 from devtools.fakediscord import FakeDiscord, FakeMessage
 from devtools.fakediscord.stack import CHECKOUT, Stack
 from tests.support.e2e import MARKS, fresh_conversation, module_stack
@@ -61,8 +60,8 @@ REFUSED = f"⚠️ {REFUSAL}"
 
 
 def assert_nothing_kept(stack: Stack, data: bytes, job_id: str) -> None:
-    """No photo, no result, no dedup pointer, no job result; the job ended cleanly, refused,
-    without the photo's hash in its meta."""
+    """No photo, no result, no dedup pointer to a cover, no job result, not even the RQ job
+    (its payload names the attachment); it ended cleanly: not failed, not retried."""
     stack.wait_idle()
     digest = hashlib.sha256(data).hexdigest()
     client = stack.redis()
@@ -72,12 +71,13 @@ def assert_nothing_kept(stack: Stack, data: bytes, job_id: str) -> None:
         left = sorted(k.decode() for k in client.scan_iter("albumify:*"))
         kept = [k for k in left if ":photo:" in k or ":result" in k or ":lb:" in k]
         assert kept == [], left
-        job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
-        assert job.get_status() == "finished"  # answered, not failed, not retried
-        outcome = CoverOutcome.from_dict(job.return_value())
-        assert outcome.status == "refused" and outcome.error == REFUSAL
-        assert "photo_hash" not in job.get_meta(refresh=True)
-        assert job.get_meta()["stage"] == "refused"
+        assert not Job.exists(job_id, connection=client)
+        queue = stack.queue(client)
+        assert job_id not in queue.failed_job_registry.get_job_ids()
+        assert job_id not in queue.scheduled_job_registry.get_job_ids()  # no retry waiting
+        for key in client.scan_iter("rq:*"):  # nothing RQ keeps mentions the photo
+            if client.type(key) == b"hash":
+                assert digest.encode() not in b"".join(client.hgetall(key).values()), key
     finally:
         client.close()
 
@@ -138,6 +138,13 @@ def test_the_same_photo_becomes_a_cover_in_an_age_restricted_channel(
     data = faceless(33)
     interaction = discord.slash("albumify", carol, {"image": discord.upload("c.png", data)})
     assert_cover(wait_final(stack, interaction), carol)
+    stack.wait_idle()
+    client = stack.redis()
+    try:  # what a made cover keeps, and a refused photo must not
+        assert client.exists(keys.photo(hashlib.sha256(data).hexdigest()))
+        assert Job.exists(job_id_for(interaction.id), connection=client)
+    finally:
+        client.close()
 
     asked = discord.post_message(
         carol,

@@ -40,6 +40,7 @@ class RQJob:
     def __init__(self, meta: dict[str, Any]) -> None:
         self.meta = meta
         self.saved = 0
+        self.result_ttl = 3600
 
     def save_meta(self) -> None:
         self.saved += 1
@@ -82,6 +83,7 @@ def test_an_explicit_photo_is_refused_kindly_and_its_hash_leaves_the_job(stub) -
     assert str(refused.value) == REFUSAL
     assert "age-restricted" in REFUSAL and "Nothing of the photo was kept" in REFUSAL
     assert "photo_hash" not in rq_job.meta and rq_job.saved == 1
+    assert rq_job.result_ttl == 0  # RQ deletes the finished job
     assert detector.calls == 1
 
 
@@ -91,6 +93,7 @@ def test_a_photo_below_the_threshold_goes_on(stub) -> None:
     verdict = screen(PHOTO, job(), 0.5, rq_job)
     assert verdict is not None and not verdict.explicit
     assert rq_job.meta["photo_hash"] == "cd" * 32  # kept: a cover will be made of it
+    assert rq_job.result_ttl == 3600
     with pytest.raises(ExplicitPhoto):  # an operator's stricter threshold refuses it
         screen(PHOTO, job(), 0.25)
 

@@ -7,7 +7,8 @@ score for one of `EXPOSED` reaches `Limits.nsfw_threshold` is refused with `Expl
 (an `AlbumifyError`: the job tells the member and ends normally, no retry), unless the
 request came from an age-restricted channel (`CoverJob.channel_nsfw`), where the check is
 skipped. Nothing of a refused photo is kept: it is checked before the dedup pointer is set,
-before the kept photo and the result record are written, and its hash leaves the job's meta.
+before the kept photo and the result record are written, and the RQ job (its payload names the
+attachment) is deleted once it has answered.
 
 There is no switch to turn the check off; operators may set the threshold only (0–1).
 The detector is loaded once per worker process (`load_detector`, at start-up).
@@ -98,6 +99,8 @@ def screen(rgb: np.ndarray, job: CoverJob, threshold: float, rq_job: Any = None)
         verdict.score,
         threshold,
     )
-    if rq_job is not None and rq_job.meta.pop("photo_hash", None) is not None:
-        rq_job.save_meta()  # no trace of the photo left on the job either
+    if rq_job is not None:  # no trace on the job either: its hash, then the job itself
+        if rq_job.meta.pop("photo_hash", None) is not None:
+            rq_job.save_meta()
+        rq_job.result_ttl = 0  # RQ deletes a finished job with no result TTL (its payload too)
     raise ExplicitPhoto(REFUSAL)
