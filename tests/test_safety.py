@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from albumify.errors import ConfigError
+from albumify.errors import ConfigError, MissingAsset
 from albumify.schema import CoverJob, PhotoRef
 from albumify.settings import Limits, Settings
 from bot.cover.channels import age_restricted
@@ -159,3 +159,16 @@ def test_the_bot_reads_the_channels_age_restriction() -> None:
     assert age_restricted(Thread(channel(True))) and not age_restricted(Thread(None))
     assert not age_restricted(None)  # unknown: checked
     assert not age_restricted(SimpleNamespace(id=1))  # a partial channel: checked
+
+
+def test_a_missing_detector_is_an_error_never_a_skipped_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing() -> None:
+        raise MissingAsset("the NudeNet model file is not installed")
+
+    monkeypatch.setitem(safety._detector, "model", None)
+    monkeypatch.setattr("models.nudity.model_file", missing)
+    with pytest.raises(MissingAsset):  # the job refuses ("isn't set up"); nothing is made
+        screen(PHOTO, job(), 0.5)
+    assert screen(PHOTO, job(channel_nsfw=True), 0.5) is None  # skipped there anyway
