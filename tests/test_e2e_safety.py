@@ -82,12 +82,15 @@ def assert_nothing_kept(stack: Stack, data: bytes, job_id: str) -> None:
         client.close()
 
 
-def assert_cover(message: FakeMessage, requester) -> None:
-    """A posted cover (the fake pipeline's: small) with its Re-roll and Delete buttons."""
+def assert_cover(message: FakeMessage, requester) -> str:
+    """A posted cover (the fake pipeline's: small) with its Re-roll and Delete buttons;
+    returns its result id."""
     assert message.content.startswith(f"{requester.mention}'s album cover"), message.content
     (attachment,) = message.attachments
     assert attachment["filename"] == "albumify.jpg"
-    assert [c.split(":")[1] for c in message.custom_ids[:2]] == ["reroll", "delete"]
+    reroll, delete = message.custom_ids[:2]
+    assert reroll.startswith("albumify:reroll:") and delete.startswith("albumify:delete:")
+    return reroll.removeprefix("albumify:reroll:")
 
 
 def no_stage_ran(message: FakeMessage) -> None:
@@ -137,7 +140,8 @@ def test_the_same_photo_becomes_a_cover_in_an_age_restricted_channel(
     discord.set_age_restricted()
     data = faceless(33)
     interaction = discord.slash("albumify", carol, {"image": discord.upload("c.png", data)})
-    assert_cover(wait_final(stack, interaction), carol)
+    first = wait_final(stack, interaction)
+    result_id = assert_cover(first, carol)
     stack.wait_idle()
     client = stack.redis()
     try:  # what a made cover keeps, and a refused photo must not
@@ -156,6 +160,12 @@ def test_the_same_photo_becomes_a_cover_in_an_age_restricted_channel(
     assert "content check ready: safety=nudenet-320n" in worker_log  # loaded at start-up
     assert "age-restricted channel; content check skipped" in worker_log
 
+    # A re-roll carries the channel's flag too (its kept photo is checked like any photo).
+    reroll = discord.click(carol, first, f"albumify:reroll:{result_id}")
+    assert_cover(wait_final(stack, reroll), carol)
+
     discord.set_age_restricted(False)  # no longer age-restricted: checked again
     refused = discord.slash("albumify", carol, {"image": discord.upload("e.png", faceless(35))})
     assert wait_final(stack, refused).content == REFUSED
+    again = discord.click(carol, first, f"albumify:reroll:{result_id}")
+    assert wait_final(stack, again).content == REFUSED

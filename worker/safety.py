@@ -8,7 +8,9 @@ score for one of `EXPOSED` reaches `Limits.nsfw_threshold` is refused with `Expl
 request came from an age-restricted channel (`CoverJob.channel_nsfw`), where the check is
 skipped. Nothing of a refused photo is kept: it is checked before the dedup pointer is set,
 before the kept photo and the result record are written, and the RQ job (its payload names the
-attachment) is deleted once it has answered.
+attachment) is deleted once it has answered. (A refused re-roll — its channel stopped being
+age-restricted — leaves the earlier cover's kept photo to its own expiry: that cover was made
+where it was allowed.)
 
 There is no switch to turn the check off; operators may set the threshold only (0–1).
 The detector is loaded once per worker process (`load_detector`, at start-up).
