@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	# MediaPipe's model files (person matte, face detector) for LiteRT: never imported, so
 	# none of its dependencies (numpy < 2, the GUI OpenCV) are wanted.
 	$(BIN)/pip install --quiet --no-deps mediapipe==0.10.21
+	# NudeNet's detector (nudenet/320n.onnx) for the content check, run by onnxruntime: never
+	# imported (its module pulls in OpenCV's DNN helpers). Licence: AGPL-3.0 (its LICENSE file;
+	# the wheel's metadata says MIT).
+	$(BIN)/pip install --quiet --no-deps nudenet==3.4.2
 	# Test photos only (tests/photos.py reads its images, never imports it): insightface's own
 	# dependencies would replace the headless OpenCV with the GUI build.
 	$(BIN)/pip install --quiet --no-deps insightface==2.1

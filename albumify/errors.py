@@ -28,3 +28,8 @@ class MissingAsset(AlbumifyError):
 
 class UsageError(AlbumifyError):
     exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError, ValueError):
+    """A setting outside what it may be (the message names the variable and its range);
+    still a ValueError, as the settings' other parse errors are."""

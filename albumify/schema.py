@@ -119,6 +119,9 @@ class CoverJob:
     app_permissions: int | None = None
     """The bot's permissions in the channel when the request came (Discord's bitfield): names
     the missing one if the channel later refuses a post. None when unknown."""
+    channel_nsfw: bool = False
+    """The channel is age-restricted (Discord's `nsfw`; a thread's is its parent's): only
+    there may the worker skip its content check. False (checked) for jobs of older bots."""
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from albumify.errors import ConfigError
+
 DISCORD_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -33,7 +35,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
 def _env_float(name: str, default: float) -> float:
@@ -43,7 +45,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -123,6 +125,18 @@ class Limits:
     """401/403/429 answers one worker process accepts per 10 minutes before it stops calling
     Discord until the window frees up. Discord bans an IP at 10,000 per 10 minutes: keep
     (workers per host) × this well below that."""
+    nsfw_threshold: float = field(default=0.5, metadata={"env": "ALBUMIFY_NSFW_THRESHOLD"})
+    """Content safety (`worker.safety`): a photo whose NudeNet score for an exposed class
+    reaches this is refused outside age-restricted channels. Strictly between 0 and 1: lower
+    refuses more (0 would refuse every photo), and the check cannot be turned off."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.nsfw_threshold < 1.0:
+            raise ConfigError(
+                "ALBUMIFY_NSFW_THRESHOLD must be a number between 0 and 1 (exclusive; default "
+                f"0.5, lower refuses more), got {self.nsfw_threshold!r}: the content check "
+                "cannot be turned off"
+            )
 
     @classmethod
     def from_env(cls) -> Limits:

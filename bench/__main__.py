@@ -14,6 +14,7 @@ SUITE = (
     "bench.bench_cover",
     "bench.bench_faces",
     "bench.bench_matte",
+    "bench.bench_safety",
     "bench.bench_worker",
     "bench.bench_neural",
     "bench.bench_psp",

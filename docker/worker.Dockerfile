@@ -9,6 +9,9 @@ RUN pip install --no-cache-dir --no-deps "facenet-pytorch==2.6.0" \
 # mediapipe ships the .tflite files LiteRT runs (person matte, face detector); it is never
 # imported, and its dependencies (numpy < 2, the GUI OpenCV) would clash with ours.
 RUN pip install --no-cache-dir --no-deps "mediapipe==0.10.21"
+# nudenet ships 320n.onnx, the content check's detector (run by onnxruntime, a dependency in
+# pyproject.toml); never imported, so none of its dependencies are wanted. AGPL-3.0.
+RUN pip install --no-cache-dir --no-deps "nudenet==3.4.2"
 # README.m[d]: the glob keeps the build working before the README exists.
 COPY pyproject.toml README.m[d] ./
 # Only the rooms the worker runs (docs/architecture.md); dev tools, tests and bench stay out.

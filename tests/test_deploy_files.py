@@ -146,3 +146,12 @@ def test_the_set_up_and_the_worker_image_install_mediapipe_files_without_its_dep
         lines = [line for line in path.read_text().splitlines() if "mediapipe==0.10.21" in line]
         assert lines and all("--no-deps" in line for line in lines), path.name
     assert '"ai-edge-litert' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_set_up_and_the_worker_image_install_the_nudenet_model_without_its_dependencies():
+    """The content check reads `nudenet/320n.onnx` (models.nudity), never imports nudenet: its
+    dependencies must not come with it. onnxruntime, which runs the model, is a dependency."""
+    for path in (ROOT / "Makefile", ROOT / "docker" / "worker.Dockerfile"):
+        lines = [line for line in path.read_text().splitlines() if "nudenet==3.4.2" in line]
+        assert lines and all("--no-deps" in line for line in lines), path.name
+    assert '"onnxruntime' in (ROOT / "pyproject.toml").read_text()

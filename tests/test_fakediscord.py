@@ -201,3 +201,25 @@ def test_a_string_select_sends_only_the_values_it_offers(
     with pytest.raises(LookupError):  # a button is clicked, not chosen in
         discord.choose(member, discord.messages[int(posted.json()["id"])], button["custom_id"], [])
     assert sent == [chosen]
+
+
+def test_an_age_restricted_channel_says_nsfw_everywhere_the_bot_reads_it(
+    discord: FakeDiscord,
+) -> None:
+    def fetched() -> dict:
+        url = f"{discord.api_base}/channels/{discord.channel_id}"
+        response = requests.get(url, headers=BOT, timeout=10)
+        assert response.status_code == 200
+        return response.json()
+
+    alice = discord.add_member("alice")
+    assert fetched()["nsfw"] is False
+    assert discord.deferred(alice).payload["channel"]["nsfw"] is False
+
+    discord.set_age_restricted()
+    assert fetched()["nsfw"] is True
+    assert [c["nsfw"] for c in discord.channel_payloads()] == [True]  # GUILD_CREATE's channels
+    assert discord.deferred(alice).payload["channel"]["nsfw"] is True  # INTERACTION_CREATE's
+
+    discord.reset()  # a fresh conversation starts in a channel that is not age-restricted
+    assert fetched()["nsfw"] is False

@@ -197,6 +197,9 @@ class CoverTask:
     def _make_and_post(self) -> CoverOutcome:
         job = self.job
         photo, digest = self._photo()
+        from worker.safety import screen  # before any other stage; refused: nothing kept
+
+        screen(photo.array(), job, self.settings.limits.nsfw_threshold, self.rq_job)
         duplicate = self._duplicate_of(digest)
         if duplicate is not None:
             return duplicate

@@ -148,6 +148,13 @@ class AlbumifyWorker(SimpleWorker):
                 warm,
                 ", ".join(f"{k}={v}" for k, v in pipeline.stages.names().items()),
             )
+        from worker.safety import load_detector  # the content check runs before every stage
+
+        log.info(
+            "content check ready: safety=%s (threshold %.2f; skipped in age-restricted channels)",
+            load_detector().name,
+            self.settings.limits.nsfw_threshold,
+        )
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         self.load_pipeline()

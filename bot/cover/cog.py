@@ -25,6 +25,7 @@ from discord.ext import commands
 from albumify.results import ResultRecord
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
+from bot.cover.channels import age_restricted
 from bot.cover.faces import FacePicker, FacesButton
 from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
@@ -148,6 +149,7 @@ class Covers(commands.Cog):
             display_name=message.author.display_name if author_id == message.author.id else None,
             reply_to_message_id=message.id,
             app_permissions=_permissions_in(message),
+            channel_nsfw=age_restricted(message.channel),
         )
 
         async def decide() -> str | None:
@@ -231,6 +233,7 @@ class Covers(commands.Cog):
             created_at=interaction.created_at.timestamp(),
             attachment_size_limit=interaction.filesize_limit,
             app_permissions=interaction.app_permissions.value,
+            channel_nsfw=age_restricted(interaction.channel),
             **look,
         )
 

@@ -97,6 +97,8 @@ class CoverRequest:
     reply_to_message_id: int | None = None
     app_permissions: int | None = None
     """The bot's permissions in the channel (Discord's bitfield), for the worker's warnings."""
+    channel_nsfw: bool = False
+    """Asked in an age-restricted channel (`bot.cover.channels.age_restricted`)."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,7 @@ class Intake:
             "attachment_size_limit": request.attachment_size_limit,
             "requested_at": self.clock(),
             "app_permissions": request.app_permissions,
+            "channel_nsfw": request.channel_nsfw,
         }
 
     async def submit(self, job: CoverJob, token: str | None) -> None:

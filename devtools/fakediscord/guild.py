@@ -58,6 +58,8 @@ class Guild(FakeDiscordREST):
         self.protocol_errors: list[str] = []
         self.bot_overwrites: dict[int, tuple[int, int]] = {}
         """Channel id → (allow, deny) on top of the bot's guild permissions there."""
+        self.nsfw_channels: set[int] = set()
+        """Channels marked age-restricted (`nsfw: true` in their channel objects)."""
         self.dm_channels: dict[int, int] = {}
         """Member id → the id of the bot's DM channel with them."""
         self.nonce_window_s = NONCE_WINDOW_S
@@ -91,7 +93,8 @@ class Guild(FakeDiscordREST):
     def channel_payload(self, channel_id: int) -> dict[str, Any]:
         rule = self.bot_overwrites.get(channel_id)
         overwrites = [overwrite(self.bot.id, *rule)] if rule else []
-        return channel_payload(self.guild_id, channel_id, overwrites)
+        nsfw = channel_id in self.nsfw_channels
+        return channel_payload(self.guild_id, channel_id, overwrites, nsfw=nsfw)
 
     # -- attachments -----------------------------------------------------------------------
 

@@ -288,7 +288,11 @@ def role_payload(role_id: int, name: str, permissions: int, *, position: int) ->
 
 
 def channel_payload(
-    guild_id: int, channel_id: int, overwrites: list[dict[str, Any]] | None = None
+    guild_id: int,
+    channel_id: int,
+    overwrites: list[dict[str, Any]] | None = None,
+    *,
+    nsfw: bool = False,
 ) -> dict[str, Any]:
     return {
         "id": str(channel_id),
@@ -297,7 +301,7 @@ def channel_payload(
         "name": f"general-{channel_id % 1000}",
         "position": 0,
         "permission_overwrites": overwrites or [],
-        "nsfw": False,
+        "nsfw": nsfw,
         "parent_id": None,
         "topic": None,
         "last_message_id": None,

@@ -93,6 +93,8 @@ class Routes(Gateway):
                 return await self._webhook_message(method, token, which, req)
             case "POST", ["webhooks", _app, token]:
                 return await self._followup(token, req)
+            case "GET", ["channels", channel_id] if int(channel_id) == self.channel_id:
+                return json_response(200, self.channel_payload(self.channel_id))
             case "GET", ["channels", channel_id, "messages", message_id]:
                 return self._fetch_message(int(channel_id), int(message_id))
             case "GET", ["channels", channel_id, "messages"]:

@@ -13,9 +13,10 @@ below it:
 
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
 `post_message()` dispatch gateway events; `wait_until()` polls the model;
-`set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), as a
-server admin would. Protocol mistakes the real Discord would reject (a second callback, a late
-ack, an Authorization header on a webhook call, a missing one on a bot call) are collected in
+`set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), and
+`set_age_restricted()` marks a channel age-restricted (`nsfw`), as a server admin would.
+Protocol mistakes the real Discord would reject (a second callback, a late ack, an
+Authorization header on a webhook call, a missing one on a bot call) are collected in
 `protocol_errors`. Interaction tokens look like Discord's: base64 of "interaction:<id>:…".
 """
 
@@ -57,9 +58,12 @@ class FakeDiscord(Routes):
         return self
 
     def reset(self) -> None:
-        """As `Guild.reset`, and the bot gets its full permissions back in every channel."""
+        """As `Guild.reset`, and the bot gets its full permissions back in every channel;
+        no channel stays age-restricted."""
         super().reset()
         self.set_bot_permissions()
+        for channel_id in list(self.nsfw_channels):
+            self.set_age_restricted(False, channel_id)
 
     def environment(self) -> dict[str, str]:
         """What the bot and the worker need to talk to this server instead of Discord."""
@@ -88,6 +92,20 @@ class FakeDiscord(Routes):
             else:
                 self.bot_overwrites.pop(channel_id, None)
             changed = before != self.bot_overwrites.get(channel_id)
+            payload = {**self.channel_payload(channel_id), "guild_id": str(self.guild_id)}
+        if changed and self.sessions:
+            self._run(self._dispatch("CHANNEL_UPDATE", payload))
+
+    def set_age_restricted(self, nsfw: bool = True, channel_id: int | None = None) -> None:
+        """Mark the channel age-restricted (Discord's `nsfw`) or not, as a server admin
+        would; the bot is told with CHANNEL_UPDATE, so its cache agrees."""
+        channel_id = channel_id or self.channel_id
+        with self._model_lock:
+            changed = nsfw != (channel_id in self.nsfw_channels)
+            if nsfw:
+                self.nsfw_channels.add(channel_id)
+            else:
+                self.nsfw_channels.discard(channel_id)
             payload = {**self.channel_payload(channel_id), "guild_id": str(self.guild_id)}
         if changed and self.sessions:
             self._run(self._dispatch("CHANNEL_UPDATE", payload))

@@ -15,6 +15,9 @@ pipeline preloaded, chosen by environment variables that only this launcher read
   is recorded yet;
 - `ALBUMIFY_TEST_RECORDED_DELAY=SECONDS`: right after the posted cover's record is written
   (`result_posted`), set `test:recorded:<job id>` and sleep.
+- `ALBUMIFY_TEST_NSFW_SCORE=SCORE`: the content check's real detector runs, but reports
+  SCORE for `FEMALE_BREAST_EXPOSED` on every photo (the refusal path without an explicit
+  image).
 
 Production code has no such hooks.
 """
@@ -87,6 +90,17 @@ def pause_when_done(delay: float) -> None:
     CoverTask._set_stage = _set_stage  # type: ignore[method-assign]
 
 
+def stub_nudity_score(score: float) -> None:
+    from models.nudity import NudityDetector
+
+    scores = NudityDetector.scores
+
+    def stubbed(self: NudityDetector, rgb: Any) -> dict[str, float]:
+        return {**scores(self, rgb), "FEMALE_BREAST_EXPOSED": score}
+
+    NudityDetector.scores = stubbed  # type: ignore[method-assign]
+
+
 class SlowPipeline:
     def __init__(self, inner: Any, delay: float) -> None:
         self.inner = inner
@@ -129,6 +143,9 @@ def main() -> int:
     recorded_delay = float(os.environ.get("ALBUMIFY_TEST_RECORDED_DELAY", "0") or 0)
     if recorded_delay > 0:
         pause_after_recording(recorded_delay)
+    nsfw_score = os.environ.get("ALBUMIFY_TEST_NSFW_SCORE", "")
+    if nsfw_score:
+        stub_nudity_score(float(nsfw_score))
     job_module.set_pipeline(pipeline, settings)
     return run(settings, burst=arguments.burst, name=arguments.name)
 
