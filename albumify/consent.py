@@ -34,7 +34,7 @@ from albumify.results import as_str
 from albumify.settings import Limits
 
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
-ASKED, ALREADY_ASKED, EXPIRED = "asked", "already-asked", "expired"
+ASKED, ALREADY_ASKED, EXPIRED, NOT_AUTHOR = "asked", "already-asked", "expired", "not-author"
 ANSWERED_TTL_S = 3600
 """How long an answered request's ids stay, so a late or second click hears "answered"."""
 
@@ -68,7 +68,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{'{EXPIRED}'}} end
 if state ~= '{PENDING}' then return {{state}} end
 local author = redis.call('HGET', KEYS[1], 'author')
-if author ~= ARGV[2] then return {{'not-author'}} end
+if author ~= ARGV[2] then return {{'{NOT_AUTHOR}'}} end
 local data = redis.call('HGETALL', KEYS[1])
 local guild = redis.call('HGET', KEYS[1], 'guild')
 local requester = redis.call('HGET', KEYS[1], 'requester')

@@ -18,6 +18,7 @@ from albumify.consent import (
     ASKED,
     DECLINED,
     EXPIRED,
+    NOT_AUTHOR,
     PENDING,
     ConsentRequest,
     ConsentStore,
@@ -119,7 +120,7 @@ def test_only_the_author_can_answer(run):
         return stranger, author
 
     stranger, author = run(scenario)
-    assert stranger.outcome == "not-author" and stranger.request is None
+    assert stranger.outcome == NOT_AUTHOR and stranger.request is None
     assert author.outcome == PENDING  # the stranger's click changed nothing
 
 

@@ -16,6 +16,7 @@ from albumify.buttons import CONSENT_APPROVE_ID, CONSENT_DECLINE_ID
 from albumify.schema import job_id_for
 from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
 from devtools.fakediscord.mentions import Pings
+from devtools.fakediscord.model import VIEW_CHANNEL
 from devtools.fakediscord.stack import Stack
 from tests.support.e2e import MARKS, fresh_conversation, module_stack
 from tests.test_e2e import assert_cover, faceless, settled
@@ -134,6 +135,23 @@ def test_the_author_approves_and_the_requester_gets_the_cover(
     # The photo's author may still delete a cover of her photo.
     delete = discord.click(ann, cover, f"albumify:delete:{result_id}")
     discord.wait_until(lambda: cover.deleted and discord.answers_to(delete), "the delete", 30)
+
+
+def test_in_a_channel_the_bot_cannot_see_everything_goes_through_interactions(
+    stack: Stack, discord: FakeDiscord
+) -> None:
+    lea, max_ = discord.add_member("lea"), discord.add_member("max")
+    post = photo_post(discord, lea, 34)
+    discord.set_bot_permissions(deny=VIEW_CHANNEL)  # a server admin hides the channel
+
+    menu = discord.context_menu("Albumify", max_, post)
+    prompt = wait_prompt(stack, lambda: discord.answers_to(menu), "the consent prompt")
+    assert prompt.pings == Pings(users=[lea.id])
+    approve, _ = buttons(prompt, lea)
+    discord.click(lea, prompt, approve)
+    assert_cover(discord, wait_cover(stack, prompt), max_)
+    assert discord.calls("POST", "/channels/") == []  # no bot-token post: all by interaction
+    assert discord.protocol_errors == []
 
 
 def test_a_stranger_cannot_answer_and_a_decline_is_final(

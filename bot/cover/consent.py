@@ -33,6 +33,7 @@ from albumify.consent import (
     ALREADY_ASKED,
     DECLINED,
     EXPIRED,
+    NOT_AUTHOR,
     PENDING,
     Asking,
     ConsentRequest,
@@ -254,11 +255,10 @@ class ConsentFlow:
         self, interaction: discord.Interaction, request_id: int, author_id: int, *, approve: bool
     ) -> None:
         """Approve or Decline on a prompt: only its photo's author; the first answer wins."""
+        only_author = f"Only <@{author_id}>, whose photo it is, can answer this request."
         if interaction.user.id != author_id:
             await interaction.response.send_message(
-                f"Only <@{author_id}>, whose photo it is, can answer this request.",
-                ephemeral=True,
-                allowed_mentions=NO_MENTIONS,
+                only_author, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
         try:  # acknowledged before Redis: the prompt is this click's message from here on
@@ -274,6 +274,8 @@ class ConsentFlow:
             return
         if found.outcome == EXPIRED:
             await self._edit_prompt(interaction, expired_text(self.minutes))
+        elif found.outcome == NOT_AUTHOR:
+            await self._tell_privately(interaction, only_author)
         elif found.outcome != PENDING or found.request is None:
             await self._tell_privately(interaction, ANSWERED)
         elif not approve:

@@ -7,6 +7,8 @@ others are stripped without the message-content intent. Mistakes the real Discor
 reject are recorded in `protocol_errors` as well as answered. Bot-token calls in a guild
 channel are checked against the bot's permissions there (`permissions`); a DM to a member who
 closed them gets 50007; `nonce` + `enforce_nonce` dedupe a sender's channel posts.
+A new message of the bot's records whom it pings (`FakeMessage.pings`: its text's mentions as
+`allowed_mentions` lets them through, `mentions`); an edit never pings.
 """
 
 from __future__ import annotations
