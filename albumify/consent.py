@@ -105,6 +105,7 @@ class ConsentRequest:
     """`photo_identity` of the photo."""
     fields: dict[str, Any] = field(default_factory=dict)
     """What the bot needs to admit the request on Approve (JSON-safe; never a token)."""
+    asked_at: float = 0.0
     expires_at: float = 0.0
 
 
@@ -142,13 +143,15 @@ class ConsentStore:
     async def ask(self, request: ConsentRequest) -> Asking:
         """Store the request unless the author declined or one for the photo is waiting."""
         ttl = self.limits.consent_ttl_s
-        expires_at = self.clock() + ttl
+        asked_at = self.clock()
+        expires_at = asked_at + ttl
         mapping = {
             "state": PENDING,
             "guild": str(request.guild_id),
             "requester": str(request.requester_id),
             "author": str(request.author_id),
             "photo": request.photo,
+            "asked_at": repr(asked_at),
             "expires_at": repr(expires_at),
             "fields": json.dumps(request.fields),
         }
@@ -194,6 +197,16 @@ class ConsentStore:
         pipe.delete(asked)
         await pipe.execute()
 
+    async def forgotten_since_asked(self, request: ConsentRequest) -> bool:
+        """Whether the requester or the author ran `/albumify-forget` in the guild after the
+        request was made (`keys.FORGOTTEN` outlives a request's 10 minutes): then Approve
+        makes nothing, as forget cancels the requests still waiting."""
+        for member in {request.requester_id, request.author_id}:
+            value = await self.redis.get(keys.forgotten(request.guild_id, member))
+            if value is not None and float(as_str(value)) >= request.asked_at:
+                return True
+        return False
+
     async def declined(self, guild_id: int, requester_id: int, photo: str) -> bool:
         return bool(await self.redis.exists(keys.consent_declined(guild_id, requester_id, photo)))
 
@@ -206,5 +219,6 @@ def _request(request_id: int, data: dict[str, str]) -> ConsentRequest:
         author_id=int(data["author"]),
         photo=data["photo"],
         fields=json.loads(data.get("fields") or "{}"),
+        asked_at=float(data.get("asked_at") or 0),
         expires_at=float(data.get("expires_at") or 0),
     )

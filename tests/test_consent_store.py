@@ -173,3 +173,20 @@ def test_the_photo_is_named_by_its_attachment_or_its_url_without_signature():
         != photo_identity(None, "https://cdn/b.png")
     )
     assert ":" not in signed  # a key part
+
+
+@pytest.mark.parametrize("who", [REQUESTER, AUTHOR], ids=["requester", "author"])
+def test_a_forget_after_the_request_withdraws_it(run, who):
+    async def scenario(store, client):
+        await store.ask(consent())
+        answer = await store.answer(100, AUTHOR, approve=True)
+        assert answer.request is not None
+        before = await store.forgotten_since_asked(answer.request)
+        earlier = answer.request.asked_at - 5  # a forget before the request does not count
+        await client.set(keys.forgotten(GUILD, who), f"{earlier:.3f}")
+        old_forget = await store.forgotten_since_asked(answer.request)
+        await client.set(keys.forgotten(GUILD, who), f"{time.time():.3f}")
+        return before, old_forget, await store.forgotten_since_asked(answer.request)
+
+    before, old_forget, after = run(scenario)
+    assert not before and not old_forget and after

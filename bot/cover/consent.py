@@ -57,6 +57,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 AUTHOR_DECLINED = "The photo's author declined, so I won't make a cover of that photo for you."
 COULD_NOT_ASK = "I couldn't ask the photo's author just now. Please try again in a minute."
 ANSWERED = "This request has already been answered."
+WITHDRAWN = "This request was withdrawn (`/albumify-forget`): nothing was made."
 REQUEST_FIELDS = (
     "channel_id",
     "title",
@@ -282,6 +283,8 @@ class ConsentFlow:
             await self._edit_prompt(
                 interaction, f"❌ <@{author_id}> declined. No cover was made of that photo."
             )
+        elif await self._within_budget(lambda: self.store.forgotten_since_asked(found.request)):
+            await self._edit_prompt(interaction, WITHDRAWN)
         else:
             await self._make(interaction, found.request)
 
