@@ -41,7 +41,7 @@ from albumify.consent import (
     photo_identity,
 )
 from albumify.results import jump_url
-from albumify.schema import CoverJob, job_id_for
+from albumify.schema import CoverJob, cover_options_of, job_id_for
 from bot.cover.consent_buttons import consent_view
 from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
 from bot.utils.busy import BUSY
@@ -58,16 +58,6 @@ AUTHOR_DECLINED = "The photo's author declined, so I won't make a cover of that 
 COULD_NOT_ASK = "I couldn't ask the photo's author just now. Please try again in a minute."
 ANSWERED = "This request has already been answered."
 WITHDRAWN = "This request was withdrawn (`/albumify-forget`): nothing was made."
-REQUEST_FIELDS = (
-    "channel_id",
-    "title",
-    "artist",
-    "advisory",
-    "display_name",
-    "lettering",
-    "reply_to_message_id",
-)
-"""What a pending request keeps of a `CoverRequest` (with its photo), to admit it later."""
 
 
 class CoverHost(Protocol):
@@ -126,18 +116,20 @@ def expired_text(minutes: int) -> str:
 
 
 def stored_fields(request: CoverRequest) -> dict[str, Any]:
-    """A request's job fields as JSON-safe data (no token, no interaction details)."""
+    """What a pending request keeps to be admitted later, as JSON-safe data: its channel, its
+    photo and its cover options (`COVER_OPTIONS`); no token, no interaction details."""
     assert request.image is not None
-    fields = {name: getattr(request, name) for name in REQUEST_FIELDS}
-    fields["image"] = dataclasses.asdict(request.image)
-    return fields
+    return {
+        "channel_id": request.channel_id,
+        "image": dataclasses.asdict(request.image),
+        **cover_options_of(request),
+    }
 
 
 def approved_request(consent: ConsentRequest, interaction: discord.Interaction) -> CoverRequest:
     """The stored request, to be answered through the Approve click's interaction."""
     fields = dict(consent.fields)
     image = ImageCandidate(**fields.pop("image"))
-    fields.pop("reply_to_message_id", None)  # a channel fallback replies to the prompt
     return CoverRequest(
         request_id=consent.request_id,
         guild_id=consent.guild_id,
@@ -149,7 +141,7 @@ def approved_request(consent: ConsentRequest, interaction: discord.Interaction) 
         created_at=interaction.created_at.timestamp(),
         attachment_size_limit=interaction.filesize_limit,
         app_permissions=interaction.app_permissions.value,
-        author_approved=True,
+        author_approved=True,  # no reply_to: a channel fallback replies to the prompt
         **fields,
     )
 
