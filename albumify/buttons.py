@@ -19,6 +19,12 @@ FACE_PICK_ID = "albumify:face:{result_id}"
 """The string select under the numbered preview (`albumify.faces.face_select_row`)."""
 RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
 
+CONSENT_APPROVE_ID = "albumify:consent:approve:{request_id}:{author_id}"
+CONSENT_DECLINE_ID = "albumify:consent:decline:{request_id}:{author_id}"
+"""The consent prompt's buttons: the request (`keys.CONSENT_REQUEST`) and the only member who
+may press them (the photo's author), so a click by anyone else is refused without Redis."""
+SNOWFLAKE_PATTERN = r"[0-9]{1,20}"
+
 VOTE_EMOJI = "⭐"
 REROLL_EMOJI = "🎲"
 DELETE_EMOJI = "🗑️"
@@ -36,6 +42,14 @@ def custom_id_pattern(fmt: str) -> str:
     return (
         "^" + re.escape(fmt).replace(r"\{result_id\}", f"(?P<result_id>{RESULT_ID_PATTERN})") + "$"
     )
+
+
+def consent_id_pattern(fmt: str) -> str:
+    """Regex for a DynamicItem template from one of the CONSENT_*_ID formats above."""
+    pattern = re.escape(fmt)
+    for name in ("request_id", "author_id"):
+        pattern = pattern.replace(rf"\{{{name}\}}", f"(?P<{name}>{SNOWFLAKE_PATTERN})")
+    return "^" + pattern + "$"
 
 
 def vote_label(votes: int) -> str:

@@ -21,7 +21,8 @@ class GuildSettings:
     channels: tuple[int, ...] = ()
     """Channels Albumify may be used in; empty = everywhere."""
     allow_others: bool = False
-    """Members may albumify other members' photos."""
+    """Members may albumify other members' photos without asking their author (else the
+    author approves each: `albumify.consent`)."""
 
     def channel_allowed(self, channel_id: int) -> bool:
         return not self.channels or channel_id in self.channels

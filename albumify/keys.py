@@ -69,6 +69,18 @@ FORGOTTEN = PREFIX + ":forgotten:{guild}:{user}"
 """When the member was last forgotten in the guild (unix time), for as long as a job made
 before could still finish: a worker then drops that job's cover instead of keeping it."""
 
+# -- consent: a photo's author approves a cover of it (`albumify.consent`) ------------------
+CONSENT_REQUEST = PREFIX + ":consent:request:{request_id}"
+"""Hash: a request waiting for the photo's author (`state` pending, the ids, the job fields
+the bot admits on Approve — never a token), `Limits.consent_ttl_s`; once answered only the
+ids and `state` stay, `consent.ANSWERED_TTL_S`, so a late click is told it was answered."""
+CONSENT_ASKED = PREFIX + ":consent:{guild}:{requester}:{photo}:asked"
+"""The pending request of a member for a photo (its request id): a second request while it
+waits does not ask the author again. Lives as long as the request."""
+CONSENT_DECLINED = PREFIX + ":consent:{guild}:{requester}:{photo}:declined"
+"""The author declined the member's request for this photo (attachment id): final, for
+`Limits.consent_decline_ttl_s` (30 days)."""
+
 # -- servers and processes ------------------------------------------------------------------
 GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
 """Hash: `self_votes`, `channels`, `allow_others` ("1"/"0")."""
@@ -181,3 +193,15 @@ def guild_settings(guild_id: int | str) -> str:
 
 def worker_heartbeat(name: str) -> str:
     return WORKER_HEARTBEAT.format(name=name)
+
+
+def consent_request(request_id: int | str) -> str:
+    return CONSENT_REQUEST.format(request_id=request_id)
+
+
+def consent_asked(guild_id: int | str, requester_id: int | str, photo: str) -> str:
+    return CONSENT_ASKED.format(guild=guild_id, requester=requester_id, photo=photo)
+
+
+def consent_declined(guild_id: int | str, requester_id: int | str, photo: str) -> str:
+    return CONSENT_DECLINED.format(guild=guild_id, requester=requester_id, photo=photo)

@@ -106,6 +106,14 @@ class Limits:
     kept_photo_bytes: int = field(default=512 * 1024, metadata={"env": "ALBUMIFY_KEPT_PHOTO_BYTES"})
     """A kept photo is the decoded working image (long side ≤ 1280 px) as a JPEG of at most
     this many bytes, stored once a cover was made from it (never the upload itself)."""
+    consent_ttl_s: int = field(default=600, metadata={"env": "ALBUMIFY_CONSENT_TTL"})
+    """How long a photo's author may answer a request for a cover of their photo (Approve /
+    Decline); after that the request expires and nothing is made."""
+    consent_decline_ttl_s: int = field(
+        default=30 * 24 * 3600, metadata={"env": "ALBUMIFY_CONSENT_DECLINE_TTL"}
+    )
+    """How long an author's Decline is remembered for that photo and requester (final: the
+    author is not asked again, the member is told the author declined)."""
     progress_interval_s: float = field(default=2.0, metadata={"env": "ALBUMIFY_PROGRESS_INTERVAL"})
     title_max_chars: int = field(default=60, metadata={"env": "ALBUMIFY_TITLE_MAX"})
     artist_max_chars: int = field(default=40, metadata={"env": "ALBUMIFY_ARTIST_MAX"})

@@ -13,12 +13,17 @@ import discord
 
 
 class CoverFeature(Protocol):
-    """The cover feature (`bot.cover.cog.Covers`): a result's Re-roll and Delete."""
+    """The cover feature (`bot.cover.cog.Covers`): a result's Re-roll and Delete, and the
+    consent prompt's Approve / Decline."""
 
     async def reroll(self, interaction: discord.Interaction, result_id: str) -> None: ...
 
     async def remake(self, interaction: discord.Interaction, result_id: str, admit: Any) -> None:
         """A new cover from the result's kept photo; `admit` builds its job (cog's `Remake`)."""
+
+    async def answer_consent(
+        self, interaction: discord.Interaction, request_id: int, author_id: int, *, approve: bool
+    ) -> None: ...
 
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None: ...
 

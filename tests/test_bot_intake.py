@@ -116,6 +116,8 @@ def test_content_type_guessed_from_name_and_parameters_ignored():
 def test_someone_elses_photo_needs_the_server_setting(harness):
     async def scenario(intake, _):
         refused = await intake.admit(request(photo_author_id=99))
+        approved = await intake.admit(request(1002, photo_author_id=99, author_approved=True))
+        assert approved.ok and not approved.needs_consent  # its author pressed Approve
         await intake.guilds.update(1, allow_others=True)
         allowed = await intake.admit(request(1001, photo_author_id=99))
         return (
@@ -125,8 +127,8 @@ def test_someone_elses_photo_needs_the_server_setting(harness):
         )
 
     refused, allowed, stored = harness(scenario)
-    assert not refused.ok and refused.message == NOT_YOURS
-    assert allowed.ok and stored == "1"
+    assert not refused.ok and refused.message == NOT_YOURS and refused.needs_consent
+    assert allowed.ok and not allowed.needs_consent and stored == "1"
 
 
 # -- quotas and dedup -----------------------------------------------------------------------
@@ -456,7 +458,8 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
     assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
     assert "albumify-forget-member" in commands
     assert menus == {"Albumify"}
-    assert len(dynamic) == 5  # Vote, Re-roll, Delete, Use another face, the face select
+    assert len(dynamic) == 7  # Vote, Re-roll, Delete, Use another face, the face select,
+    # and the consent prompt's Approve, Decline
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content
 

@@ -160,7 +160,7 @@ def test_slash_command_turns_a_photo_into_a_cover(stack: Stack, discord: FakeDis
 # -- 2. Apps → Albumify, @mention, reply-mention -------------------------------------------
 
 
-def test_context_menu_on_own_message_and_refusal_on_someone_elses(
+def test_context_menu_on_own_message_and_asking_on_someone_elses(
     stack: Stack, discord: FakeDiscord
 ) -> None:
     bob, carol = discord.add_member("bob"), discord.add_member("carol")
@@ -173,10 +173,10 @@ def test_context_menu_on_own_message_and_refusal_on_someone_elses(
     only_acknowledged_once(own, DEFERRED_THINKING)
 
     others = discord.context_menu("Albumify", carol, post)
-    refusal = private_answer(discord, others)  # consent is read from Redis: after the ack
+    note = private_answer(discord, others)  # consent is read from Redis: after the ack
     only_acknowledged_once(others, DEFERRED_THINKING)
-    assert "only albumify your own photos" in refusal.content
-    assert refusal not in discord.channel(viewer=bob)
+    assert "asked them first" in note.content  # bob decides (tests/test_e2e_consent.py)
+    assert note not in discord.channel(viewer=bob)
 
 
 def test_mention_with_a_photo_and_reply_mentions(stack: Stack, discord: FakeDiscord) -> None:

@@ -26,6 +26,8 @@ from albumify.results import ResultRecord
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
 from bot.cover.channels import age_restricted
+from bot.cover.consent import ConsentFlow, PendingConsent
+from bot.cover.consent_buttons import ApproveButton, DeclineButton
 from bot.cover.faces import FacePicker, FacesButton
 from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
@@ -48,8 +50,9 @@ RELEASE_PATIENCE_S = 600.0
 NO_MENTIONS = discord.AllowedMentions.none()
 
 T = TypeVar("T")
-Decide = Callable[[int | None], Awaitable[CoverJob | str]]
-"""Given the deferred response's message id: the queued job, or the text of a refusal."""
+Decide = Callable[[int | None], Awaitable[CoverJob | PendingConsent | str]]
+"""Given the deferred response's message id: the queued job, a request waiting for its
+photo's author (`bot.cover.consent`), or the text of a refusal."""
 Remake = Callable[[ResultRecord | None, CoverRequest], Awaitable[tuple[Admission, CoverJob | None]]]
 """A result (None: gone) and the member's request → the admission and the job to queue."""
 
@@ -68,6 +71,7 @@ class Covers(commands.Cog):
         """Queue watchers and reservations being given back (kept until they end)."""
         self.menu = app_commands.ContextMenu(name="Albumify", callback=self.albumify_message)
         app_commands.guild_only(self.menu)
+        self.consent = ConsentFlow(self)
 
     @property
     def intake(self) -> Intake:
@@ -152,14 +156,19 @@ class Covers(commands.Cog):
             channel_nsfw=age_restricted(message.channel),
         )
 
-        async def decide() -> str | None:
+        async def decide() -> str | PendingConsent | None:
             admission = await self.intake.admit(request)
+            if admission.needs_consent:
+                return await self.consent.register(request)
             if not admission.ok:
                 return admission.message or NO_IMAGE
             await self.intake.enqueue(request, admission)
             return None
 
         refusal = await self._within_budget(request, job_id_for(request.request_id), decide)
+        if isinstance(refusal, PendingConsent):
+            await self.consent.prompt_by_reply(message, refusal)
+            return
         if refusal:
             await self._reply(message, refusal)
             return
@@ -247,8 +256,10 @@ class Covers(commands.Cog):
             )
             return
 
-        async def decide(response_message_id: int | None) -> CoverJob | str:
+        async def decide(response_message_id: int | None) -> CoverJob | PendingConsent | str:
             admission = await self.intake.admit(request)
+            if admission.needs_consent:
+                return await self.consent.register(request)
             if not admission.ok:
                 return admission.message or NO_IMAGE
             return await self.intake.enqueue(
@@ -274,6 +285,8 @@ class Covers(commands.Cog):
         decision = await self._within_budget(request, job_id, lambda: decide(message_id))
         if isinstance(decision, str):
             await self._answer_privately(interaction, decision)
+        elif isinstance(decision, PendingConsent):
+            await self.consent.prompt_by_interaction(interaction, decision)
         elif decision is not None:
             self._watch(interaction, decision.job_id)
 
@@ -360,6 +373,11 @@ class Covers(commands.Cog):
         job_id = job_id_for(request.request_id, kind="reroll")
         await self._acknowledged(interaction, request, job_id, decide)
 
+    async def answer_consent(
+        self, interaction: discord.Interaction, request_id: int, author_id: int, *, approve: bool
+    ) -> None:
+        await self.consent.answer(interaction, request_id, author_id, approve=approve)
+
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None:
         result = await self.bot.results.get(result_id)
         manages = interaction.permissions.manage_messages
@@ -398,4 +416,6 @@ def _permissions_in(message: discord.Message) -> int | None:
 
 async def setup(bot: AlbumifyBot) -> None:
     await bot.add_cog(Covers(bot))
-    bot.add_dynamic_items(RerollButton, DeleteButton, FacesButton, FacePicker)
+    bot.add_dynamic_items(
+        RerollButton, DeleteButton, FacesButton, FacePicker, ApproveButton, DeclineButton
+    )

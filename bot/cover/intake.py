@@ -99,6 +99,8 @@ class CoverRequest:
     """The bot's permissions in the channel (Discord's bitfield), for the worker's warnings."""
     channel_nsfw: bool = False
     """Asked in an age-restricted channel (`bot.cover.channels.age_restricted`)."""
+    author_approved: bool = False
+    """The photo's author pressed Approve on this request (`bot.cover.consent`)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class Admission:
     """Member-facing text for a refusal or a reused job."""
     job_id: str | None = None
     reused: bool = False
+    needs_consent: bool = False
+    """Someone else's photo in a server that asks its author first (`bot.cover.consent`)."""
 
 
 class Intake:
@@ -166,12 +170,13 @@ class Intake:
         if refusal:
             return Admission(False, refusal)
         guild = await self.guilds.get(request.guild_id)
-        if request.photo_author_id != request.requester_id and not guild.allow_others:
-            return Admission(False, NOT_YOURS)
         if not guild.channel_allowed(request.channel_id):
             # Servers may keep Albumify to some channels (`/albumify-config channels:`).
             where = ", ".join(f"<#{channel}>" for channel in guild.channels)
             return Admission(False, f"Albumify is used in {where} on this server.")
+        others = request.photo_author_id != request.requester_id and not guild.allow_others
+        if others and not request.author_approved:  # the author is asked (bot.cover.consent)
+            return Admission(False, NOT_YOURS, needs_consent=True)
         return await self._reserve(request, job_id_for(request.request_id), self.dedup_key(request))
 
     @staticmethod

@@ -230,7 +230,7 @@ class Leaderboard(commands.Cog):
     @app_commands.describe(
         self_votes="Let members vote for their own covers",
         channels="Channels Albumify works in (mentions or ids), or 'all'",
-        allow_others="Let members albumify other members' photos",
+        allow_others="Let members albumify other members' photos without asking their author",
     )
     async def albumify_config(
         self,

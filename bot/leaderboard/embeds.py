@@ -59,5 +59,5 @@ def settings_text(settings: GuildSettings) -> str:
     return (
         f"**Self-votes:** {'on' if settings.self_votes else 'off'}\n"
         f"**Albumify works in:** {channels}\n"
-        f"**Members may albumify others' photos:** {'yes' if settings.allow_others else 'no'}"
+        f"**Others' photos without asking:** {'yes' if settings.allow_others else 'no'}"
     )

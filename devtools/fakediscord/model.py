@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.fakediscord.mentions import Pings
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
@@ -133,6 +135,8 @@ class FakeMessage:
     history: list[str] = field(default_factory=list)
     """Every content this message showed, in order (progress edits, then the result)."""
     deleted: bool = False
+    pings: Pings = field(default_factory=Pings)
+    """Who the bot's message notified when it was created (`mentions`; edits never ping)."""
 
     @property
     def ephemeral(self) -> bool:

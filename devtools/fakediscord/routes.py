@@ -7,6 +7,8 @@ others are stripped without the message-content intent. Mistakes the real Discor
 reject are recorded in `protocol_errors` as well as answered. Bot-token calls in a guild
 channel are checked against the bot's permissions there (`permissions`); a DM to a member who
 closed them gets 50007; `nonce` + `enforce_nonce` dedupe a sender's channel posts.
+A new message of the bot's records whom it pings (`FakeMessage.pings`: its text's mentions as
+`allowed_mentions` lets them through, `mentions`); an edit never pings.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from devtools.fakediscord.gateway import Gateway
 from devtools.fakediscord.guild import BOT_TOKEN
+from devtools.fakediscord.mentions import InvalidAllowedMentions, pings
 from devtools.fakediscord.model import (
     EPHEMERAL,
     INTERACTION_DEADLINE_S,
@@ -107,6 +110,7 @@ class Routes(Gateway):
                 if message is None:
                     message = self._new_message(int(channel_id), self.bot)
                     self._apply(message, body, req)
+                    self._notify(message, body)
                     self._remember_nonce(message, body)
                     await self._dispatch_message_create(message)
                 return json_response(200, message.payload())
@@ -202,6 +206,7 @@ class Routes(Gateway):
                 message.history.append("")
             else:
                 self._apply(message, data, req)
+                self._notify(message, data)
         elif callback_type in (6, 7) and interaction.source_message_id:
             message = self._live(interaction.source_message_id)
             if message is not None and callback_type == 7:
@@ -267,8 +272,24 @@ class Routes(Gateway):
             message.flags |= EPHEMERAL
             message.visible_to = interaction.user.id
         self._apply(message, req.payload or {}, req)
+        self._notify(message, req.payload or {})
         await self._dispatch_message_create(message)
         return json_response(200, message.payload())
+
+    def _notify(self, message: FakeMessage, body: dict[str, Any]) -> None:
+        """A new message of the bot's: who it pings (`mentions`), as `allowed_mentions` says."""
+        reference = message.message_reference or {}
+        replied = self._live(int(reference.get("message_id") or 0))
+        try:
+            message.pings = pings(
+                message.content,
+                body.get("allowed_mentions"),
+                replied.author.id if replied is not None else None,
+            )
+        except InvalidAllowedMentions as err:
+            self.protocol_errors.append(f"message {message.id}: {err}")
+            return
+        message.mentions = [self.members[u] for u in message.pings.users if u in self.members]
 
     def _open_dm(self, body: dict[str, Any]) -> web.Response:
         """POST /users/@me/channels: the bot's DM channel with a member (made once)."""
