@@ -42,6 +42,7 @@ from albumify.consent import (
 )
 from albumify.results import jump_url
 from albumify.schema import CoverJob, cover_options_of, job_id_for
+from bot.cover.channels import age_restricted
 from bot.cover.consent_buttons import consent_view
 from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
 from bot.utils.busy import BUSY
@@ -141,6 +142,7 @@ def approved_request(consent: ConsentRequest, interaction: discord.Interaction) 
         created_at=interaction.created_at.timestamp(),
         attachment_size_limit=interaction.filesize_limit,
         app_permissions=interaction.app_permissions.value,
+        channel_nsfw=age_restricted(interaction.channel),  # the prompt's: the request's channel
         author_approved=True,  # no reply_to: a channel fallback replies to the prompt
         **fields,
     )
