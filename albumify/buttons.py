@@ -14,10 +14,15 @@ REROLL_ID = "albumify:reroll:{result_id}"
 DELETE_ID = "albumify:delete:{result_id}"
 VOTE_ID = "albumify:vote:{result_id}"
 RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
+CANCEL_ID = "albumify:cancel:{job_id}"
+"""On the progress message (not the result): cancels the job (`albumify.cancel`)."""
+JOB_ID_PATTERN = r"albumify-[a-z]{1,16}-[0-9]{1,24}"
+"""`albumify.schema.job_id_for`'s ids."""
 
 VOTE_EMOJI = "⭐"
 REROLL_EMOJI = "🎲"
 DELETE_EMOJI = "🗑️"
+CANCEL_EMOJI = "✖️"
 
 ACTION_ROW = 1
 BUTTON = 2
@@ -62,3 +67,14 @@ def result_buttons(result_id: str) -> list[dict[str, Any]]:
 
 def result_row(result_id: str) -> dict[str, Any]:
     return {"type": ACTION_ROW, "components": result_buttons(result_id)}
+
+
+def cancel_id_pattern() -> str:
+    """Regex for the Cancel button's DynamicItem template (group `job_id`)."""
+    return "^" + re.escape(CANCEL_ID).replace(r"\{job_id\}", f"(?P<job_id>{JOB_ID_PATTERN})") + "$"
+
+
+def cancel_row(job_id: str) -> dict[str, Any]:
+    """The progress message's row: Cancel, until the cover is posted (raw JSON, for the worker)."""
+    button = _button(SECONDARY, "Cancel", CANCEL_EMOJI, CANCEL_ID.format(job_id=job_id))
+    return {"type": ACTION_ROW, "components": [button]}

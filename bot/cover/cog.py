@@ -24,6 +24,7 @@ from discord.ext import commands
 
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
+from bot.cover.cancel import CancelButton, cancel_view, post_status
 from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
 from bot.utils.busy import BUSY
@@ -157,6 +158,7 @@ class Covers(commands.Cog):
         if refusal:
             await self._reply(message, refusal)
             return
+        await post_status(self.bot.redis, message, job_id_for(request.request_id))
         with contextlib.suppress(discord.HTTPException):
             await message.add_reaction("⏳")  # feedback; needs Add Reactions, so best effort
 
@@ -315,7 +317,8 @@ class Covers(commands.Cog):
     def _watch(self, interaction: discord.Interaction, job_id: str) -> None:
         async def edit(text: str) -> None:
             await self.intake.edit_while_queued(
-                job_id, lambda: interaction.edit_original_response(content=text)
+                job_id,
+                lambda: interaction.edit_original_response(content=text, view=cancel_view(job_id)),
             )
 
         self._background(
@@ -386,4 +389,4 @@ def _permissions_in(message: discord.Message) -> int | None:
 
 async def setup(bot: AlbumifyBot) -> None:
     await bot.add_cog(Covers(bot))
-    bot.add_dynamic_items(RerollButton, DeleteButton)
+    bot.add_dynamic_items(RerollButton, DeleteButton, CancelButton)
