@@ -14,7 +14,9 @@ pipeline preloaded, chosen by environment variables that only this launcher read
   file (the cover), set `test:posted:<job id>` and sleep: killed there, nothing of the answer
   is recorded yet;
 - `ALBUMIFY_TEST_RECORDED_DELAY=SECONDS`: right after the posted cover's record is written
-  (`result_posted`), set `test:recorded:<job id>` and sleep.
+  (`result_posted`), set `test:recorded:<job id>` and sleep;
+- `ALBUMIFY_TEST_HOLDS=1`: points where a test can hold a job until it lets it go
+  (`tests.support.holds`).
 
 Production code has no such hooks.
 """
@@ -129,6 +131,10 @@ def main() -> int:
     recorded_delay = float(os.environ.get("ALBUMIFY_TEST_RECORDED_DELAY", "0") or 0)
     if recorded_delay > 0:
         pause_after_recording(recorded_delay)
+    if os.environ.get("ALBUMIFY_TEST_HOLDS"):
+        from tests.support import holds
+
+        holds.install()
     job_module.set_pipeline(pipeline, settings)
     return run(settings, burst=arguments.burst, name=arguments.name)
 
