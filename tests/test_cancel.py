@@ -256,3 +256,21 @@ def test_the_watch_says_finishing_once_an_attempt_claimed(redis_sync):
         cancelled.check()
     with pytest.raises(JobCancelled):
         cancelled.claim_finish()
+
+
+def test_a_refusal_is_an_answer_too_and_takes_the_status_reply_away(
+    fake_rest, settings, redis_sync, pipeline
+):
+    """A photo the worker cannot use: the member is told why, Cancel no longer applies (a
+    late press is told it is done) and the "Making your cover…" reply does not stay."""
+    url = fake_rest.add_file("/attachments/1/5/me.png", b"<html>not a photo</html>")
+    job = cover_job(url, application_id=None, token_expires_at=None, reply_to_message_id=777)
+    redis_sync.set(keys.status_message(JOB), 888)
+
+    outcome = task_for(job, settings, redis_sync, token=None).run()
+
+    assert outcome.status == "refused"
+    (notice,) = fake_rest.calls("POST", "/channels/20/messages")
+    assert notice.payload["content"].startswith("⚠️") and not notice.files
+    assert fake_rest.calls("DELETE", "/channels/20/messages/888")
+    assert cancel.claim(redis_sync, JOB, cancel.CANCELLED) == cancel.FINISHING

@@ -45,11 +45,18 @@ class CancelWatch:
             raise JobCancelled(self.job_id)
         self.finishing = outcome == cancel.FINISHING  # an earlier attempt of this job claimed
 
+    def claim_answer(self) -> bool:
+        """Take the outcome before the job's final answer (its cover, or a notice that it
+        cannot make one); False when a Cancel came first (then nothing is said)."""
+        if not self.finishing:
+            won = cancel.claim(self.redis, self.job_id, cancel.FINISHING)
+            self.finishing = won == cancel.FINISHING
+        return self.finishing
+
     def claim_finish(self) -> None:
         """Take the outcome before posting the cover, or stop (a Cancel came first)."""
-        if cancel.claim(self.redis, self.job_id, cancel.FINISHING) != cancel.FINISHING:
+        if not self.claim_answer():
             raise JobCancelled(self.job_id)
-        self.finishing = True
 
     def components(self) -> list[dict[str, Any]]:
         """What a progress edit carries: Cancel until the outcome is claimed, then nothing."""
@@ -83,7 +90,8 @@ def show_cancelled(api: DiscordAPI, application_id: int, token: str | None, job_
 
 
 def remove_status_message(api: DiscordAPI, watch: CancelWatch, channel_id: int) -> None:
-    """The cover is posted: a reply-mention's "working on it" reply (with its Cancel) goes.
+    """The job answered (its cover, or a notice): a reply-mention's "Making your cover…" reply
+    (with its Cancel) goes.
     The bot deletes it too when it stored the id after this looked (`bot.cover.cancel`)."""
     message_id = watch.status_message_id()
     if message_id is None:

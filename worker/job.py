@@ -441,8 +441,11 @@ class CoverTask:
 
     def _tell(self, text: str) -> None:
         """The member's one notice, through the first path that works (best effort)."""
+        if not self.cancel.claim_answer():
+            return  # cancelled meanwhile: the message says so, nothing more is said
         try:
             delivered = self.courier.notify(text)
+            remove_status_message(self.api, self.cancel, self.job.channel_id)
         except Exception as err:  # telling is best effort; the job's own error matters more
             log.warning("job %s: could not tell the member: %s", self.job.job_id, err)
             delivered = False

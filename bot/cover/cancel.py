@@ -7,7 +7,8 @@ privately. A press claims the job's one outcome (`albumify.cancel`):
   and the message says "Cancelled" (without buttons);
 - won while a worker makes it: the same, and the worker stops at its next stage boundary and
   posts nothing (it writes "Cancelled" over its own last progress edit);
-- lost: the worker has claimed it to post the cover: the presser is told it is done.
+- lost: the worker has claimed it to post the cover (or to tell why it cannot make one):
+  the presser is told it is done.
 
 On the reply-mention path the bot posts a reply that carries the button (`post_status`); the
 cover comes as its own reply and the status reply is deleted then.
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 STATUS_TEXT = "⏳ Making your cover…"
 NOT_YOURS = "Only the person who asked for this cover (or a moderator) can cancel it."
-TOO_LATE = "That cover is already made and on its way: it's too late to cancel it."
+TOO_LATE = "It's too late to cancel: that request is already done."
 NOTHING_LEFT = "That request has already ended: there's nothing left to cancel."
 
 
@@ -109,6 +110,8 @@ class Canceller:
             return
         await interaction.response.defer()  # an update of the button's message, shown below
         removed = await asyncio.to_thread(self._dequeue, job_id)
+        if removed:  # it will never run: its interaction token is not needed any more
+            await self.redis.delete(keys.token(job_id))
         await self.bot.intake.quota.release(
             member_key=keys.member_quota(job.guild_id, job.requester_id),
             guild_key=keys.guild_quota(job.guild_id),
@@ -185,8 +188,9 @@ async def post_status(redis: Any, message: discord.Message, job_id: str) -> None
     """A reply-mention's progress reply, with the Cancel button (best effort: a channel where
     the bot may not post still gets its cover, or a notice, from the worker).
 
-    The worker deletes it once the cover is posted; if the cover was claimed before the id
-    was stored here, the worker could not see it, so the bot deletes it itself.
+    The worker deletes it once the job answered (the cover, or a notice); if the worker
+    claimed its answer before the id was stored here, it could not see it, so the bot
+    deletes it itself.
     """
     try:
         status = await message.reply(
