@@ -18,6 +18,10 @@ FACES_ID = "albumify:faces:{result_id}"
 FACE_PICK_ID = "albumify:face:{result_id}"
 """The string select under the numbered preview (`albumify.faces.face_select_row`)."""
 RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
+CANCEL_ID = "albumify:cancel:{job_id}"
+"""On the progress message (not the result): cancels the job (`albumify.cancel`)."""
+JOB_ID_PATTERN = r"albumify-[a-z]{1,16}-[0-9]{1,24}"
+"""`albumify.schema.job_id_for`'s ids."""
 
 CONSENT_APPROVE_ID = "albumify:consent:approve:{request_id}:{author_id}"
 CONSENT_DECLINE_ID = "albumify:consent:decline:{request_id}:{author_id}"
@@ -30,6 +34,7 @@ REROLL_EMOJI = "🎲"
 DELETE_EMOJI = "🗑️"
 FACES_EMOJI = "👥"
 FACES_LABEL = "Use another face"
+CANCEL_EMOJI = "✖️"
 
 ACTION_ROW = 1
 BUTTON = 2
@@ -90,3 +95,14 @@ def faces_component(result_id: str) -> dict[str, Any]:
 
 def result_row(result_id: str, *, faces: int = 0) -> dict[str, Any]:
     return {"type": ACTION_ROW, "components": result_buttons(result_id, faces=faces)}
+
+
+def cancel_id_pattern() -> str:
+    """Regex for the Cancel button's DynamicItem template (group `job_id`)."""
+    return "^" + re.escape(CANCEL_ID).replace(r"\{job_id\}", f"(?P<job_id>{JOB_ID_PATTERN})") + "$"
+
+
+def cancel_row(job_id: str) -> dict[str, Any]:
+    """The progress message's row: Cancel, until the cover is posted (raw JSON, for the worker)."""
+    button = _button(SECONDARY, "Cancel", CANCEL_EMOJI, CANCEL_ID.format(job_id=job_id))
+    return {"type": ACTION_ROW, "components": [button]}

@@ -218,6 +218,8 @@ def _job_keys(job_ids: Iterable[str]) -> list[str]:
             keys.queue_edit(job_id),
             keys.job_result(job_id),
             keys.admission_cancelled(job_id),
+            keys.job_outcome(job_id),
+            keys.status_message(job_id),
         )
     ]
 

@@ -22,6 +22,13 @@ JOB_STARTED = PREFIX + ":job:{job_id}:started"
 """Set by the worker when it takes over the job's message (the bot stops editing it)."""
 QUEUE_EDIT = PREFIX + ":job:{job_id}:queue-edit"
 """Held by the bot while a 'queued' edit is in flight; the worker waits for it."""
+JOB_OUTCOME = PREFIX + ":job:{job_id}:outcome"
+"""Cancel vs. finish, claimed once (`albumify.cancel`): "cancelled" by the bot's Cancel button
+(the worker reads it at every stage boundary), "finishing" by the worker just before it posts
+the cover. Whoever sets it first wins; `cancel.OUTCOME_TTL_S`."""
+STATUS_MESSAGE = PREFIX + ":job:{job_id}:status-message"
+"""A reply-mention request's "working on it" reply (its message id): it carries the Cancel
+button, and whoever sees the cover posted (bot or worker) deletes it."""
 
 # -- admission: quotas and duplicates -------------------------------------------------------
 MEMBER_QUOTA = PREFIX + ":quota:member:{guild}:{user}"
@@ -115,6 +122,14 @@ def job_started(job_id: str) -> str:
 
 def queue_edit(job_id: str) -> str:
     return QUEUE_EDIT.format(job_id=job_id)
+
+
+def job_outcome(job_id: str) -> str:
+    return JOB_OUTCOME.format(job_id=job_id)
+
+
+def status_message(job_id: str) -> str:
+    return STATUS_MESSAGE.format(job_id=job_id)
 
 
 def member_quota(guild_id: int, member_id: int) -> str:

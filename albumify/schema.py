@@ -146,7 +146,7 @@ class CoverJob:
 class CoverOutcome:
     """What a job returns (stored by RQ as the job result)."""
 
-    STATUSES: ClassVar[tuple[str, ...]] = ("posted", "refused", "duplicate", "failed")
+    STATUSES: ClassVar[tuple[str, ...]] = ("posted", "refused", "duplicate", "failed", "cancelled")
 
     status: str
     result_id: str

@@ -458,8 +458,8 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
     assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
     assert "albumify-forget-member" in commands
     assert menus == {"Albumify"}
-    assert len(dynamic) == 7  # Vote, Re-roll, Delete, Use another face, the face select,
-    # and the consent prompt's Approve, Decline
+    assert len(dynamic) == 8  # Vote, Re-roll, Delete, Cancel, Use another face, the face
+    # select, and the consent prompt's Approve, Decline
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content
 

@@ -75,12 +75,19 @@ def wait_reply(stack: Stack, message: FakeMessage, timeout: float = 90.0) -> Fak
     fake = stack.fake
     try:
         return fake.wait_until(
-            lambda: next((m for m in fake.replies_to(message) if m.author.bot), None),
+            lambda: next((m for m in fake.replies_to(message) if answer_reply(m)), None),
             f"the bot's reply to message {message.id}",
             timeout,
         )
     except AssertionError as err:
         raise AssertionError(f"{err}\n{stack.logs()}") from None
+
+
+def answer_reply(message: FakeMessage) -> bool:
+    """A reply of the bot that answers a request: not the reply-mention's status reply, which
+    only carries the Cancel button while the cover is made (docs/discord.md)."""
+    status = any(i.startswith("albumify:cancel:") for i in message.custom_ids)
+    return message.author.bot and not status
 
 
 def private_answer(fake: FakeDiscord, interaction: FakeInteraction, timeout: float = 10.0):

@@ -181,6 +181,11 @@ class DiscordAPI:
         path = f"/channels/{channel_id}/messages"
         return self._request("POST", path, path, payload, files, auth=True)
 
+    def delete_message(self, channel_id: int, message_id: int) -> None:
+        """Delete one of the bot's own channel messages (bot token)."""
+        path = f"/channels/{channel_id}/messages/{message_id}"
+        self._request("DELETE", path, path, {}, (), auth=True)
+
     def open_dm(self, user_id: int) -> int:
         """The id of the bot's DM channel with the member."""
         path = "/users/@me/channels"

@@ -39,6 +39,7 @@ from albumify.results import (
 from albumify.schema import CoverJob, CoverOutcome, cover_options_of, request_identity
 from albumify.settings import Settings
 from imaging.photo import Photo, decode_photo, encode_kept_photo
+from worker.cancel import CancelWatch, JobCancelled, remove_status_message, show_cancelled
 from worker.delivery import ANSWERED, Address, Courier, Undeliverable
 from worker.discord_api import (
     DiscordAPI,
@@ -149,6 +150,7 @@ class CoverTask:
         self.started = time.monotonic()
         self.courier = Courier(Address.of(job), self.api, self._load_token(), clock=clock)
         self._dedup_key: str | None = None
+        self.cancel = CancelWatch(redis, job.job_id)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -166,7 +168,7 @@ class CoverTask:
         except BaseException:
             self._release_dedup()
             raise
-        if outcome.status in ("refused", "failed"):
+        if outcome.status in ("refused", "failed", "cancelled"):
             self._release_dedup()
         return outcome
 
@@ -174,6 +176,8 @@ class CoverTask:
         job = self.job
         try:
             return self._make_and_post()
+        except JobCancelled:
+            return self._cancelled()
         except MissingAsset as err:
             log.error("job %s: pipeline not ready: %s", job.job_id, err)
             return self._refuse(
@@ -249,6 +253,7 @@ class CoverTask:
         members = (job.requester_id, job.photo_author_id)
         if forgotten_since(self.redis, job.guild_id, members, job.requested_at):
             return self._drop_forgotten(digest)
+        self.cancel.claim_finish()  # from here on the cover is posted, or nothing is
         reroll_ttl_s = self._keep_photo(photo, digest)
         save_result(self.redis, record, reroll_ttl_s=reroll_ttl_s)  # before posting: buttons work
         seconds = time.monotonic() - self.started
@@ -266,6 +271,7 @@ class CoverTask:
         )
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
+        remove_status_message(self.api, self.cancel, job.channel_id)
         answered_ttl = max(self.settings.limits.photo_ttl_s, 60)
         if message_id is not None:  # the record and "answered" in one step: a retry posts nothing
             channel_id = int(message.get("channel_id") or job.channel_id)
@@ -408,7 +414,9 @@ class CoverTask:
     # -- talking to Discord ---------------------------------------------------------------
 
     def progress(self, stage: str) -> None:
-        """Pipeline callback: job.meta always, the message at most every ~2 s."""
+        """Pipeline callback (a stage boundary: a cancelled job stops here): job.meta always,
+        the message at most every ~2 s, with the Cancel button."""
+        self.cancel.check()
         self._set_stage(stage)
         if not self.courier.token_alive():
             return
@@ -417,7 +425,9 @@ class CoverTask:
             return
         try:
             self.progress_api.edit_original(
-                self.job.application_id or 0, self.courier.token or "", progress_payload(text)
+                self.job.application_id or 0,
+                self.courier.token or "",
+                progress_payload(text, self.cancel.components()),
             )
         except TokenExpired:
             self.courier.token = None
@@ -437,8 +447,11 @@ class CoverTask:
 
     def _tell(self, text: str) -> None:
         """The member's one notice, through the first path that works (best effort)."""
+        if not self.cancel.claim_answer():
+            return  # cancelled meanwhile: the message says so, nothing more is said
         try:
             delivered = self.courier.notify(text)
+            remove_status_message(self.api, self.cancel, self.job.channel_id)
         except Exception as err:  # telling is best effort; the job's own error matters more
             log.warning("job %s: could not tell the member: %s", self.job.job_id, err)
             delivered = False
@@ -450,6 +463,17 @@ class CoverTask:
         self._set_stage("refused")
         self._tell(f"⚠️ {text}")
         return CoverOutcome(status="refused", result_id=self.job.result_id, error=text)
+
+    def _cancelled(self) -> CoverOutcome:
+        """Cancelled by the member or a moderator: nothing is posted, the job ends cleanly."""
+        log.info("job %s: cancelled; nothing posted", self.job.job_id)
+        self._set_stage("cancelled")
+        token = self.courier.token if self.courier.token_alive() else None
+        show_cancelled(self.progress_api, self.job.application_id or 0, token, self.job.job_id)
+        if self.rq_job is not None:
+            self.rq_job.meta[ANSWERED] = "cancelled"
+            self.rq_job.save_meta()
+        return CoverOutcome(status="cancelled", result_id=self.job.result_id)
 
     def _fail(self, err: Undeliverable) -> CoverOutcome:
         """Discord will not take this cover: no record of it stays, the member hears why."""

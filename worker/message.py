@@ -23,8 +23,12 @@ class LibraryCover(Protocol):
     genre: str | None
 
 
-def progress_payload(text: str) -> dict[str, Any]:
-    return {"content": text, "allowed_mentions": NO_MENTIONS}
+def progress_payload(text: str, components: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A stage's text; `components` (the Cancel row) replace the message's buttons when given."""
+    payload: dict[str, Any] = {"content": text, "allowed_mentions": NO_MENTIONS}
+    if components is not None:
+        payload["components"] = components
+    return payload
 
 
 def notice_payload(text: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from discord.ext import commands
 from albumify.results import ResultRecord
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
+from bot.cover.cancel import CancelButton, cancel_view, post_status
 from bot.cover.channels import age_restricted
 from bot.cover.consent import ConsentFlow, PendingConsent
 from bot.cover.consent_buttons import ApproveButton, DeclineButton
@@ -172,6 +173,7 @@ class Covers(commands.Cog):
         if refusal:
             await self._reply(message, refusal)
             return
+        await post_status(self.bot.redis, message, job_id_for(request.request_id))
         with contextlib.suppress(discord.HTTPException):
             await message.add_reaction("⏳")  # feedback; needs Add Reactions, so best effort
 
@@ -335,7 +337,8 @@ class Covers(commands.Cog):
     def _watch(self, interaction: discord.Interaction, job_id: str) -> None:
         async def edit(text: str) -> None:
             await self.intake.edit_while_queued(
-                job_id, lambda: interaction.edit_original_response(content=text)
+                job_id,
+                lambda: interaction.edit_original_response(content=text, view=cancel_view(job_id)),
             )
 
         self._background(
@@ -417,5 +420,11 @@ def _permissions_in(message: discord.Message) -> int | None:
 async def setup(bot: AlbumifyBot) -> None:
     await bot.add_cog(Covers(bot))
     bot.add_dynamic_items(
-        RerollButton, DeleteButton, FacesButton, FacePicker, ApproveButton, DeclineButton
+        RerollButton,
+        DeleteButton,
+        CancelButton,
+        FacesButton,
+        FacePicker,
+        ApproveButton,
+        DeclineButton,
     )

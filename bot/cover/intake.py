@@ -416,7 +416,7 @@ class Intake:
         if not await self.redis.set(lock, holder, nx=True, px=int(QUEUE_EDIT_LEASE_S * 1000)):
             return False
         try:
-            if await self.redis.exists(keys.job_started(job_id)):
+            if await self.redis.exists(keys.job_started(job_id), keys.job_outcome(job_id)):
                 return False
             await edit()
             return True

@@ -144,8 +144,8 @@ class Privacy(commands.Cog):
                         request.application_id, request.token, client=self.bot
                     )
                     await webhook.edit_message(
-                        "@original", content=CANCELLED, allowed_mentions=NO_MENTIONS
-                    )
+                        "@original", content=CANCELLED, view=None, allowed_mentions=NO_MENTIONS
+                    )  # view=None: its Cancel button goes too
                 elif request.reply_to_message_id:
                     channel = self.bot.get_partial_messageable(
                         request.channel_id, guild_id=request.guild_id

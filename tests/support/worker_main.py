@@ -14,7 +14,9 @@ pipeline preloaded, chosen by environment variables that only this launcher read
   file (the cover), set `test:posted:<job id>` and sleep: killed there, nothing of the answer
   is recorded yet;
 - `ALBUMIFY_TEST_RECORDED_DELAY=SECONDS`: right after the posted cover's record is written
-  (`result_posted`), set `test:recorded:<job id>` and sleep.
+  (`result_posted`), set `test:recorded:<job id>` and sleep;
+- `ALBUMIFY_TEST_HOLDS=1`: points where a test can hold a job until it lets it go
+  (`tests.support.holds`);
 - `ALBUMIFY_TEST_NSFW_SCORE=SCORE`: the content check's real detector runs, but reports
   SCORE for `FEMALE_BREAST_EXPOSED` on every photo (the refusal path without an explicit
   image).
@@ -146,6 +148,10 @@ def main() -> int:
     nsfw_score = os.environ.get("ALBUMIFY_TEST_NSFW_SCORE", "")
     if nsfw_score:
         stub_nudity_score(float(nsfw_score))
+    if os.environ.get("ALBUMIFY_TEST_HOLDS"):
+        from tests.support import holds
+
+        holds.install()
     job_module.set_pipeline(pipeline, settings)
     return run(settings, burst=arguments.burst, name=arguments.name)
 
