@@ -12,12 +12,16 @@ from typing import Any
 
 REROLL_ID = "albumify:reroll:{result_id}"
 DELETE_ID = "albumify:delete:{result_id}"
+EDIT_ID = "albumify:edit:{result_id}"
+EDIT_FORM_ID = "albumify:edit-form:{result_id}"
+"""The Edit button's modal (its submit carries this id; the bot matches it after a restart)."""
 VOTE_ID = "albumify:vote:{result_id}"
 RESULT_ID_PATTERN = r"[0-9a-z-]{1,64}"
 
 VOTE_EMOJI = "⭐"
 REROLL_EMOJI = "🎲"
 DELETE_EMOJI = "🗑️"
+EDIT_EMOJI = "✏️"
 
 ACTION_ROW = 1
 BUTTON = 2
@@ -52,11 +56,12 @@ def vote_component(result_id: str, votes: int = 0) -> dict[str, Any]:
 
 
 def result_buttons(result_id: str) -> list[dict[str, Any]]:
-    """Re-roll, Delete, Vote: the row under every posted cover."""
+    """Re-roll, Delete, Vote, Edit: the row under every posted cover."""
     return [
         _button(SECONDARY, "Re-roll", REROLL_EMOJI, REROLL_ID.format(result_id=result_id)),
         _button(DANGER, "Delete", DELETE_EMOJI, DELETE_ID.format(result_id=result_id)),
         vote_component(result_id),
+        _button(SECONDARY, "Edit", EDIT_EMOJI, EDIT_ID.format(result_id=result_id)),
     ]
 
 

@@ -202,6 +202,7 @@ class CoverTask:
             return duplicate
 
         from imaging.photo import encode_cover
+        from worker.edit import keep_layers
         from worker.pipeline import CoverOptions
 
         pipeline = current_pipeline(self.settings)
@@ -258,6 +259,8 @@ class CoverTask:
             seconds=seconds,
             notes=list(result.notes),
         )
+        keep_layers(self.redis, result, result_id=result_id, ttl_s=reroll_ttl_s,
+                    message=payload, filename=filename)  # fmt: skip
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
         answered_ttl = max(self.settings.limits.photo_ttl_s, 60)
