@@ -459,7 +459,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
     assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
     assert "albumify-forget-member" in commands
     assert menus == {"Albumify"}
-    assert len(dynamic) == 3  # Vote, Re-roll, Delete
+    assert len(dynamic) == 4  # Vote, Re-roll, Delete, Edit
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content
 

@@ -48,6 +48,16 @@ NO_MENTIONS: dict[str, Any] = {"parse": []}
 TOKEN_MARGIN_S = 30.0
 
 
+_SETTINGS: list[Settings] = []
+
+
+def _settings() -> Settings:
+    """The worker's settings, read once (worker.job keeps its own; it imports this module)."""
+    if not _SETTINGS:
+        _SETTINGS.append(Settings.from_env())
+    return _SETTINGS[0]
+
+
 # -- keeping layers (the cover job) ------------------------------------------------------
 
 
@@ -62,7 +72,7 @@ def keep_layers(
 ) -> int:
     """Keep what an edit of this cover needs, for `ttl_s` (the kept photo's time left).
     Best effort: a cover is never lost for its layers. Returns the bytes stored (0: none)."""
-    layers = result.layers
+    layers = getattr(result, "layers", None)  # a stand-in pipeline may keep none
     if layers is None or ttl_s <= 0:
         return 0
     layers.meta = {
@@ -134,9 +144,7 @@ def edit_cover(payload: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point (JSON in, JSON out): `albumify.edits.EDIT_FUNCTION`."""
     job = EditJob.from_dict(payload)
     rq_job = get_current_job()
-    from worker.job import current_settings
-
-    settings = current_settings()
+    settings = _settings()
     add_secret(settings.discord_token)
     redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
     with job_context(job.job_id, job.guild_id):
