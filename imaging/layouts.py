@@ -294,7 +294,7 @@ def fullbleed(scene: Scene) -> Composed:
     """The whole photo graded to the cover, the art's light over it, type on a dark scrim."""
     size = scene.size
     photo = grade(photo_square(scene, size, face_at=0.36), scene.art)
-    art_light = cv2.GaussianBlur(scene.art, (0, 0), size / 60).astype(np.float32) / 255
+    art_light = compose.wide_blur(scene.art, size / 60) / 255
     screen = 255 - (255 - photo.astype(np.float32)) * (1 - 0.35 * art_light)
     art = scrim(compose.vignette(screen.astype(np.uint8), 0.35), 0.55, 1.0, 0.8)
     block = scene.type_block(
