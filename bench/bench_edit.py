@@ -40,7 +40,7 @@ def _edit_job() -> EditJob:
     )
 
 
-def run(repeats: int = 9) -> Table:
+def run(repeats: int = 15) -> Table:
     data = twelve_megapixel_jpeg()
     limits = Limits()
     pipeline = Pipeline.load(backend="classic")
