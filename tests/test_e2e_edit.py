@@ -184,3 +184,21 @@ def test_forget_takes_the_layers(stack: Stack, discord: FakeDiscord) -> None:
         assert not client.exists(keys.layers(result_id))
     finally:
         client.close()
+
+
+def test_a_form_opened_before_a_bot_restart_still_edits(stack: Stack, discord: FakeDiscord) -> None:
+    fay = discord.add_member("fay")
+    cover, result_id = make_cover(stack, discord, fay, 44, title="Before")
+    before = cover_bytes(discord, cover)
+    click = discord.click(fay, cover, edit_id(result_id))
+    form_of(stack, click)
+
+    stack.stop_process("bot")  # the Modal object the bot sent is gone with it
+    identified = discord.identifies
+    stack.start_bot()
+    discord.wait_until(lambda: discord.identifies > identified, "the bot back online", 90)
+
+    submit = discord.submit_form(click, {"title": "After", "lettering": "no"})
+    discord.wait_until(lambda: cover_bytes(discord, cover) != before, "the cover's new image", 90)
+    assert [c.type for c in submit.acknowledged] == [DEFERRED_UPDATE]
+    assert discord.protocol_errors == []

@@ -257,6 +257,17 @@ def test_an_edit_after_the_layers_expired_tells_the_member(settings, redis_sync,
     assert not redis_sync.exists(keys.layers("r1"))  # nothing brought back
 
 
+def test_deleting_a_result_takes_its_layers(redis_sync) -> None:
+    from albumify.results import ResultRecord, discard_result, save_result
+
+    record = ResultRecord(result_id="r9", guild_id=1, channel_id=2, requester_id=3,
+                          photo_author_id=3, photo_hash="abc", title="T")  # fmt: skip
+    save_result(redis_sync, record, reroll_ttl_s=600)
+    redis_sync.hset(keys.layers("r9"), mapping=encode(synthetic_layers()))
+    discard_result(redis_sync, "r9")
+    assert not redis_sync.exists(keys.layers("r9")) and not redis_sync.exists(keys.reroll("r9"))
+
+
 # -- the form -----------------------------------------------------------------------------
 
 
