@@ -18,7 +18,6 @@ photo (is there a person, is the whole photo safe to show, how large is the face
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,30 +185,12 @@ def duotone(image: np.ndarray, dark: Colour, light: Colour) -> np.ndarray:
     applied with one lookup (a per-pixel float pipeline cost ~45 ms at 1024 px; an edit
     re-draws it)."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    low, high = _byte_percentiles(grey, (2, 98))
+    low, high = compose.byte_percentiles(grey, (2, 98))
     levels = np.arange(256, dtype=np.float32)
     t = np.clip((levels - low) / max(high - low, 1.0), 0, 1)[:, None] ** 1.25
     table = np.asarray(dark, np.float32) * (1 - t) + np.asarray(light, np.float32) * t
     lut = table.astype(np.uint8).reshape(256, 1, 3)
     return cv2.LUT(cv2.merge([grey, grey, grey]), lut)
-
-
-def _byte_percentiles(grey: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """`np.percentile(grey, qs)` (linear) from a histogram: bytes need no sort."""
-    counts = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
-    cumulative = np.cumsum(counts)
-    n = int(cumulative[-1])
-
-    def order(k: int) -> float:  # the k-th smallest value
-        return float(np.searchsorted(cumulative, k, side="right"))
-
-    out = []
-    for q in qs:
-        index = q / 100 * (n - 1)
-        below = int(np.floor(index))
-        a, b = order(below), order(min(below + 1, n - 1))
-        out.append(a + (index - below) * (b - a))
-    return out
 
 
 def halftone(
@@ -218,23 +199,11 @@ def halftone(
     """Dots of `ink` on `paper` whose radius follows `density` (0–1, at any resolution)."""
     cells = cv2.resize(density.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
     radius = cv2.sqrt(np.clip(cells, 0, 1)) * np.float32(cell * 0.62)
-    dots = np.clip(radius - _cell_distance(size, cell) + np.float32(0.5), 0, 1)
+    dots = np.clip(radius - compose.cell_distance(size, cell) + np.float32(0.5), 0, 1)
     ink_plane = np.empty_like(paper, dtype=np.float32)
     ink_plane[:] = ink
     out = cv2.add(paper.astype(np.float32), cv2.multiply(ink_plane - paper, cv2.merge([dots] * 3)))
     return out.astype(np.uint8)
-
-
-@functools.lru_cache(maxsize=16)
-def _cell_distance(size: int, cell: int) -> np.ndarray:
-    """Each pixel's distance from its halftone cell's centre (read-only, shared): the grid
-    repeats every `cell` pixels, so one cell's distances are tiled."""
-    offsets = np.arange(cell, dtype=np.float32) - np.float32(cell / 2)
-    one = np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2)
-    reps = -(-size // cell)
-    distance = np.ascontiguousarray(np.tile(one, (reps, reps))[:size, :size])
-    distance.flags.writeable = False
-    return distance
 
 
 def place_subject(
