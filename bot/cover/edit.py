@@ -136,7 +136,8 @@ async def _photo_kept(bot: AlbumifyBot, record: ResultRecord) -> bool:
     return bool(record.photo_hash) and bool(await bot.redis.exists(keys.photo(record.photo_hash)))
 
 
-async def _refusal(bot: AlbumifyBot, record: ResultRecord | None, user_id: int) -> str | None:
+def _refusal(record: ResultRecord | None, user_id: int) -> str | None:
+    """Only the member who asked for the cover may edit it (the photo's author may not)."""
     if record is None:
         return TOO_OLD
     if user_id != record.requester_id:
@@ -174,7 +175,7 @@ async def open_form(interaction: discord.Interaction[AlbumifyBot], result_id: st
     try:
         async with asyncio.timeout(bot.settings.limits.admission_timeout_s):
             record = await bot.results.get(result_id)
-            refusal = await _refusal(bot, record, interaction.user.id)
+            refusal = _refusal(record, interaction.user.id)
             meta = None if refusal or record is None else await _layers_meta(bot, result_id)
     except Exception as err:
         log.warning("edit %s: Redis did not answer in time: %r", result_id, err)
@@ -276,7 +277,7 @@ class CoverEdits(commands.Cog):
         """Admit and queue the edit; the refusal's text, or None once it is queued."""
         bot = self.bot
         record = await bot.results.get(result_id)
-        refusal = await _refusal(bot, record, interaction.user.id)
+        refusal = _refusal(record, interaction.user.id)
         if refusal:
             return refusal
         assert record is not None
