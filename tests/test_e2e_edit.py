@@ -31,6 +31,15 @@ def edit_id(result_id: str) -> str:
     return f"albumify:edit:{result_id}"
 
 
+def vote_labels(message: FakeMessage) -> list[str]:
+    return [
+        c.get("label", "")
+        for row in message.components
+        for c in row["components"]
+        if c.get("custom_id", "").startswith("albumify:vote:")
+    ]
+
+
 def cover_bytes(fake: FakeDiscord, message: FakeMessage) -> bytes:
     (attachment,) = message.attachments
     return fake.attachment_bytes(attachment)
@@ -79,6 +88,9 @@ def test_edit_reletters_the_same_message(stack: Stack, discord: FakeDiscord) -> 
         ttl = client.ttl(keys.layers(result_id))
         assert 0 < ttl <= client.ttl(keys.reroll(result_id)) + 1
         assert set(client.hkeys(keys.layers(result_id))) == {b"art", b"photo", b"alpha", b"meta"}
+        zed = discord.add_member("zed")  # a vote first: its count stays on the button
+        discord.click(zed, cover, f"albumify:vote:{result_id}")
+        discord.wait_until(lambda: "Vote · 1" in vote_labels(cover), "the vote's count", 20)
         before = cover_bytes(discord, cover)
         content, custom_ids = cover.content, cover.custom_ids
         covers_before = [m.id for m in discord.channel() if m.attachments]
@@ -100,6 +112,9 @@ def test_edit_reletters_the_same_message(stack: Stack, discord: FakeDiscord) -> 
         after = Image.open(io.BytesIO(cover_bytes(discord, cover)))
         assert after.format == "JPEG" and after.size == (256, 256)
         assert cover.content == content and cover.custom_ids == custom_ids  # same buttons
+        assert "Vote · 1" in vote_labels(cover)
+        (embed,) = cover.embeds
+        assert embed["image"]["url"] == "attachment://albumify.jpg"  # shows the new file
         assert not cover.deleted and [m.id for m in discord.channel() if m.attachments] == [
             *covers_before
         ]

@@ -24,7 +24,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from albumify import keys, lua
-from albumify.buttons import REROLL_EMOJI, REROLL_ID, SECONDARY, result_row
+from albumify.buttons import REROLL_EMOJI, REROLL_ID, SECONDARY
 from albumify.edits import EditJob, layers_gone_text
 from albumify.logs import add_secret, job_context
 from albumify.settings import Limits, Settings
@@ -64,14 +64,14 @@ def _settings() -> Settings:
 def keep_layers(
     redis: Redis,
     result: CoverResult,
-    *,
     result_id: str,
     ttl_s: int,
     message: dict[str, Any],
     filename: str,
 ) -> int:
-    """Keep what an edit of this cover needs, for `ttl_s` (the kept photo's time left).
-    Best effort: a cover is never lost for its layers. Returns the bytes stored (0: none)."""
+    """Keep what an edit of this cover needs, for `ttl_s` (the kept photo's time left):
+    its layers and the embed its `message` shows the cover in. Best effort: a cover is
+    never lost for its layers. Returns the bytes stored (0: none)."""
     layers = getattr(result, "layers", None)  # a stand-in pipeline may keep none
     if layers is None or ttl_s <= 0:
         return 0
@@ -79,7 +79,6 @@ def keep_layers(
         "genre": result.record.genre,
         "library_id": result.record.library_id,
         "lettering": list(result.lettering) if result.lettering else None,
-        "content": message.get("content", ""),
         "embeds": message.get("embeds", []),
         "filename": filename,
     }
@@ -127,14 +126,14 @@ def reletter(
     return render(layers, lettering, job.advisory), lettering
 
 
-def edit_payload(layers: CoverLayers, result_id: str) -> dict[str, Any]:
-    """The cover's message as posted, with the new file in place of the old one."""
+def edit_payload(layers: CoverLayers) -> dict[str, Any]:
+    """The new file in place of the old one, and the embed that shows it (`attachment://`
+    names the new file). Text and buttons are left out, so Discord keeps them as they are:
+    the same buttons, the Vote count on them included."""
     meta = layers.meta
     filename = meta.get("filename") or "albumify.jpg"
     return {
-        "content": meta.get("content", ""),
         "embeds": meta.get("embeds", []),
-        "components": [result_row(result_id)],
         "attachments": [{"id": 0, "filename": filename}],
         "allowed_mentions": NO_MENTIONS,
     }
@@ -193,7 +192,7 @@ class EditTask:
         image, lettering = reletter(layers, job, self.settings.limits)
         data = encode_cover(image, EDIT_FORMAT, max_bytes=self.settings.limits.upload_limit_bytes)
         seconds = time.perf_counter() - started
-        payload = edit_payload(layers, job.result_id)
+        payload = edit_payload(layers)
         filename = payload["attachments"][0]["filename"]
         content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
         try:

@@ -259,8 +259,7 @@ class CoverTask:
             seconds=seconds,
             notes=list(result.notes),
         )
-        keep_layers(self.redis, result, result_id=result_id, ttl_s=reroll_ttl_s,
-                    message=payload, filename=filename)  # fmt: skip
+        keep_layers(self.redis, result, result_id, reroll_ttl_s, payload, filename)  # for Edit
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
         answered_ttl = max(self.settings.limits.photo_ttl_s, 60)
