@@ -12,6 +12,9 @@ from typing import Any
 
 REROLL_ID = "albumify:reroll:{result_id}"
 DELETE_ID = "albumify:delete:{result_id}"
+EDIT_ID = "albumify:edit:{result_id}"
+EDIT_FORM_ID = "albumify:edit-form:{result_id}"
+"""The Edit button's modal (its submit carries this id; the bot matches it after a restart)."""
 VOTE_ID = "albumify:vote:{result_id}"
 FACES_ID = "albumify:faces:{result_id}"
 """Use another face: offered on a cover made from a photo with several faces."""
@@ -35,6 +38,7 @@ DELETE_EMOJI = "🗑️"
 FACES_EMOJI = "👥"
 FACES_LABEL = "Use another face"
 CANCEL_EMOJI = "✖️"
+EDIT_EMOJI = "✏️"
 
 ACTION_ROW = 1
 BUTTON = 2
@@ -77,12 +81,13 @@ def vote_component(result_id: str, votes: int = 0) -> dict[str, Any]:
 
 
 def result_buttons(result_id: str, *, faces: int = 0) -> list[dict[str, Any]]:
-    """Re-roll, Delete, Vote: the row under every posted cover; "Use another face" too when
-    the photo had `faces` ≥ 2."""
+    """Re-roll, Delete, Vote, Edit: the row under every posted cover; "Use another face" too
+    when the photo had `faces` ≥ 2."""
     buttons = [
         _button(SECONDARY, "Re-roll", REROLL_EMOJI, REROLL_ID.format(result_id=result_id)),
         _button(DANGER, "Delete", DELETE_EMOJI, DELETE_ID.format(result_id=result_id)),
         vote_component(result_id),
+        _button(SECONDARY, "Edit", EDIT_EMOJI, EDIT_ID.format(result_id=result_id)),
     ]
     if faces >= 2:
         buttons.append(faces_component(result_id))

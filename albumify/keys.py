@@ -52,6 +52,10 @@ its message is up; until it is posted it expires (`results.UNPOSTED_TTL_S`)."""
 REROLL = PREFIX + ":result:{result_id}:reroll"
 """What a re-roll of the result needs beside its kept photo (photo hash, title, artist, the
 library covers shown…): expires with the kept photo, so no member text outlives it."""
+LAYERS = PREFIX + ":result:{result_id}:layers"
+"""What an edit re-composites from (`imaging.layers`): the cover art, the styled photo, the
+person's matte (encoded) and the layout choice; expires with the kept photo, and goes with
+the result (Delete, `/albumify-forget`)."""
 VOTERS = PREFIX + ":result:{result_id}:voters"
 POSTED = PREFIX + ":results:posted"
 """Sorted set: posted result → when the bot last looked at its message on Discord (unix s;
@@ -163,6 +167,10 @@ def result(result_id: str) -> str:
 
 def reroll(result_id: str) -> str:
     return REROLL.format(result_id=result_id)
+
+
+def layers(result_id: str) -> str:
+    return LAYERS.format(result_id=result_id)
 
 
 def voters(result_id: str) -> str:

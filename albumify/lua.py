@@ -49,6 +49,7 @@ _KEYS = "\n".join(
     for name, template in (
         ("result_key", keys.RESULT),
         ("reroll_key", keys.REROLL),
+        ("layers_key", keys.LAYERS),
         ("posted_key", keys.POSTED),
         ("voters_key", keys.VOTERS),
         ("message_key", keys.MESSAGE),
@@ -143,7 +144,7 @@ local function delete_result(rid)
   local c = load_result(rid)
   if not c then return 0 end
   take_off_boards(c, rid)
-  redis.call('DEL', result_key(rid), reroll_key(rid))
+  redis.call('DEL', result_key(rid), reroll_key(rid), layers_key(rid))
   redis.call('ZREM', posted_key(), rid)
   return 1
 end
@@ -236,7 +237,7 @@ local function forget_result(rid)
     local photo = redis.call('HGET', key, 'photo_hash')
     if photo and photo ~= '' then photos = photos + redis.call('DEL', photo_key(photo)) end
   end
-  redis.call('DEL', reroll_key(rid))
+  redis.call('DEL', reroll_key(rid), layers_key(rid))
   take_off_boards(c, rid)
   if c.message == '' then
     redis.call('DEL', result_key(rid))
@@ -288,3 +289,18 @@ TOGGLE_VOTE = _script(_TOGGLE)
 UNBOARD_RESULT = _script(_UNBOARD, SHRINKS)
 DELETE_RESULT = _script(_DELETE, SHRINKS)
 FORGET_IN_GUILD = _script(_FORGET, SHRINKS)
+
+# ARGV: result_id, the layers' new meta (JSON), then the re-roll fields' pairs that changed.
+# After an edit: the cover's re-roll fields and layers say what it now shows, only while they
+# live (an edit never brings back member text that expired, nor resets its TTL).
+_EDITED = """
+local rid = ARGV[1]
+if redis.call('EXISTS', reroll_key(rid)) == 1 and #ARGV > 2 then
+  redis.call('HSET', reroll_key(rid), unpack(ARGV, 3))
+end
+if redis.call('EXISTS', layers_key(rid)) == 1 then
+  redis.call('HSET', layers_key(rid), 'meta', ARGV[2])
+end
+return 1
+"""
+RESULT_EDITED = _script(_EDITED)

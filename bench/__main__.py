@@ -12,6 +12,7 @@ from bench.report import machine
 SUITE = (
     "bench.bench_coldstart",  # first: this process must not have mapped torch yet
     "bench.bench_cover",
+    "bench.bench_edit",
     "bench.bench_faces",
     "bench.bench_matte",
     "bench.bench_safety",

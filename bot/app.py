@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = (
     "bot.cover.cog",
+    "bot.cover.edit",
     "bot.leaderboard.cog",
     "bot.status.cog",
     "bot.privacy.cog",

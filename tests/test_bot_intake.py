@@ -403,15 +403,18 @@ def test_first_image_prefers_attachments_and_skips_non_images():
 def test_button_ids_match_the_workers_custom_ids():
     from albumify.buttons import result_buttons
     from bot.cover.buttons import DeleteButton, RerollButton
+    from bot.cover.edit import EditButton
     from bot.leaderboard.views import VoteButton
 
-    reroll, delete, vote = (b["custom_id"] for b in result_buttons("1234567890"))
+    reroll, delete, vote, edit = (b["custom_id"] for b in result_buttons("1234567890"))
     templates = {
         "vote": VoteButton.__discord_ui_compiled_template__,
         "reroll": RerollButton.__discord_ui_compiled_template__,
         "delete": DeleteButton.__discord_ui_compiled_template__,
+        "edit": EditButton.__discord_ui_compiled_template__,
     }
-    for name, custom_id in (("vote", vote), ("reroll", reroll), ("delete", delete)):
+    named = (("vote", vote), ("reroll", reroll), ("delete", delete), ("edit", edit))
+    for name, custom_id in named:
         matches = {k for k, template in templates.items() if re.match(template, custom_id)}
         assert matches == {name}, (custom_id, matches)
     assert re.match(templates["reroll"], reroll)["result_id"] == "1234567890"
@@ -458,7 +461,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
     assert {"albumify", "leaderboard", "cover", "albumify-config", "albumify-forget"} <= commands
     assert "albumify-forget-member" in commands
     assert menus == {"Albumify"}
-    assert len(dynamic) == 8  # Vote, Re-roll, Delete, Cancel, Use another face, the face
+    assert len(dynamic) == 9  # Vote, Re-roll, Delete, Edit, Cancel, Use another face, the face
     # select, and the consent prompt's Approve, Decline
     assert not AlbumifyBot(Settings()).intents.message_content
     assert AlbumifyBot(Settings(message_content_intent=True)).intents.message_content

@@ -138,7 +138,7 @@ def assert_cover(discord: FakeDiscord, message: FakeMessage, member: FakeUser) -
     assert message.content.startswith(f"{member.mention}'s album cover")
     (attachment,) = message.attachments
     assert discord.attachment_bytes(attachment).startswith(b"\xff\xd8")  # a JPEG
-    assert [i.split(":")[1] for i in message.custom_ids] == ["reroll", "delete", "vote"]
+    assert [i.split(":")[1] for i in message.custom_ids] == ["reroll", "delete", "vote", "edit"]
 
 
 def no_cover_anywhere(discord: FakeDiscord) -> None:

@@ -151,7 +151,7 @@ def test_face_is_a_cover_option_so_two_faces_are_two_requests() -> None:
 
 def test_use_another_face_is_offered_only_for_several_faces() -> None:
     ids = [b["custom_id"] for b in result_buttons("r1", faces=2)]
-    assert ids[-1] == FACES_ID.format(result_id="r1") and len(ids) == 4
+    assert ids[-1] == FACES_ID.format(result_id="r1") and len(ids) == 5
     assert FACES_ID.format(result_id="r1") not in [
         b["custom_id"] for b in result_buttons("r1", faces=1)
     ]

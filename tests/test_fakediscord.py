@@ -5,6 +5,7 @@ the bot and the worker meet in the other tests."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -223,3 +224,76 @@ def test_an_age_restricted_channel_says_nsfw_everywhere_the_bot_reads_it(
 
     discord.reset()  # a fresh conversation starts in a channel that is not age-restricted
     assert fetched()["nsfw"] is False
+
+
+@pytest.fixture
+def no_gateway(discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
+    """Interactions are recorded as sent (no bot is connected to receive them)."""
+
+    def send(*interactions):
+        for interaction in interactions:
+            interaction.sent_at = time.monotonic()
+        return list(interactions)
+
+    monkeypatch.setattr(discord, "send", send)
+    return discord
+
+
+def callback(discord: FakeDiscord, interaction, body: dict) -> requests.Response:
+    url = f"{discord.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+    return requests.post(url, params={"with_response": "1"}, json=body, timeout=10)
+
+
+def test_a_form_opens_from_a_button_and_its_submit_updates_that_message(
+    no_gateway: FakeDiscord,
+) -> None:
+    discord = no_gateway
+    alice = discord.add_member("alice")
+    button = {"type": 2, "style": 2, "label": "Edit", "custom_id": "edit:1"}
+    sent = post(discord, discord.channel_id, {"content": "cover", "components": [
+        {"type": 1, "components": [button]}
+    ]})  # fmt: skip
+    message = discord.messages[int(sent.json()["id"])]
+    click = discord.click(alice, message, "edit:1")
+    text = {"type": 4, "custom_id": "title", "label": "Title", "style": 1, "value": "Old"}
+    form = {"custom_id": "form:1", "title": "Edit", "components": [
+        {"type": 1, "components": [text]}
+    ]}  # fmt: skip
+    assert callback(discord, click, {"type": 9, "data": form}).status_code == 200
+    assert click.modal == form
+
+    kept = discord.submit_form(click)  # nothing typed: the pre-filled value comes back
+    assert kept.type == 5 and kept.payload["message"]["id"] == str(message.id)
+    (row,) = kept.payload["data"]["components"]
+    assert row["components"] == [{"type": 4, "custom_id": "title", "value": "Old"}]
+    submit = discord.submit_form(click, {"title": "New"})
+    assert submit.payload["data"]["custom_id"] == "form:1"
+    assert submit.payload["data"]["components"][0]["components"][0]["value"] == "New"
+    with pytest.raises(LookupError):
+        discord.submit_form(click, {"artist": "nobody asked"})
+
+    assert callback(discord, submit, {"type": 6}).status_code == 200  # a deferred update
+    webhook = f"{discord.api_base}/webhooks/{discord.application_id}/{submit.token}"
+    edited = requests.patch(f"{webhook}/messages/@original", json={"content": "new"}, timeout=10)
+    assert edited.status_code == 200 and message.content == "new"
+    assert discord.protocol_errors == []
+
+
+def test_forms_discord_would_refuse_are_protocol_errors(no_gateway: FakeDiscord) -> None:
+    discord = no_gateway
+    alice = discord.add_member("alice")
+    button = {"type": 2, "style": 2, "label": "Edit", "custom_id": "edit:2"}
+    sent = post(discord, discord.channel_id, {"content": "c", "components": [
+        {"type": 1, "components": [button]}
+    ]})  # fmt: skip
+    message = discord.messages[int(sent.json()["id"])]
+    untitled = discord.click(alice, message, "edit:2")
+    assert callback(discord, untitled, {"type": 9, "data": {"custom_id": "f"}}).status_code == 400
+    assert untitled.modal is None
+    with pytest.raises(LookupError):
+        discord.submit_form(untitled)
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": f"t{n}"}]} for n in range(6)]
+    crowded = discord.click(alice, message, "edit:2")
+    form = {"custom_id": "f", "title": "T", "components": rows}
+    assert callback(discord, crowded, {"type": 9, "data": form}).status_code == 400
+    assert len(discord.protocol_errors) == 2

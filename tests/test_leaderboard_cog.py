@@ -223,6 +223,7 @@ async def test_vote_button_toggles_and_shows_the_live_count(redis_url: str) -> N
             "albumify:reroll:r-1",
             "albumify:delete:r-1",
             "albumify:vote:r-1",
+            "albumify:edit:r-1",
         ]
         assert pings_nobody(edit)
 

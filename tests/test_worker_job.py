@@ -62,7 +62,12 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     assert embed["image"] == {"url": "attachment://albumify.jpg"}
     assert "One" in embed["fields"][0]["value"] and "The Fakes" in embed["fields"][0]["value"]
     ids = [c["custom_id"] for c in final.payload["components"][0]["components"]]
-    assert ids == ["albumify:reroll:r111", "albumify:delete:r111", "albumify:vote:r111"]
+    assert ids == [
+        "albumify:reroll:r111",
+        "albumify:delete:r111",
+        "albumify:vote:r111",
+        "albumify:edit:r111",
+    ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert "Authorization" not in final.headers
     record = redis_sync.hgetall(keys.result("r111"))

@@ -186,6 +186,29 @@ class DiscordAPI:
         path = f"/channels/{channel_id}/messages/{message_id}"
         self._request("DELETE", path, path, {}, (), auth=True)
 
+    def followup(self, application_id: int, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A follow-up message of an interaction (`flags: 64` in `payload`: only its member
+        sees it)."""
+        path = f"/webhooks/{application_id}/{token}"
+        shown = f"/webhooks/{application_id}/<token>"
+        try:
+            return self._request("POST", path, shown, payload, (), auth=False)
+        except DiscordAPIError as err:
+            if err.status in (401, 404):
+                raise TokenExpired(err.status, "interaction token expired or unknown") from None
+            raise
+
+    def edit_message(
+        self,
+        channel_id: int,
+        message_id: int,
+        payload: dict[str, Any],
+        files: Sequence[UploadFile] = (),
+    ) -> dict[str, Any]:
+        """Edit one of the bot's channel messages with the bot token."""
+        path = f"/channels/{channel_id}/messages/{message_id}"
+        return self._request("PATCH", path, path, payload, files, auth=True)
+
     def open_dm(self, user_id: int) -> int:
         """The id of the bot's DM channel with the member."""
         path = "/users/@me/channels"

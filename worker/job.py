@@ -209,6 +209,7 @@ class CoverTask:
             return duplicate
 
         from imaging.photo import encode_cover
+        from worker.edit import keep_layers
         from worker.pipeline import CoverOptions
 
         pipeline = current_pipeline(self.settings)
@@ -269,6 +270,7 @@ class CoverTask:
             notes=list(result.notes),
             faces=result.faces,
         )
+        keep_layers(self.redis, result, result_id, reroll_ttl_s, payload, filename)  # for Edit
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
         remove_status_message(self.api, self.cancel, job.channel_id)

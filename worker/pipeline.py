@@ -22,18 +22,17 @@ from PIL import Image
 from albumify.errors import AlbumifyError
 from albumify.settings import Limits, Settings, starter_index_dir
 from imaging import compose
+from imaging.layers import CoverLayers, render
 from imaging.layouts import (
     Palette,
     PhotoFacts,
-    Scene,
     choose_family,
-    compose_family,
     face_share,
     seed_for_family,
 )
 from imaging.photo import Photo, decode_photo
 from imaging.titles import generate_title
-from imaging.typography import clean_text, draw_advisory, draw_type
+from imaging.typography import clean_text
 from index.library import CoverIndex, CoverRecord
 from models.backends import Stages, build_stages, select_backends
 from models.embedder import Embedder
@@ -93,6 +92,8 @@ class CoverResult:
     """(artist, title) as set on the cover; None when lettering was off."""
     faces: int = 0
     """How many faces the photo has (≥ 2: the member may pick another one)."""
+    layers: CoverLayers | None = None
+    """What an edit re-composites from (worker.edit keeps it in Redis)."""
 
 
 def load_index(index_dir: Path | None, embedders: Sequence[Embedder]) -> CoverIndex:
@@ -210,7 +211,13 @@ class Pipeline:
                 whole_photo_ok=len(faces) <= 1,
                 face_share=face_share(face.box if face else None, rgb.shape[0]),
             )
-            scene = Scene(
+            family = choose_family(
+                hit.record.style,
+                hit.record.genre,
+                facts,
+                seed_for_family(options.seed, len(options.exclude)),
+            )
+            layers = CoverLayers(
                 art=cover,
                 photo=photo,
                 alpha=alpha,
@@ -218,22 +225,12 @@ class Pipeline:
                 style=hit.record.style,
                 placement=tuple(hit.record.placement),
                 facts=facts,
-                rng=np.random.default_rng(options.seed),
                 palette=Palette.of(cover),
+                family=family,
+                seed=options.seed,
             )
-            family = choose_family(
-                hit.record.style,
-                hit.record.genre,
-                facts,
-                seed_for_family(options.seed, len(options.exclude)),
-            )
-            composed = compose_family(family, scene)
             lettering = self.lettering(hit.record, options)
-            image = Image.fromarray(composed.art)
-            if lettering is not None:
-                image = draw_type(image, *lettering, composed.block, options.seed)
-            if options.advisory:
-                image = draw_advisory(image, composed.free_corner)
+            image = render(layers, lettering, options.advisory)
 
         return CoverResult(
             image=image,
@@ -246,6 +243,7 @@ class Pipeline:
             layout=family,
             lettering=lettering,
             faces=len(faces),
+            layers=layers,
         )
 
     def _exclusions(self, options: CoverOptions) -> tuple[str, ...]:
@@ -269,13 +267,21 @@ class Pipeline:
 
     def lettering(self, record: CoverRecord, options: CoverOptions) -> tuple[str, str] | None:
         """(artist, title) for the cover: the member's, else a title that fits the cover."""
-        if not options.lettering:
-            return None
-        artist = clean_text(options.artist, self.limits.artist_max_chars)
-        title = clean_text(options.title, self.limits.title_max_chars)
-        if not title:
-            title = generate_title(record.genre, options.seed, artist, record.library_id)
-        return artist, title
+        return cover_lettering(record.genre, record.library_id, options, self.limits)
+
+
+def cover_lettering(
+    genre: str | None, library_id: str, options: CoverOptions, limits: Limits
+) -> tuple[str, str] | None:
+    """(artist, title) as set on a cover, or None with lettering off; an empty title is
+    generated (seeded) to fit the library cover, so an edit that clears it gets the same."""
+    if not options.lettering:
+        return None
+    artist = clean_text(options.artist, limits.artist_max_chars)
+    title = clean_text(options.title, limits.title_max_chars)
+    if not title:
+        title = generate_title(genre, options.seed, artist, library_id)
+    return artist, title
 
 
 def pick_face(faces: Sequence[Face], number: int) -> Face | None:

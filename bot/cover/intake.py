@@ -26,6 +26,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from albumify import keys
+from albumify.edits import EditJob
 from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
 from albumify.progress import QUEUE_EDIT_LEASE_S
@@ -335,8 +336,20 @@ class Intake:
             "channel_nsfw": request.channel_nsfw,
         }
 
-    async def submit(self, job: CoverJob, token: str | None) -> None:
-        """Store the token (a secret, never a job argument), then enqueue the job.
+    async def reserve(self, request: CoverRequest, job_id: str) -> Admission:
+        """A quota slot for a request with no photo of its own (an edit)."""
+        return await self._reserve(request, job_id, None)
+
+    async def submit(
+        self,
+        job: CoverJob | EditJob,
+        token: str | None,
+        *,
+        function: str = JOB_FUNCTION,
+        at_front: bool = False,
+    ) -> None:
+        """Store the token (a secret, never a job argument), then enqueue the job (an edit:
+        `EDIT_FUNCTION`, ahead of new covers).
 
         The job is indexed under each member it concerns (`keys.member_jobs`), so
         `/albumify-forget` can cancel it or remove its hash.
@@ -353,9 +366,10 @@ class Intake:
         await pipe.execute()
         await asyncio.to_thread(
             self.queue.enqueue,
-            JOB_FUNCTION,
+            function,
             job.to_dict(),
             job_id=job.job_id,
+            at_front=at_front,
             description=f"albumify cover {job.job_id}",
             job_timeout=self.limits.job_timeout_s,
             retry=RETRY,

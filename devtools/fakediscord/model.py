@@ -22,10 +22,13 @@ INTERACTION_DEADLINE_S = 3.0
 """Discord drops an interaction that is not acknowledged within 3 s (10062 Unknown)."""
 SLASH, USER_MENU, MESSAGE_MENU = 1, 2, 3
 """Application command types."""
-COMMAND_INTERACTION, COMPONENT_INTERACTION = 2, 3
+COMMAND_INTERACTION, COMPONENT_INTERACTION, MODAL_SUBMIT_INTERACTION = 2, 3, 5
+"""Interaction types: a command used, a button clicked, a form (modal) submitted."""
 STRING_SELECT = 3
 """A component's type: a string select (choosing in it sends `values`)."""
-"""Interaction types: a command used, a button clicked."""
+MODAL_CALLBACK = 9
+"""The interaction callback that opens a form (modal) for the member."""
+TEXT_INPUT = 4
 
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -214,6 +217,8 @@ class FakeInteraction:
     response_message_id: int | None = None
     source_message_id: int | None = None
     """Component interactions: the message whose button was clicked."""
+    modal: dict[str, Any] | None = None
+    """The form (modal) the bot answered with (callback type 9): custom_id, title, rows."""
 
     @property
     def acknowledged(self) -> list[Callback]:

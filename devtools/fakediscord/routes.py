@@ -25,6 +25,8 @@ from devtools.fakediscord.model import (
     EPHEMERAL,
     INTERACTION_DEADLINE_S,
     LOADING,
+    MODAL_CALLBACK,
+    MODAL_SUBMIT_INTERACTION,
     SLASH,
     Callback,
     FakeMessage,
@@ -211,6 +213,12 @@ class Routes(Gateway):
             message = self._live(interaction.source_message_id)
             if message is not None and callback_type == 7:
                 self._apply(message, data, req)
+        elif callback_type == MODAL_CALLBACK:
+            problem = _modal_problem(interaction.type, data)
+            if problem is not None:
+                self.protocol_errors.append(f"interaction {interaction_id}: {problem}")
+                return json_response(400, {"message": problem, "code": 50035})
+            interaction.modal = data
         elif callback_type != 1:
             return json_response(400, {"message": f"callback type {callback_type}", "code": 0})
         interaction.callbacks.append(Callback(req.at, callback_type, 200))
@@ -321,6 +329,18 @@ class Routes(Gateway):
                 event["guild_id"] = str(message.guild_id)
             await self._dispatch("MESSAGE_DELETE", event)
         return web.Response(status=204)
+
+
+def _modal_problem(interaction_type: int, data: dict[str, Any]) -> str | None:
+    """What Discord would refuse in a MODAL callback (None: a form it shows)."""
+    if interaction_type == MODAL_SUBMIT_INTERACTION:
+        return "a form cannot answer a form"
+    if not data.get("custom_id") or not data.get("title"):
+        return "a form needs a custom_id and a title"
+    rows = data.get("components") or []
+    if not 1 <= len(rows) <= 5:
+        return f"a form holds 1 to 5 components, not {len(rows)}"
+    return None
 
 
 def _unknown(message: str, code: int = 0) -> web.Response:

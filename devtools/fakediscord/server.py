@@ -12,7 +12,8 @@ below it:
 - `server.FakeDiscord` (here): the members' side, which tests and the demo drive.
 
 Tests drive members from their own thread: `slash()`, `context_menu()`, `click()`,
-`post_message()` dispatch gateway events; `wait_until()` polls the model;
+`submit_form()` (a MODAL_SUBMIT for the form a callback type 9 opened), `post_message()`
+dispatch gateway events; `wait_until()` polls the model;
 `set_bot_permissions()` takes permissions from the bot in a channel (or gives them back), and
 `set_age_restricted()` marks a channel age-restricted (`nsfw`), as a server admin would.
 Protocol mistakes the real Discord would reject (a second callback, a late ack, an
@@ -34,8 +35,10 @@ from devtools.fakediscord.model import (
     COMPONENT_INTERACTION,
     LOADING,
     MESSAGE_MENU,
+    MODAL_SUBMIT_INTERACTION,
     SLASH,
     STRING_SELECT,
+    TEXT_INPUT,
     Callback,
     FakeInteraction,
     FakeMessage,
@@ -240,6 +243,44 @@ class FakeDiscord(Routes):
         dm = message.guild_id is None
         interaction = self._interaction(COMPONENT_INTERACTION, user, data, message, dm=dm)
         interaction.source_message_id = message.id
+        return self.send(interaction)[0]
+
+    def submit_form(
+        self, opened_by: FakeInteraction, values: dict[str, str] | None = None
+    ) -> FakeInteraction:
+        """The member submits the form (modal) the bot answered `opened_by` with: a
+        MODAL_SUBMIT (type 5) carrying every text input's value — `values` by custom_id, else
+        what the form pre-filled. A form opened from a button carries that button's message,
+        so a deferred update (callback 6) or `@original` edits that message."""
+        form = opened_by.modal
+        if form is None:
+            raise LookupError(f"interaction {opened_by.id} was not answered with a form")
+        given = dict(values or {})
+        rows = []
+        for row in form.get("components", []):
+            # An action row holds its input; a newer label (type 18) holds one `component`.
+            for item in row.get("components") or [row.get("component") or {}]:
+                if item.get("type") != TEXT_INPUT:
+                    continue
+                value = given.pop(item["custom_id"], item.get("value") or "")
+                rows.append(
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": TEXT_INPUT, "custom_id": item["custom_id"], "value": value}
+                        ],
+                    }
+                )
+        if given:
+            raise LookupError(f"the form has no text inputs {sorted(given)}")
+        data = {"custom_id": form["custom_id"], "components": rows}
+        with self._model_lock:
+            source = self._live(opened_by.source_message_id or 0)
+        dm = source is not None and source.guild_id is None
+        interaction = self._interaction(
+            MODAL_SUBMIT_INTERACTION, opened_by.user, data, source, dm=dm
+        )
+        interaction.source_message_id = opened_by.source_message_id
         return self.send(interaction)[0]
 
     def deferred(self, user: FakeUser) -> FakeInteraction:
