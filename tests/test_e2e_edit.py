@@ -217,3 +217,25 @@ def test_a_form_opened_before_a_bot_restart_still_edits(stack: Stack, discord: F
     discord.wait_until(lambda: cover_bytes(discord, cover) != before, "the cover's new image", 90)
     assert [c.type for c in submit.acknowledged] == [DEFERRED_UPDATE]
     assert discord.protocol_errors == []
+
+
+def test_a_wrong_answer_in_the_form_is_told_privately_and_changes_nothing(
+    stack: Stack, discord: FakeDiscord
+) -> None:
+    gus = discord.add_member("gus")
+    cover, result_id = make_cover(stack, discord, gus, 45, title="Stays")
+    before = cover_bytes(discord, cover)
+    click = discord.click(gus, cover, edit_id(result_id))
+    form_of(stack, click)
+    submit = discord.submit_form(click, {"advisory": "maybe"})
+    note = private_note(stack, submit, gus)
+    assert "yes or no" in note.content and "maybe" in note.content
+    too_long = discord.submit_form(click, {"title": "x" * 61})
+    assert "at most 60 characters" in private_note(stack, too_long, gus).content
+    client = stack.redis()
+    try:
+        assert client.hget(keys.reroll(result_id), "title") == b"Stays"
+        assert client.llen("rq:queue:albumify") == 0  # nothing was queued
+    finally:
+        client.close()
+    assert cover_bytes(discord, cover) == before and discord.protocol_errors == []
