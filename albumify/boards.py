@@ -23,10 +23,8 @@ from typing import Any
 from albumify import keys, lua
 from albumify.periods import PERIODS, Clock, Periods
 from albumify.results import as_int, as_str, jump_url
-from albumify.settings import Limits
 
 BY = ("covers", "creators")
-VOTE_GRACE_S = Limits().vote_grace_s
 PER_PAGE = 10
 
 
@@ -89,12 +87,13 @@ class LeaderboardStore:
     """All leaderboard reads and writes. `redis` is a `redis.asyncio.Redis` client."""
 
     def __init__(
-        self, redis: Any, *, clock: Clock = time.time, vote_grace_s: int | None = VOTE_GRACE_S
+        self, redis: Any, *, clock: Clock = time.time, vote_grace_s: int | None = None
     ) -> None:
         self.redis = redis
         self.clock = clock
         self.vote_grace_s = vote_grace_s
-        """Late votes count on a closed period's board this long (None: until it expires)."""
+        """Late votes count on a closed period's board this long after it ends; None: until
+        the board expires (the bot passes `Limits.vote_grace_s`)."""
         self._toggle = redis.register_script(lua.TOGGLE_VOTE)
 
     def _now(self) -> int:
