@@ -47,17 +47,15 @@ async def awards_changes(
 
 def role_warnings(interaction: discord.Interaction, role: discord.Role) -> list[str]:
     """What stops the bot from handing `role` out, as far as its cache can tell."""
-    guild = interaction.guild
-    me = guild.me if guild is not None else None
-    if me is None:
-        return []
     notes = []
-    if not me.guild_permissions.manage_roles:
+    if not interaction.app_permissions.manage_roles:
         notes.append(
             "I need the **Manage Roles** permission to hand out the winner role "
             "(the post still goes up without it)."
         )
-    if role >= me.top_role:
+    guild = interaction.guild
+    me = guild.me if guild is not None else None
+    if me is not None and role >= me.top_role:
         notes.append(f"Move my role above {role.mention} so I can hand it out.")
     return notes
 

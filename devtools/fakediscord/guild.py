@@ -94,7 +94,7 @@ class Guild(FakeDiscordREST):
     def bot_permissions(self, channel_id: int | None = None) -> int:
         """What the bot may do in the channel (Discord's bitfield)."""
         allow, deny = self.bot_overwrites.get(channel_id or self.channel_id, (0, 0))
-        return (MEMBER_PERMISSIONS & ~deny) | allow
+        return (self.bot_role_permissions & ~deny) | allow
 
     def channel_payloads(self) -> list[dict[str, Any]]:
         """The guild's channels with the bot's overwrites, as GUILD_CREATE carries them."""
