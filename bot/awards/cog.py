@@ -49,10 +49,23 @@ class Awards(commands.Cog):
     def __init__(self, bot: AlbumifyBot, *, clock: Clock | None = None) -> None:
         self.bot = bot
         self.clock = clock or offset_clock(bot.settings.clock_offset_file)
-        self.store = AwardsStore(bot.redis, bot.boards)
-        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.maker = AwardMaker(bot, self.store, owner)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        """Who holds a claim: this process."""
+        self._maker: AwardMaker | None = None
         self._loop: asyncio.Task[None] | None = None
+
+    @property
+    def maker(self) -> AwardMaker:
+        """Built on first use: the bot's Redis and boards exist once `setup_hook` ran."""
+        if self._maker is None:
+            self._maker = AwardMaker(
+                self.bot, AwardsStore(self.bot.redis, self.bot.boards), self.owner
+            )
+        return self._maker
+
+    @property
+    def store(self) -> AwardsStore:
+        return self.maker.store
 
     async def cog_load(self) -> None:
         self._loop = asyncio.create_task(self.run_forever())
