@@ -26,7 +26,9 @@ def entry(rank: int, score: int, creator: int, message: int) -> Entry:
 
 def test_the_post_names_the_winner_votes_link_and_runners_up() -> None:
     entries = [entry(1, 5, 501, 901), entry(2, 3, 502, 902), entry(3, 1, 503, 903)]
-    embed = award_embed(WEEK, entries, "https://cdn.example/c.png", "<@501> now holds <@&7>.")
+    embed = award_embed(
+        WEEK, entries, "https://cdn.example/c.png", "<@501> now holds <@&7>.", grace_s=3600
+    )
     assert embed.title == "🏆 Cover of the Week — 2026-W48"
     assert "By <@501>" in embed.description and "5 votes" in embed.description
     assert embed.url == "https://discord.com/channels/1/2/901"
@@ -39,12 +41,14 @@ def test_the_post_names_the_winner_votes_link_and_runners_up() -> None:
     assert lines[0].startswith(f"**2.** <@502> · {VOTE_EMOJI} 3 votes · [Abbey (Road)](")
     assert "1 vote ·" in lines[1] and "<@503>" in lines[1]
     assert "tie" not in embed.description
+    assert embed.footer.text == "Final: votes counted until 1 hour after the week ended (UTC)."
 
 
 def test_a_tie_says_the_earlier_cover_wins_and_a_lone_winner_has_no_runners_up() -> None:
-    tied = award_embed(WEEK, [entry(1, 2, 501, 901), entry(1, 2, 502, 902)], None, None)
+    tied = award_embed(WEEK, [entry(1, 2, 501, 901), entry(1, 2, 502, 902)], None, None, 5400)
     assert "A tie: the earlier cover takes it." in tied.description
     assert tied.image.url is None
-    alone = award_embed(WEEK, [entry(1, 1, 501, 901)], None, ROLE_REFUSED.format(role=7))
+    assert tied.footer.text.startswith("Final: votes counted until 90 minutes after")
+    alone = award_embed(WEEK, [entry(1, 1, 501, 901)], None, ROLE_REFUSED.format(role=7), 3600)
     assert alone.fields == [] and "1 vote" in alone.description
     assert "Manage Roles" in alone.description

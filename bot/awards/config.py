@@ -62,6 +62,8 @@ def role_warnings(interaction: discord.Interaction, role: discord.Role) -> list[
 
 def awards_text(settings: GuildSettings) -> str:
     if not settings.awards_kinds:
+        if settings.awards_period != "off":
+            return "**Awards:** off until you pick an `awards_channel`"
         return "**Awards:** off"
     text = f"**Awards:** {PERIOD_NAMES[settings.awards_period]} in <#{settings.awards_channel}>"
     if settings.winner_role:

@@ -51,8 +51,21 @@ def runner_up(entry: Entry) -> str:
     return f"**{entry.rank}.** <@{entry.creator_id}> · {votes(entry.score)} · {link}"
 
 
+def duration(seconds: int) -> str:
+    """`1 hour`, `90 minutes`, `2 hours`: how the footer says the vote grace."""
+    if seconds % 3600 == 0 and seconds:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' * (hours != 1)}"
+    minutes = max(seconds // 60, 0)
+    return f"{minutes} minute{'s' * (minutes != 1)}"
+
+
 def award_embed(
-    period: Period, entries: list[Entry], image: str | None, role_line: str | None
+    period: Period,
+    entries: list[Entry],
+    image: str | None,
+    role_line: str | None,
+    grace_s: int,
 ) -> discord.Embed:
     """The post: the winner (creator, votes, a link to the cover, its image), the runners-up."""
     winner, rest = entries[0], entries[1:]
@@ -70,7 +83,9 @@ def award_embed(
         embed.add_field(name="Runners-up", value="\n".join(runner_up(e) for e in rest))
     if image:
         embed.set_image(url=image)
-    embed.set_footer(text="Final: votes counted until an hour after the period ended (UTC).")
+    embed.set_footer(
+        text=f"Final: votes counted until {duration(grace_s)} after the {period.kind} ended (UTC)."
+    )
     return embed
 
 
@@ -108,7 +123,8 @@ class AwardMaker:
         role_line = None
         if settings.winner_role:
             role_line = await self.move_role(guild_id, settings.winner_role, winner.creator_id)
-        embed = award_embed(period, entries, _image(message), role_line)
+        grace_s = self.bot.settings.limits.vote_grace_s
+        embed = award_embed(period, entries, _image(message), role_line, grace_s)
         channel = self.bot.get_partial_messageable(settings.awards_channel, guild_id=guild_id)
         try:
             sent = await channel.send(
