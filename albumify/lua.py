@@ -10,8 +10,8 @@ in those periods and an unvote applies the same keys with -1, so it undoes exact
 vote did. A period board whose expiry has passed is neither incremented nor decremented (it is
 gone); nor, for the bot's votes (which carry `Limits.vote_grace_s`), is one whose period ended
 more than the grace ago: it is final (Cover of the Week/Month has read it), and only the boards
-still open change. Boards keep only covers/creators with a positive score. A result without `week` is off
-the boards (a moderator took it off, or it was deleted): votes on it say "missing".
+still open change. Boards keep only covers/creators with a positive score. A result without
+`week` is off the boards (a moderator took it off, or it was deleted): votes on it say "missing".
 
 Scripts build key names from a result's fields, which works on a single Redis (what we run).
 

@@ -28,6 +28,7 @@ async def awards_changes(
     notes: list[str] = []
     if channel is not None:
         changes["awards_channel"] = channel.id
+        notes.extend(channel_warnings(interaction, channel))
         if period is None and interaction.guild_id is not None:
             current = await store.get(interaction.guild_id)
             if current.awards_period == "off":
@@ -43,6 +44,25 @@ async def awards_changes(
             changes["winner_role"] = role.id
             notes.extend(role_warnings(interaction, role))
     return changes, notes
+
+
+def channel_warnings(interaction: discord.Interaction, channel: Any) -> list[str]:
+    """What stops the bot from posting the awards in `channel`, as far as its cache can tell
+    (the post is not retried when Discord refuses it)."""
+    guild = interaction.guild
+    me = guild.me if guild is not None else None
+    if me is None or not hasattr(channel, "permissions_for"):
+        return []
+    have = channel.permissions_for(me)
+    needed = (
+        ("View Channel", have.view_channel),
+        ("Send Messages", have.send_messages),
+        ("Embed Links", have.embed_links),
+    )
+    missing = [name for name, ok in needed if not ok]
+    if not missing:
+        return []
+    return [f"I can't post in {channel.mention} yet: I need {', '.join(missing)} there."]
 
 
 def role_warnings(interaction: discord.Interaction, role: discord.Role) -> list[str]:
