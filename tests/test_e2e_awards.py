@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from albumify import keys
-from albumify.awards import EMPTY, POSTED, Period
+from albumify.awards import EMPTY, POSTED, Period, last_closed
 from albumify.periods import week_end
 from albumify.settings import Limits
 from bot.awards.post import ROLE_REFUSED
@@ -100,7 +100,7 @@ def done_status(stack: Stack, guild_id: int, period: Period) -> str | None:
     return value.decode() if value else None
 
 
-def wait_done(stack: Stack, fake: FakeDiscord, period: Period, timeout: float = 30) -> str:
+def wait_done(stack: Stack, fake: FakeDiscord, period: Period, timeout: float = 60) -> str:
     try:
         return fake.wait_until(
             lambda: done_status(stack, fake.guild_id, period), f"the {period.key} award", timeout
@@ -225,6 +225,28 @@ def test_a_bot_down_at_the_period_s_end_catches_up_once_and_a_restart_posts_noth
     restart_bots(stack, "bot")  # after posting: nothing more
     some_rounds()
     assert len(awards(discord)) == 1
+
+
+def test_after_weeks_away_only_the_latest_closed_week_is_due_and_older_ones_are_skipped(
+    stack: Stack, discord: FakeDiscord
+) -> None:
+    admin, lena, mark = (
+        discord.add_member(n, manager=n == "admin") for n in ("admin", "lena", "mark")
+    )
+    configure(discord, admin)
+    cover = make_cover(stack, lena, 17)
+    vote(discord, mark, cover)
+    period = week_of(stack, cover)
+    stack.stop_process("bot")
+    three_weeks = 3 * 7 * 24 * 3600
+    move_clock_past(period, extra_s=three_weeks)
+    latest = last_closed("week", period.ends_at + 5 + three_weeks)  # the clock less the delay
+    assert latest.ends_at == period.ends_at + three_weeks
+    restart_bots(stack)
+    assert wait_done(stack, discord, latest) == EMPTY  # nobody voted in that week
+    some_rounds()
+    assert done_status(stack, discord.guild_id, period) is None  # never posted, by design
+    assert awards(discord) == []
 
 
 def test_a_week_without_votes_posts_nothing(stack: Stack, discord: FakeDiscord) -> None:
