@@ -22,6 +22,7 @@ from albumify.settings import Limits
 from bot.awards.post import ROLE_REFUSED
 from devtools.fakediscord import FakeDiscord, FakeMessage, FakeUser
 from devtools.fakediscord.model import MANAGE_ROLES, FakeRole
+from devtools.fakediscord.rest import slow
 from devtools.fakediscord.server import ChannelOption
 from devtools.fakediscord.stack import Stack
 from tests.support.e2e import MARKS, module_stack
@@ -198,10 +199,22 @@ def test_two_bot_processes_at_the_period_s_end_post_once(
     stack.start_bot("bot2")  # a second process beside the first, on the same Redis
     try:
         discord.wait_until(lambda: "ready as" in stack.log("bot2"), "the second bot", 90)
+        # Discord is slow to show the winning cover, so whoever starts the award is still at
+        # it while the other process looks (every 0.3 s): without the claim, both would post.
+        cover_path = f"/channels/{cover.channel_id}/messages/{cover.id}"
+        # The new process first looks at the covers posted before it started (retention).
+        discord.wait_until(lambda: discord.calls("GET", cover_path), "bot2's retention look", 60)
+        looked = len(discord.calls("GET", cover_path))
+        discord.script("GET", cover_path, slow(1.5), slow(1.5))
         move_clock_past(period)  # both see the award due at the same moment
         assert wait_done(stack, discord, period) == POSTED
         some_rounds()
         assert len(awards(discord)) == 1
+        # One process made it: one look at the cover, one post (not a second one that
+        # Discord's nonce folded into the first).
+        assert len(discord.calls("GET", cover_path)) == looked + 1
+        posts = discord.calls("POST", f"/channels/{discord.channel_id}/messages")
+        assert len([p for p in posts if p.payload and p.payload.get("embeds")]) == 1
         stack.check_alive()
     finally:
         restart_bots(stack, "bot2", "bot")  # events went to the newest session: one bot again
