@@ -21,6 +21,7 @@ from albumify.periods import week_end
 from albumify.settings import Limits
 from bot.awards.post import ROLE_REFUSED
 from devtools.fakediscord import FakeDiscord, FakeMessage, FakeUser
+from devtools.fakediscord.mentions import Pings
 from devtools.fakediscord.model import MANAGE_ROLES, FakeRole
 from devtools.fakediscord.rest import slow
 from devtools.fakediscord.server import ChannelOption
@@ -197,7 +198,7 @@ def test_the_week_s_winner_is_posted_once_with_runners_up_and_the_role_moves(
         if r.payload and r.payload.get("embeds")
     ]
     assert request.payload["allowed_mentions"]["parse"] == []
-    assert post.mentions == [] and post.mention_roles == []
+    assert post.mentions == [] and post.mention_roles == [] and post.pings == Pings()
 
 
 def test_two_bot_processes_at_the_period_s_end_post_once(
