@@ -86,9 +86,14 @@ class MemberStats:
 class LeaderboardStore:
     """All leaderboard reads and writes. `redis` is a `redis.asyncio.Redis` client."""
 
-    def __init__(self, redis: Any, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, redis: Any, *, clock: Clock = time.time, vote_grace_s: int | None = None
+    ) -> None:
         self.redis = redis
         self.clock = clock
+        self.vote_grace_s = vote_grace_s
+        """Late votes count on a closed period's board this long after it ends; None: until
+        the board expires (the bot passes `Limits.vote_grace_s`)."""
         self._toggle = redis.register_script(lua.TOGGLE_VOTE)
 
     def _now(self) -> int:
@@ -98,7 +103,10 @@ class LeaderboardStore:
 
     async def toggle_vote(self, result_id: str, voter_id: int) -> VoteOutcome:
         """Vote, or take the vote back if `voter_id` already voted (the button toggles)."""
-        status, votes = await self._toggle(args=[result_id, voter_id, self._now()])
+        args = [result_id, voter_id, self._now()]
+        if self.vote_grace_s is not None:
+            args.append(self.vote_grace_s)
+        status, votes = await self._toggle(args=args)
         return VoteOutcome(as_str(status), int(votes))
 
     # -- reads ------------------------------------------------------------------------------
@@ -122,11 +130,13 @@ class LeaderboardStore:
         page: int = 0,
         *,
         per_page: int = PER_PAGE,
+        period_key: str | None = None,
     ) -> Page:
-        """One page of a board; ranks continue across pages (page 2 starts at 11)."""
+        """One page of a board; ranks continue across pages (page 2 starts at 11).
+        `period_key` (`week:2026-W48`) reads a past period's board instead of the current."""
         if by not in BY:
             raise ValueError(f"unknown board {by!r}")
-        period_key = self.period_key(period)
+        period_key = period_key or self.period_key(period)
         key = keys.board(guild_id, by, period_key)
         total = int(await self.redis.zcard(key))
         pages = max(1, math.ceil(total / per_page))

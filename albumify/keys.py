@@ -94,7 +94,18 @@ CONSENT_DECLINED = PREFIX + ":consent:{guild}:{requester}:{photo}:declined"
 
 # -- servers and processes ------------------------------------------------------------------
 GUILD_SETTINGS = PREFIX + ":guild:{guild}:settings"
-"""Hash: `self_votes`, `channels`, `allow_others` ("1"/"0")."""
+"""Hash: `self_votes`, `channels`, `allow_others` ("1"/"0"); awards: `awards_channel`,
+`awards_period` (week|month|both|off), `winner_role`, `awards_since` (unix s)."""
+AWARDS_GUILDS = PREFIX + ":awards:guilds"
+"""Set: the guilds with a Cover of the Week/Month channel (the scheduler walks these)."""
+AWARDS_CLAIM = PREFIX + ":awards:{guild}:{period}:claim"
+"""SET NX by the one bot process that posts the guild's award for `period` (`week:2026-W48`,
+`month:2026-11`), with a short TTL: if that process dies, another may take over."""
+AWARDS_DONE = PREFIX + ":awards:{guild}:{period}:done"
+"""Hash: what became of the period's award (`posted`, `empty`, `undeliverable`), written before
+the claim is released; kept `awards.DONE_TTL_S`."""
+AWARDS_ROLE_HOLDER = PREFIX + ":awards:{guild}:role-holder"
+"""Hash: `role`, `member`: who the bot last handed the winner role to (it takes it back)."""
 WORKER_HEARTBEAT = PREFIX + ":worker:{name}:heartbeat"
 """Refreshed by each `albumify worker` (TTL `Limits.heartbeat_ttl_s`)."""
 WORKERS = PREFIX + ":workers"
@@ -212,6 +223,18 @@ def user_guilds(user_id: int | str) -> str:
 
 def guild_settings(guild_id: int | str) -> str:
     return GUILD_SETTINGS.format(guild=guild_id)
+
+
+def awards_claim(guild_id: int | str, period: str) -> str:
+    return AWARDS_CLAIM.format(guild=guild_id, period=period)
+
+
+def awards_done(guild_id: int | str, period: str) -> str:
+    return AWARDS_DONE.format(guild=guild_id, period=period)
+
+
+def awards_role_holder(guild_id: int | str) -> str:
+    return AWARDS_ROLE_HOLDER.format(guild=guild_id)
 
 
 def worker_heartbeat(name: str) -> str:

@@ -8,8 +8,10 @@ A result's hash (`keys.RESULT`) carries the periods (UTC) in which it was create
 `month` and when each board expires — written once, when the result is saved. A vote counts
 in those periods and an unvote applies the same keys with -1, so it undoes exactly what the
 vote did. A period board whose expiry has passed is neither incremented nor decremented (it is
-gone). Boards keep only covers/creators with a positive score. A result without `week` is off
-the boards (a moderator took it off, or it was deleted): votes on it say "missing".
+gone); nor, for the bot's votes (which carry `Limits.vote_grace_s`), is one whose period ended
+more than the grace ago: it is final (Cover of the Week/Month has read it), and only the boards
+still open change. Boards keep only covers/creators with a positive score. A result without
+`week` is off the boards (a moderator took it off, or it was deleted): votes on it say "missing".
 
 Scripts build key names from a result's fields, which works on a single Redis (what we run).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import string
 
 from albumify import keys
+from albumify.periods import GRACE_S
 
 PERIOD_FIELDS = ("week", "month", "week_exp", "month_exp")
 KEPT_AFTER_FORGET = ("guild", "channel", "message", "requester", "photo_author")
@@ -79,11 +82,15 @@ local function periods(c)
   return {{'all', nil}, {'week:' .. c.week, c.week_exp}, {'month:' .. c.month, c.month_exp}}
 end
 
--- Add delta to the result and its creator on every live board of the result's periods.
-local function bump(c, rid, delta, now)
+-- Add delta to the result and its creator on every live board of the result's periods. With
+-- `grace` (seconds), a period board stays open only until its period ended + grace (its end
+-- is its expiry less the %(board_keep_s)d s it is kept): after that it is final.
+local function bump(c, rid, delta, now, grace)
   for _, p in ipairs(periods(c)) do
     local exp = p[2]
-    if exp == nil or exp > now then
+    local open = exp == nil or exp > now
+    if exp ~= nil and grace ~= nil and now >= exp - %(board_keep_s)d + grace then open = false end
+    if open then
       for _, e in ipairs({{'covers', rid}, {'creators', c.creator}}) do
         local key = board_key(c.guild, e[1], p[1])
         if tonumber(redis.call('ZINCRBY', key, delta, e[2])) <= 0 then
@@ -180,9 +187,10 @@ index_posted(rid, load_result(rid), ARGV[4])
 return 1
 """
 
-# ARGV: result_id, voter, now. Returns {status, votes}: added | removed | self | missing.
+# ARGV: result_id, voter, now, vote grace (s; optional: without it a closed period's board
+# counts until it expires). Returns {status, votes}: added | removed | self | missing.
 _TOGGLE = """
-local rid, voter, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local rid, voter, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local c = load_result(rid)
 if not c or not c.week then return {'missing', 0} end
 local vkey = voters_key(rid)
@@ -190,7 +198,7 @@ local mkey = member_votes_key(c.guild, voter)
 if redis.call('SISMEMBER', vkey, voter) == 1 then
   redis.call('SREM', vkey, voter)
   redis.call('SREM', mkey, rid)
-  bump(c, rid, -1, now)
+  bump(c, rid, -1, now, grace)
   return {'removed', redis.call('SCARD', vkey)}
 end
 if (voter == c.creator or voter == c.author)
@@ -200,7 +208,7 @@ end
 redis.call('SADD', vkey, voter)
 redis.call('SADD', mkey, rid)
 redis.call('SADD', user_guilds_key(voter), c.guild)
-bump(c, rid, 1, now)
+bump(c, rid, 1, now, grace)
 return {'added', redis.call('SCARD', vkey)}
 """
 
@@ -279,8 +287,8 @@ SHRINKS = "#!lua flags=allow-oom"
 def _script(body: str, shebang: str = GROWS) -> str:
     period_fields = ", ".join(f"'{name}'" for name in PERIOD_FIELDS)
     kept_fields = ", ".join(f"'{name}'" for name in KEPT_AFTER_FORGET)
-    values = {"period_fields": period_fields, "kept_fields": kept_fields}
-    return "\n".join((shebang, _KEYS, _LIBRARY, body % values))
+    values = {"period_fields": period_fields, "kept_fields": kept_fields, "board_keep_s": GRACE_S}
+    return "\n".join((shebang, _KEYS, _LIBRARY % values, body % values))
 
 
 SAVE_RESULT = _script(_SAVE)

@@ -2,7 +2,8 @@
 
 A vote counts in the periods in which the *result was created*, so the keys are computed once,
 when a cover is recorded, and stored with it. A period's board outlives the period by
-`GRACE_S` so last week's board can still be shown (and late votes still land in it).
+`GRACE_S` so last week's board can still be read (Cover of the Week reads it); late votes land
+in it only for `Limits.vote_grace_s` after the period ends (`albumify.lua`'s `bump`).
 """
 
 from __future__ import annotations

@@ -137,6 +137,14 @@ class Limits:
     """Content safety (`worker.safety`): a photo whose NudeNet score for an exposed class
     reaches this is refused outside age-restricted channels. Strictly between 0 and 1: lower
     refuses more (0 would refuse every photo), and the check cannot be turned off."""
+    vote_grace_s: int = field(default=3600, metadata={"env": "ALBUMIFY_VOTE_GRACE"})
+    """Votes on a cover of a closed week/month still count on that period's board this long
+    after the period ends (UTC); after it the board is final."""
+    awards_delay_s: int = field(default=3900, metadata={"env": "ALBUMIFY_AWARDS_DELAY"})
+    """Cover of the Week/Month: the board is read (once) and posted this long after the
+    period ends; at least `vote_grace_s` (the default leaves 5 minutes for clock skew)."""
+    awards_interval_s: float = field(default=60.0, metadata={"env": "ALBUMIFY_AWARDS_INTERVAL"})
+    """How often each bot process looks for an award that is due."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.nsfw_threshold < 1.0:
@@ -144,6 +152,11 @@ class Limits:
                 "ALBUMIFY_NSFW_THRESHOLD must be a number between 0 and 1 (exclusive; default "
                 f"0.5, lower refuses more), got {self.nsfw_threshold!r}: the content check "
                 "cannot be turned off"
+            )
+        if self.awards_delay_s < self.vote_grace_s:
+            raise ConfigError(
+                "ALBUMIFY_AWARDS_DELAY must be at least ALBUMIFY_VOTE_GRACE "
+                "(the award must read a board that no longer changes)"
             )
 
     @classmethod
@@ -178,6 +191,9 @@ class Settings:
     """How the worker runs pSp and ResNet50: eager, compiled, or compiled with CUDA graphs
     (see models/compile.py); compilation happens at start-up, never in a job."""
     limits: Limits = field(default_factory=Limits)
+    clock_offset_file: Path | None = None
+    """Tests and demos only (`ALBUMIFY_CLOCK_OFFSET_FILE`): a file holding seconds that the
+    awards scheduler adds to the time, so a test can move past a period's end."""
 
     def __post_init__(self) -> None:
         parse_compile_mode(self.compile_mode)  # a typo fails at start-up, not silently
@@ -186,6 +202,7 @@ class Settings:
     def from_env(cls) -> Settings:
         guild = os.environ.get("DEV_GUILD_ID", "").strip()
         index = os.environ.get("ALBUMIFY_INDEX", "").strip()
+        offset_file = os.environ.get("ALBUMIFY_CLOCK_OFFSET_FILE", "").strip()
         hosts_raw = os.environ.get("ALBUMIFY_CDN_HOSTS", "").strip()
         hosts = tuple(h.strip().lower() for h in hosts_raw.split(",") if h.strip())
         return cls(
@@ -203,6 +220,7 @@ class Settings:
             backend=_env_str("ALBUMIFY_BACKEND", "auto"),
             compile_mode=parse_compile_mode(os.environ.get("ALBUMIFY_COMPILE")),
             limits=Limits.from_env(),
+            clock_offset_file=Path(offset_file) if offset_file else None,
         )
 
 

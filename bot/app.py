@@ -26,6 +26,7 @@ EXTENSIONS: tuple[str, ...] = (
     "bot.leaderboard.cog",
     "bot.status.cog",
     "bot.privacy.cog",
+    "bot.awards.cog",
 )
 """One extension per feature."""
 

@@ -104,7 +104,7 @@ class AlbumifyBot(commands.Bot):
         )
         self.intake = Intake(self.redis, self.queue, settings)
         self.results = ResultStore(self.redis)
-        self.boards = LeaderboardStore(self.redis)
+        self.boards = LeaderboardStore(self.redis, vote_grace_s=settings.limits.vote_grace_s)
         self.guild_settings = self.intake.guilds
         self.forgetter = Forgetter(self.redis, self.queue, settings.limits)
         for extension in self.feature_extensions:

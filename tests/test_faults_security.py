@@ -123,6 +123,7 @@ def interaction(cog: Covers, user_id: int, *, manage_messages: bool = False) -> 
         user=SimpleNamespace(id=user_id),
         guild_id=1,
         channel_id=2,
+        channel=None,  # not cached: not age-restricted
         application_id=77,
         token="button-token",
         created_at=datetime.now(UTC),

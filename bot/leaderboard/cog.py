@@ -19,6 +19,7 @@ from albumify.boards import Entry, LeaderboardStore, Page
 from albumify.buttons import VOTE_EMOJI
 from albumify.guilds import parse_channels
 from albumify.results import ResultStore
+from bot.awards.config import awards_changes, awards_text
 from bot.leaderboard.embeds import (
     EMBED_COLOUR,
     NO_MENTIONS,
@@ -231,6 +232,9 @@ class Leaderboard(commands.Cog):
         self_votes="Let members vote for their own covers",
         channels="Channels Albumify works in (mentions or ids), or 'all'",
         allow_others="Let members albumify other members' photos without asking their author",
+        awards_channel="Where Cover of the Week/Month is posted",
+        awards_period="Which awards are posted (off: none)",
+        winner_role="A role for the latest winner (@everyone: no role)",
     )
     async def albumify_config(
         self,
@@ -238,6 +242,9 @@ class Leaderboard(commands.Cog):
         self_votes: bool | None = None,
         channels: str | None = None,
         allow_others: bool | None = None,
+        awards_channel: discord.TextChannel | None = None,
+        awards_period: Literal["week", "month", "both", "off"] | None = None,
+        winner_role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         if not interaction.permissions.manage_guild:
@@ -258,13 +265,17 @@ class Leaderboard(commands.Cog):
                 if not channel_ids:
                     channel_ids = None
                     notes.append("No channel given: the channel list is unchanged.")
+        awards, award_notes = await awards_changes(
+            interaction, self.bot.guild_settings, awards_channel, awards_period, winner_role
+        )
         settings = await self.bot.guild_settings.update(
             interaction.guild_id,
             self_votes=self_votes,
             channels=channel_ids,
             allow_others=allow_others,
+            **awards,
         )
-        text = "\n".join([settings_text(settings), *notes])
+        text = "\n".join([settings_text(settings), awards_text(settings), *notes, *award_notes])
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @staticmethod

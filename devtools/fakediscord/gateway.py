@@ -139,6 +139,9 @@ class Gateway(Guild):
             self.channel_payloads(),
             list(self.members.values()),
             bot_role=(self.bot_role_id, self.bot),
+            roles_extra=[role.payload() for role in self.roles.values()],
+            bot_role_permissions=self.bot_role_permissions,
+            bot_role_position=self.bot_role_position,
         )
         await self._dispatch("GUILD_CREATE", guild)
         self.identifies += 1

@@ -21,6 +21,7 @@ from devtools.fakediscord.model import (
     MEMBER_PERMISSIONS,
     FakeInteraction,
     FakeMessage,
+    FakeRole,
     FakeUser,
     Snowflakes,
     channel_payload,
@@ -47,6 +48,14 @@ class Guild(FakeDiscordREST):
         self.bot_role_id = self.snowflakes.next()
         """The bot's managed role (members may mention it instead of the bot)."""
         self.bot = FakeUser(self.application_id, "albumify", bot=True, roles=[self.bot_role_id])
+        self.bot_role_permissions = MEMBER_PERMISSIONS
+        """The bot's guild permissions (its managed role's): add MANAGE_ROLES to grant roles."""
+        self.bot_role_position = 10
+        """Roles at or above this position are out of the bot's reach (403 on a grant)."""
+        self.roles: dict[int, FakeRole] = {}
+        """The guild's roles besides @everyone and the bot's (`FakeDiscord.add_role`)."""
+        self.role_changes: list[tuple[str, int, int]] = []
+        """Role grants the bot made, in order: (PUT or DELETE, member id, role id)."""
         self.guild_id = self.snowflakes.next()
         self.channel_id = self.snowflakes.next()
         self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
@@ -78,13 +87,14 @@ class Guild(FakeDiscordREST):
             self._files.clear()
             self._nonces.clear()
             self.nonce_window_s = NONCE_WINDOW_S
+            self.role_changes.clear()
 
     # -- the bot's permissions -------------------------------------------------------------
 
     def bot_permissions(self, channel_id: int | None = None) -> int:
         """What the bot may do in the channel (Discord's bitfield)."""
         allow, deny = self.bot_overwrites.get(channel_id or self.channel_id, (0, 0))
-        return (MEMBER_PERMISSIONS & ~deny) | allow
+        return (self.bot_role_permissions & ~deny) | allow
 
     def channel_payloads(self) -> list[dict[str, Any]]:
         """The guild's channels with the bot's overwrites, as GUILD_CREATE carries them."""

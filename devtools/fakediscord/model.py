@@ -38,6 +38,8 @@ ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 ADD_REACTIONS = 1 << 6
 USE_APPLICATION_COMMANDS = 1 << 31
+MANAGE_GUILD = 1 << 5
+MANAGE_ROLES = 1 << 28
 MEMBER_PERMISSIONS = (
     VIEW_CHANNEL
     | SEND_MESSAGES
@@ -77,6 +79,8 @@ class FakeUser:
     """Role ids in the guild (the bot has its managed role)."""
     accepts_dms: bool = True
     """False: the member closed DMs from server members (the bot's DMs get 50007)."""
+    manager: bool = False
+    """Has Manage Server in the fake guild (`/albumify-config`)."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -90,7 +94,11 @@ class FakeUser:
 
     @property
     def permissions(self) -> int:
-        return MEMBER_PERMISSIONS | (MANAGE_MESSAGES if self.moderator else 0)
+        return (
+            MEMBER_PERMISSIONS
+            | (MANAGE_MESSAGES if self.moderator else 0)
+            | (MANAGE_GUILD if self.manager else 0)
+        )
 
     def member_payload(self, *, with_permissions: bool = False) -> dict[str, Any]:
         member: dict[str, Any] = {
@@ -109,6 +117,19 @@ class FakeUser:
     @property
     def mention(self) -> str:
         return f"<@{self.id}>"
+
+
+@dataclass
+class FakeRole:
+    """A role of the guild; the bot may grant it only below its own role (`Guild.bot_role`)."""
+
+    id: int
+    name: str
+    position: int = 1
+    permissions: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return role_payload(self.id, self.name, self.permissions, position=self.position)
 
 
 @dataclass
@@ -237,6 +258,9 @@ def guild_payload(
     channels: list[dict[str, Any]],
     members: list[FakeUser],
     bot_role: tuple[int, FakeUser] | None = None,
+    roles_extra: list[dict[str, Any]] | None = None,
+    bot_role_permissions: int = MEMBER_PERMISSIONS,
+    bot_role_position: int = 1,
 ) -> dict[str, Any]:
     """GUILD_CREATE: `member_count` equals the members sent (discord.py checks chunking).
 
@@ -246,8 +270,9 @@ def guild_payload(
     roles = [role_payload(guild_id, "@everyone", MEMBER_PERMISSIONS, position=0)]
     if bot_role is not None:
         role_id, bot = bot_role
-        managed = role_payload(role_id, bot.username.title(), MEMBER_PERMISSIONS, position=1)
-        roles.append({**managed, "managed": True, "tags": {"bot_id": str(bot.id)}})
+        managed = bot_role_payload(role_id, bot, bot_role_permissions, bot_role_position)
+        roles.append(managed)
+    roles.extend(roles_extra or [])
     return {
         "id": str(guild_id),
         "name": name,
@@ -294,6 +319,14 @@ def role_payload(role_id: int, name: str, permissions: int, *, position: int) ->
         "mentionable": False,
         "flags": 0,
     }
+
+
+def bot_role_payload(
+    role_id: int, bot: FakeUser, permissions: int, position: int
+) -> dict[str, Any]:
+    """The role Discord made for the bot (managed, tagged with the bot's id)."""
+    managed = role_payload(role_id, bot.username.title(), permissions, position=position)
+    return {**managed, "managed": True, "tags": {"bot_id": str(bot.id)}}
 
 
 def channel_payload(

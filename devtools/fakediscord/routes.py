@@ -34,6 +34,7 @@ from devtools.fakediscord.model import (
 )
 from devtools.fakediscord.permissions import CANNOT_DM, needed, refusal
 from devtools.fakediscord.rest import API_PREFIX, RecordedRequest, json_response
+from devtools.fakediscord.roles import member_role
 
 
 class Routes(Gateway):
@@ -136,6 +137,8 @@ class Routes(Gateway):
                 elif e in message.reactions:
                     message.reactions.remove(e)
                 return web.Response(status=204)
+            case (("PUT" | "DELETE"), ["guilds", guild_id, "members", user_id, "roles", role_id]):
+                return member_role(self, method, int(guild_id), int(user_id), int(role_id))
         return _unknown(f"fake Discord has no route for {method} /{'/'.join(parts)}")
 
     def _application(self) -> dict[str, Any]:

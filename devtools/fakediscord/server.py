@@ -27,6 +27,7 @@ import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from devtools.fakediscord.guild import BOT_TOKEN
@@ -34,6 +35,7 @@ from devtools.fakediscord.model import (
     COMMAND_INTERACTION,
     COMPONENT_INTERACTION,
     LOADING,
+    MEMBER_PERMISSIONS,
     MESSAGE_MENU,
     MODAL_SUBMIT_INTERACTION,
     SLASH,
@@ -42,7 +44,10 @@ from devtools.fakediscord.model import (
     Callback,
     FakeInteraction,
     FakeMessage,
+    FakeRole,
     FakeUser,
+    bot_role_payload,
+    channel_payload,
 )
 from devtools.fakediscord.routes import Routes
 
@@ -67,6 +72,7 @@ class FakeDiscord(Routes):
         self.set_bot_permissions()
         for channel_id in list(self.nsfw_channels):
             self.set_age_restricted(False, channel_id)
+        self.set_bot_role_permissions()
 
     def environment(self) -> dict[str, str]:
         """What the bot and the worker need to talk to this server instead of Discord."""
@@ -113,10 +119,41 @@ class FakeDiscord(Routes):
         if changed and self.sessions:
             self._run(self._dispatch("CHANNEL_UPDATE", payload))
 
+    # -- roles -------------------------------------------------------------------------------
+
+    def add_role(self, name: str, *, position: int = 1) -> FakeRole:
+        """A new role (GUILD_ROLE_CREATE tells the bot). At or above `bot_role_position` the
+        bot cannot grant it."""
+        role = FakeRole(self.snowflakes.next(), name, position)
+        with self._model_lock:
+            self.roles[role.id] = role
+        if self.sessions:
+            event = {"guild_id": str(self.guild_id), "role": role.payload()}
+            self._run(self._dispatch("GUILD_ROLE_CREATE", event))
+        return role
+
+    def give_role(self, member: FakeUser, role: FakeRole) -> None:
+        """A moderator hands the role out by hand (no bot involved)."""
+        with self._model_lock:
+            if role.id not in member.roles:
+                member.roles.append(role.id)
+
+    def set_bot_role_permissions(self, extra: int = 0) -> None:
+        """The bot's guild permissions: the member set plus `extra` (e.g. MANAGE_ROLES);
+        GUILD_ROLE_UPDATE tells the bot, as Discord does."""
+        with self._model_lock:
+            permissions = MEMBER_PERMISSIONS | extra
+            changed = permissions != self.bot_role_permissions
+            self.bot_role_permissions = permissions
+            role = bot_role_payload(self.bot_role_id, self.bot, permissions, self.bot_role_position)
+        if changed and self.sessions:
+            event = {"guild_id": str(self.guild_id), "role": role}
+            self._run(self._dispatch("GUILD_ROLE_UPDATE", event))
+
     # -- members and their actions ---------------------------------------------------------
 
-    def add_member(self, name: str, *, moderator: bool = False) -> FakeUser:
-        user = FakeUser(self.snowflakes.next(), name, moderator=moderator)
+    def add_member(self, name: str, *, moderator: bool = False, manager: bool = False) -> FakeUser:
+        user = FakeUser(self.snowflakes.next(), name, moderator=moderator, manager=manager)
         with self._model_lock:
             self.members[user.id] = user
         return user
@@ -387,8 +424,24 @@ class FakeDiscord(Routes):
         return interaction
 
 
+@dataclass(frozen=True)
+class ChannelOption:
+    """A channel picked as a slash-command option (`slash(..., {"x": ChannelOption(id)})`)."""
+
+    id: int
+    guild_id: int
+
+
 def _option_value(value: Any, resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One slash-command option; attachments and users are ids that point into `resolved`."""
+    """One slash-command option; attachments, users, roles and channels are ids that point
+    into `resolved`."""
+    if isinstance(value, FakeRole):
+        resolved.setdefault("roles", {})[str(value.id)] = value.payload()
+        return {"type": 8, "value": str(value.id)}
+    if isinstance(value, ChannelOption):
+        data = {**channel_payload(value.guild_id, value.id), "permissions": str(MEMBER_PERMISSIONS)}
+        resolved.setdefault("channels", {})[str(value.id)] = data
+        return {"type": 7, "value": str(value.id)}
     if isinstance(value, dict) and "filename" in value:
         resolved.setdefault("attachments", {})[value["id"]] = value
         return {"type": 11, "value": value["id"]}

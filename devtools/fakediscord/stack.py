@@ -99,8 +99,9 @@ class Stack:
         )
         log.close()
 
-    def start_bot(self) -> None:
-        self._spawn("bot", "bot")
+    def start_bot(self, name: str = "bot") -> None:
+        """`albumify bot`; another `name` starts a second bot process beside the first."""
+        self._spawn(name, "bot")
 
     def start_worker(self, name: str = "worker") -> None:
         self._spawn(name, "worker", "--name", f"e2e-{name}-{os.getpid()}")
@@ -130,7 +131,7 @@ class Stack:
         process = self.processes.get(name)
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGINT if name == "bot" else signal.SIGTERM)
+        process.send_signal(signal.SIGINT if name.startswith("bot") else signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
