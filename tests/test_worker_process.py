@@ -105,6 +105,7 @@ def test_real_worker_posts_the_cover(fake_rest, redis_url, redis_sync, example_p
         f"albumify:reroll:{job.result_id}",
         f"albumify:delete:{job.result_id}",
         f"albumify:vote:{job.result_id}",
+        f"albumify:edit:{job.result_id}",
     ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert outcome.library_id and outcome.message_id
