@@ -53,7 +53,7 @@ def vote(fake: FakeDiscord, member: FakeUser, message: FakeMessage) -> int:
 
 
 def board_state(client: redis.Redis, result_id: str) -> tuple:
-    boards = sorted(client.scan_iter(match="albumify:lb:*"))
+    boards = sorted(client.scan_iter(match="albumify:*:lb:*"))
     return (
         sorted(client.smembers(keys.voters(result_id))),
         [(name, client.zrange(name, 0, -1, withscores=True)) for name in boards],
