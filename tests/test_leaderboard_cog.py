@@ -393,7 +393,9 @@ async def test_deleted_result_message_leaves_the_boards(redis_url: str) -> None:
         await store.toggle_vote(GUILD, "r-1", 7)
         await store.toggle_vote(GUILD, "r-2", 7)
         await cog.on_raw_message_delete(SimpleNamespace(guild_id=GUILD, message_id=900001))
-        await cog.on_raw_bulk_message_delete(SimpleNamespace(guild_id=GUILD, message_ids={900002, 5}))
+        await cog.on_raw_bulk_message_delete(
+            SimpleNamespace(guild_id=GUILD, message_ids={900002, 5})
+        )
         assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
         assert await store.redis.exists(board_key(GUILD, "creators", "all")) == 0
 
