@@ -271,10 +271,9 @@ class CoverTask:
             notes=list(result.notes),
             faces=result.faces,
         )
-        # For Edit:
         keep_layers(
             self.redis, result, result_id, reroll_ttl_s, payload, filename, guild_id=job.guild_id
-        )
+        )  # for Edit
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
         remove_status_message(self.api, self.cancel, job.channel_id)
@@ -282,17 +281,10 @@ class CoverTask:
         if message_id is not None:  # the record and "answered" in one step: a retry posts nothing
             channel_id = int(message.get("channel_id") or job.channel_id)
             result_posted(
-                self.redis,
-                result_id,
-                channel_id,
-                message_id,
-                self.clock(),
-                guild_id=job.guild_id,
-                requester_id=job.requester_id,
-                photo_author_id=job.photo_author_id,
-                job_id=job.job_id,
-                answered_ttl_s=answered_ttl,
-            )
+                self.redis, result_id, channel_id, message_id, self.clock(),
+                guild_id=job.guild_id, requester_id=job.requester_id,
+                photo_author_id=job.photo_author_id, job_id=job.job_id, answered_ttl_s=answered_ttl,
+            )  # fmt: skip
         else:
             self.redis.set(keys.job_result(job.guild_id, job.job_id), result_id, ex=answered_ttl)
         self._set_stage("done")
