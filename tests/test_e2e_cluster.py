@@ -61,7 +61,8 @@ def test_cover_vote_board_and_forget_with_the_state_on_a_cluster(stack: ClusterS
         result_id = assert_cover(fake, cover, ada)
         guild = fake.guild_id
         assert state.hget(keys.result(guild, result_id), "requester") == str(ada.id).encode()
-        assert state.zscore(keys.posted(guild), result_id) is not None
+        posted = keys.posted(guild)  # the worker records it once Discord answered the post
+        fake.wait_until(lambda: state.zscore(posted, result_id) is not None, "the index", 20)
 
         vote = fake.click(bo, cover, f"albumify:vote:{result_id}")
         fake.wait_until(lambda: vote.acknowledged, "the vote", 20)
