@@ -351,7 +351,9 @@ class ResultStore:
     async def unseen_since(self, before: float, limit: int) -> list[PostedAt]:
         """Up to `limit` posted results whose message was last seen before `before`, oldest
         first (per guild, each guild's index read on its own: a cluster spreads them), with
-        where their message is."""
+        where their message is. A guild whose index is gone leaves the list; a post indexed
+        in that very instant may be missed by sweeps until its guild's next post (its board
+        pages still look at it, and a deletion the bot hears drops it at once)."""
         found: list[PostedAt] = []
         for guild_id in await self.posted_guilds():
             rows = await self.redis.zrangebyscore(
