@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import redis
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -240,6 +241,36 @@ async def test_forget_leaves_only_the_ids_a_posted_cover_needs(
         again = await w.forgetter.forget(MEMBER)
         assert (again.guilds, again.covers, again.jobs) == (0, 0, 0)
         assert "nothing to forget" in confirmation(again, 14)
+
+
+@aio
+async def test_a_forget_cut_off_inside_a_guild_finishes_on_the_next_one(
+    redis_url: str, state_url: str
+) -> None:
+    """The process dies after the guild's covers went, before its votes: the guild stays on
+    the member's list (the record of progress), and the next forget finishes it."""
+    async with world(redis_url, state_url) as w:
+        await seed(w)
+        take_back = w.forgetter._take_back_votes
+
+        async def dies(*args: Any) -> int:
+            raise ConnectionError("the bot went away")
+
+        w.forgetter._take_back_votes = dies  # type: ignore[method-assign]
+        with pytest.raises(ConnectionError):
+            await w.forgetter.forget(MEMBER, G1)
+        assert G1 in await w.forgetter.guilds_of(MEMBER)  # not recorded as done
+        mine = await w.results.get(G1, "mine")
+        assert mine is not None and mine.title is None  # what was done stays done
+        assert await w.client.scard(keys.voters(G1, "others")) == 1  # her vote: not yet
+
+        w.forgetter._take_back_votes = take_back  # type: ignore[method-assign]
+        done = await w.forgetter.forget(MEMBER)
+        assert (done.guilds, done.votes) == (2, 1)
+        assert await w.client.scard(keys.voters(G1, "others")) == 0
+        assert await w.forgetter.guilds_of(MEMBER) == []
+        again = await w.forgetter.forget(MEMBER)
+        assert (again.guilds, again.covers, again.votes) == (0, 0, 0)
 
 
 @aio
