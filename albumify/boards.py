@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from albumify import keys, lua
+from albumify import keys, lua, plans
 from albumify.periods import PERIODS, Clock, Periods
 from albumify.results import as_int, as_str, jump_url
 
@@ -101,12 +101,21 @@ class LeaderboardStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def toggle_vote(self, result_id: str, voter_id: int) -> VoteOutcome:
+    async def toggle_vote(self, guild_id: int, result_id: str, voter_id: int) -> VoteOutcome:
         """Vote, or take the vote back if `voter_id` already voted (the button toggles)."""
-        args = [result_id, voter_id, self._now()]
+        args: list[Any] = [result_id, voter_id, self._now()]
         if self.vote_grace_s is not None:
             args.append(self.vote_grace_s)
-        status, votes = await self._toggle(args=args)
+        # Where `/albumify-forget` must look (spans guilds, so not in the vote's script).
+        await self.redis.sadd(keys.user_guilds(voter_id), str(guild_id))
+        status, votes = await plans.run_async(
+            self.redis,
+            self._toggle,
+            guild_id,
+            result_id,
+            args,
+            extra_keys=[keys.member_votes(guild_id, voter_id)],
+        )
         return VoteOutcome(as_str(status), int(votes))
 
     # -- reads ------------------------------------------------------------------------------
@@ -116,11 +125,11 @@ class LeaderboardStore:
             raise ValueError(f"unknown period {period!r}")
         return Periods.at(self.clock()).key(period)
 
-    async def votes(self, result_id: str) -> int:
-        return int(await self.redis.scard(keys.voters(result_id)))
+    async def votes(self, guild_id: int, result_id: str) -> int:
+        return int(await self.redis.scard(keys.voters(guild_id, result_id)))
 
-    async def has_voted(self, result_id: str, user_id: int) -> bool:
-        return bool(await self.redis.sismember(keys.voters(result_id), str(user_id)))
+    async def has_voted(self, guild_id: int, result_id: str, user_id: int) -> bool:
+        return bool(await self.redis.sismember(keys.voters(guild_id, result_id), str(user_id)))
 
     async def page(
         self,
@@ -194,7 +203,11 @@ class LeaderboardStore:
         for member, _, _ in rows:
             if by == "covers":
                 pipe.hmget(
-                    keys.result(as_str(member)), "requester", "channel", "message", "library_title"
+                    keys.result(guild_id, as_str(member)),
+                    "requester",
+                    "channel",
+                    "message",
+                    "library_title",
                 )
             else:
                 pipe.scard(keys.member_covers(guild_id, as_str(member)))

@@ -29,32 +29,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albumify import keys
-from albumify.lua import GROWS, key_builder
+from albumify.lua import GROWS, STALE
 from albumify.results import as_str
 from albumify.settings import Limits
 
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 ASKED, ALREADY_ASKED, EXPIRED, NOT_AUTHOR = "asked", "already-asked", "expired", "not-author"
+ATTEMPTS = 20
+"""How often an answer is planned again when its request changed meanwhile (never, in
+practice: a request's ids are written once)."""
 ANSWERED_TTL_S = 3600
 """How long an answered request's ids stay, so a late or second click hears "answered"."""
 
-_KEYS = "\n".join(
-    (
-        key_builder("asked_key", keys.CONSENT_ASKED),
-        key_builder("declined_key", keys.CONSENT_DECLINED),
-        key_builder("request_key", keys.CONSENT_REQUEST),
-    )
-)
-
 ASK_LUA = f"""{GROWS}
-{_KEYS}
--- KEYS: the request's hash, its asked key, its declined key.
+-- KEYS: the request's hash, its asked key, its declined key (one guild: one hash slot).
 -- ARGV: request id, ttl, then the hash's field/value pairs.
 if redis.call('EXISTS', KEYS[3]) == 1 then return {{'{DECLINED}'}} end
 local other = redis.call('GET', KEYS[2])
-if other then
-  return {{'{ALREADY_ASKED}', other, redis.call('HGET', request_key(other), 'expires_at') or ''}}
-end
+if other then return {{'{ALREADY_ASKED}', other}} end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -62,23 +54,21 @@ return {{'{ASKED}'}}
 """
 
 ANSWER_LUA = f"""{GROWS}
-{_KEYS}
--- KEYS: the request's hash. ARGV: the answer, who answers, answered ttl, decline ttl.
+-- KEYS: the request's hash, its asked key, its declined key, planned from the request's
+-- requester and photo (ARGV[5], ARGV[6]: a request that says otherwise was not planned for).
+-- ARGV: the answer, who answers, answered ttl, decline ttl, requester, photo, request id.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{'{EXPIRED}'}} end
 if state ~= '{PENDING}' then return {{state}} end
 local author = redis.call('HGET', KEYS[1], 'author')
 if author ~= ARGV[2] then return {{'{NOT_AUTHOR}'}} end
-local data = redis.call('HGETALL', KEYS[1])
-local guild = redis.call('HGET', KEYS[1], 'guild')
-local requester = redis.call('HGET', KEYS[1], 'requester')
-local photo = redis.call('HGET', KEYS[1], 'photo')
-local id = string.match(KEYS[1], '([^:]+)$')
-local asked = asked_key(guild, requester, photo)
-if redis.call('GET', asked) == id then redis.call('DEL', asked) end
-if ARGV[1] == '{DECLINED}' then
-  redis.call('SET', declined_key(guild, requester, photo), '1', 'EX', ARGV[4])
+if redis.call('HGET', KEYS[1], 'requester') ~= ARGV[5]
+    or redis.call('HGET', KEYS[1], 'photo') ~= ARGV[6] then
+  return {{'{STALE}'}}
 end
+local data = redis.call('HGETALL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
+if ARGV[1] == '{DECLINED}' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
 redis.call('HDEL', KEYS[1], 'fields')
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -158,7 +148,7 @@ class ConsentStore:
         flat = [item for pair in mapping.items() for item in pair]
         found = await self._ask(
             keys=[
-                keys.consent_request(request.request_id),
+                keys.consent_request(request.guild_id, request.request_id),
                 keys.consent_asked(request.guild_id, request.requester_id, request.photo),
                 keys.consent_declined(request.guild_id, request.requester_id, request.photo),
             ],
@@ -167,23 +157,39 @@ class ConsentStore:
         outcome = as_str(found[0])
         if outcome == ASKED:
             return Asking(ASKED, expires_at)
-        if outcome == ALREADY_ASKED:
-            earlier = as_str(found[2])
-            return Asking(ALREADY_ASKED, float(earlier) if earlier else None)
+        if outcome == ALREADY_ASKED:  # when the waiting one expires: a read of its own
+            other = keys.consent_request(request.guild_id, as_str(found[1]))
+            earlier = await self.redis.hget(other, "expires_at")
+            return Asking(ALREADY_ASKED, float(as_str(earlier)) if earlier else None)
         return Asking(outcome)
 
-    async def answer(self, request_id: int, author_id: int, *, approve: bool) -> Answer:
+    async def answer(
+        self, guild_id: int, request_id: int, author_id: int, *, approve: bool
+    ) -> Answer:
         """The author's answer: the first one wins; Decline is remembered."""
-        found = await self._answer(
-            keys=[keys.consent_request(request_id)],
-            args=[
-                APPROVED if approve else DECLINED,
-                author_id,
-                ANSWERED_TTL_S,
-                self.limits.consent_decline_ttl_s,
-            ],
-        )
-        outcome = as_str(found[0])
+        request_key = keys.consent_request(guild_id, request_id)
+        for _ in range(ATTEMPTS):  # the keys depend on the request: planned from a read
+            requester, photo = await self.redis.hmget(request_key, "requester", "photo")
+            requester, photo = as_str(requester or ""), as_str(photo or "")
+            found = await self._answer(
+                keys=[
+                    request_key,
+                    keys.consent_asked(guild_id, requester, photo),
+                    keys.consent_declined(guild_id, requester, photo),
+                ],
+                args=[
+                    APPROVED if approve else DECLINED,
+                    author_id,
+                    ANSWERED_TTL_S,
+                    self.limits.consent_decline_ttl_s,
+                    requester,
+                    photo,
+                    request_id,
+                ],
+            )
+            outcome = as_str(found[0])
+            if outcome != STALE:
+                break
         if outcome != PENDING:
             return Answer(outcome)
         data = {as_str(k): as_str(v) for k, v in zip(found[1::2], found[2::2], strict=True)}
@@ -193,7 +199,7 @@ class ConsentStore:
         """Forget a request whose prompt never reached the author (they may be asked again)."""
         asked = keys.consent_asked(request.guild_id, request.requester_id, request.photo)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.consent_request(request.request_id))
+        pipe.delete(keys.consent_request(request.guild_id, request.request_id))
         pipe.delete(asked)
         await pipe.execute()
 

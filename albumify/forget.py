@@ -8,11 +8,14 @@ CDN URLs), and their request window and dedup keys. A result still posted keeps 
 ids its Delete button needs (`albumify.lua.KEPT_AFTER_FORGET`), so the member can still take
 it down.
 
-The member's guilds are walked one at a time, each in one pass (`forget_in_guild`) that ends
-by taking the guild off their list: an interrupted forget resumes where it stopped, and a
-forget run twice finds nothing the second time. A job already being made cannot be stopped
-from here: a marker (`keys.forgotten`, a few minutes) makes its worker drop the cover
-instead of keeping it (`forgotten_since`).
+The member's guilds are walked one at a time (`forget_in_guild`), and in a guild each result
+is forgotten by one script (`albumify.lua`, in the guild's hash slot: Redis Cluster keeps a
+guild on one node) that takes it off the member's lists; the guild leaves the member's list
+(`keys.USER_GUILDS`, the record of progress) only once everything in it is done. So an
+interrupted forget resumes where it stopped (the next `/albumify-forget` finds the guilds
+and results still listed), and a forget run twice finds nothing the second time. A job
+already being made cannot be stopped from here: a marker (`keys.forgotten`, a few
+minutes) makes its worker drop the cover instead of keeping it (`forgotten_since`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rq import Queue
 from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 
-from albumify import keys, lua
+from albumify import keys, lua, plans
 from albumify.results import as_str
 from albumify.settings import Limits
 
@@ -105,7 +108,8 @@ class Forgetter:
         self.queue = queue
         self.marker_ttl_s = marker_ttl_s(limits)
         self.clock = clock
-        self._forget = redis.register_script(lua.FORGET_IN_GUILD)
+        self._forget_result = redis.register_script(lua.FORGET_RESULT)
+        self._unvote = redis.register_script(lua.UNVOTE)
 
     async def guilds_of(self, user_id: int) -> list[int]:
         return sorted(int(as_str(g)) for g in await self.redis.smembers(keys.user_guilds(user_id)))
@@ -131,19 +135,20 @@ class Forgetter:
         pattern = keys.member_dedup_keys(guild_id, user_id)
         dedup = [key async for key in self.redis.scan_iter(match=pattern, count=1000)]
         await self.redis.delete(
-            keys.member_quota(guild_id, user_id), *dedup, *_job_keys(jobs.removed)
+            keys.member_quota(guild_id, user_id), *dedup, *_job_keys(guild_id, jobs.removed)
         )
-        result_ids = sorted(jobs.result_ids)
-        kept, removed, votes, photos = await self._forget(
-            args=[
-                user_id,
-                guild_id,
-                int(now),
-                len(result_ids),
-                *result_ids,
-                *sorted(jobs.photo_hashes),
-            ]
+        kept, removed, photos = await self._forget_results(guild_id, user_id, jobs.result_ids)
+        votes = await self._take_back_votes(guild_id, user_id, now)
+        deleted = 0
+        for photo in sorted(jobs.photo_hashes | photos):  # kept photos span guilds: one by one
+            deleted += int(await self.redis.delete(keys.photo(photo)))
+        await self.redis.delete(
+            keys.member_covers(guild_id, user_id),
+            keys.member_photo_covers(guild_id, user_id),
+            keys.member_votes(guild_id, user_id),
+            keys.member_jobs(guild_id, user_id),
         )
+        await self.redis.srem(keys.user_guilds(user_id), str(guild_id))  # this guild is done
         cancelled = [
             CancelledRequest(
                 guild_id=guild_id,
@@ -158,18 +163,59 @@ class Forgetter:
             guilds=1,
             covers=int(kept) + int(removed),
             kept=int(kept),
-            votes=int(votes),
-            photos=int(photos),
+            votes=votes,
+            photos=deleted,
             jobs=len(jobs.removed),
             running=jobs.running,
             cancelled=cancelled,
         )
 
+    async def _forget_results(
+        self, guild_id: int, user_id: int, from_jobs: set[str]
+    ) -> tuple[int, int, set[str]]:
+        """Every result the member asked for or that was made of their photo (and those their
+        jobs made), one script each. Returns (kept, removed, their kept photos' hashes)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(keys.member_covers(guild_id, user_id))
+        pipe.smembers(keys.member_photo_covers(guild_id, user_id))
+        covers, photo_covers = await pipe.execute()
+        result_ids = {as_str(r) for r in (*covers, *photo_covers)} | from_jobs
+        kept = removed = 0
+        photos: set[str] = set()
+        for rid in sorted(result_ids):
+            what, *found = await plans.run_async(
+                self.redis, self._forget_result, guild_id, rid, [rid], with_voters=True
+            )
+            kept += as_str(what) == "kept"
+            removed += as_str(what) == "removed"
+            photos.update(as_str(photo) for photo in found)
+        return kept, removed, photos
+
+    async def _take_back_votes(self, guild_id: int, user_id: int, now: float) -> int:
+        """The member's votes in the guild, one script per result voted for."""
+        votes = 0
+        for rid in sorted(await self.redis.smembers(keys.member_votes(guild_id, user_id))):
+            rid = as_str(rid)
+            votes += int(
+                await plans.run_async(
+                    self.redis,
+                    self._unvote,
+                    guild_id,
+                    rid,
+                    [rid, user_id, int(now)],
+                    extra_keys=[keys.member_votes(guild_id, user_id)],
+                )
+            )
+        return votes
+
     async def _tokens(self, job_ids: list[str]) -> list[str | None]:
+        """One GET each (a job's token is not under its guild's tag: no multi-key MGET)."""
         if not job_ids:
             return []
-        values = await self.redis.mget([keys.token(job_id) for job_id in job_ids])
-        return [as_str(value) if value else None for value in values]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.get(keys.token(job_id))
+        return [as_str(value) if value else None for value in await pipe.execute()]
 
     def _remove_jobs(self, job_ids: list[str]) -> _Jobs:
         """Synchronous (RQ): cancel what has not started, remove every hash but a running
@@ -207,7 +253,7 @@ def job_payload(job: Job | None) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def _job_keys(job_ids: Iterable[str]) -> list[str]:
+def _job_keys(guild_id: int, job_ids: Iterable[str]) -> list[str]:
     """What Albumify keeps per job beside RQ's hash (ids only, and the token)."""
     return [
         key
@@ -216,8 +262,8 @@ def _job_keys(job_ids: Iterable[str]) -> list[str]:
             keys.token(job_id),
             keys.job_started(job_id),
             keys.queue_edit(job_id),
-            keys.job_result(job_id),
-            keys.admission_cancelled(job_id),
+            keys.job_result(guild_id, job_id),
+            keys.admission_cancelled(guild_id, job_id),
             keys.job_outcome(job_id),
             keys.status_message(job_id),
         )

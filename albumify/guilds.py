@@ -105,12 +105,16 @@ class GuildSettingsStore:
         if before is not None and bool(before.awards_kinds) != bool(after.awards_kinds):
             # Turned on: only periods that end from now on are posted (no surprise post of
             # last week). Turned off: the scheduler stops looking at this guild.
-            pipe = self.redis.pipeline(transaction=True)
             if after.awards_kinds:
-                pipe.hset(keys.guild_settings(guild_id), "awards_since", f"{self.clock():.3f}")
-                pipe.sadd(keys.AWARDS_GUILDS, str(guild_id))
+                await self.redis.hset(
+                    keys.guild_settings(guild_id), "awards_since", f"{self.clock():.3f}"
+                )
             else:
-                pipe.srem(keys.AWARDS_GUILDS, str(guild_id))
-            await pipe.execute()
+                await self.redis.srem(keys.AWARDS_GUILDS, str(guild_id))
             after = await self.get(guild_id)
+        if after.awards_kinds:
+            # The scheduler's list spans guilds (no transaction with the guild's settings):
+            # added after `awards_since` is written, and on every update while awards are on,
+            # so an update cut off between the two is mended by the next one.
+            await self.redis.sadd(keys.AWARDS_GUILDS, str(guild_id))
         return after

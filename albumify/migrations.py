@@ -18,9 +18,15 @@ Layout 3 (retention and forget, #16):
   requests and of requests of their photo (`keys.member_jobs`), built from the results and
   jobs that layout 2 left (idempotent set adds).
 
-`migrate(redis)` is called by `albumify bot` and `albumify worker` at start-up. Each result is
-moved by one script (atomic, idempotent), so two processes migrating at once, or a migration
-interrupted half-way, leave consistent data; the layout marker is written after each layout.
+Layout 4 (Redis Cluster, #18): keys under their guild's hash tag, `albumify.layout4`. The
+steps before it ran on a single Redis only (no release wrote layouts 1–3 to a cluster), so
+they name keys as layout 3 did (`keys.LAYOUT3`) and step 4 moves them.
+
+`migrate(redis)` is called by `albumify bot` and `albumify worker` at start-up, on the state's
+client (`ALBUMIFY_STATE_REDIS_URL`, else `REDIS_URL`); RQ's jobs are read on the queue's.
+Each result is moved by one script or key by key (idempotent), so two processes migrating
+at once, or a migration interrupted half-way, leave consistent data; the layout marker is
+written after each layout.
 """
 
 from __future__ import annotations
@@ -44,12 +50,15 @@ from rq.serializers import JSONSerializer
 
 from albumify import keys
 from albumify.forget import JOB_INDEX_TTL_S, job_payload
+from albumify.layout4 import to_layout_4
 from albumify.results import REROLL_FIELDS, UNPOSTED_TTL_S, as_int, as_str
 from albumify.settings import Limits
 
 log = logging.getLogger(__name__)
 
-LAYOUT = 3
+OLD = keys.LAYOUT3
+
+LAYOUT = 4
 """The key layout this release reads and writes."""
 JOB_REGISTRIES = (
     StartedJobRegistry,
@@ -141,13 +150,13 @@ def merge_result(redis: Any, result_id: str) -> None:
         keys=[
             keys.LEGACY_COVER.format(result_id=result_id),
             keys.LEGACY_COVER_VOTERS.format(result_id=result_id),
-            keys.result(result_id),
-            keys.voters(result_id),
+            OLD["result"].format(result_id=result_id),
+            OLD["voters"].format(result_id=result_id),
         ]
     )
 
 
-def _to_layout_2(redis: Any, queue_name: str) -> int:
+def _to_layout_2(redis: Any, queue_name: str, queue_connection: Any) -> int:
     moved = 0
     for result_id in sorted(_legacy_result_ids(redis)):
         merge_result(redis, result_id)
@@ -157,7 +166,7 @@ def _to_layout_2(redis: Any, queue_name: str) -> int:
 
 def _result_ids(redis: Any) -> set[str]:
     """Every result on record (`albumify:result:<id>`, not its voters or re-roll hash)."""
-    prefix = keys.result("")
+    prefix = OLD["result"].format(result_id="")
     return {
         name
         for raw in redis.scan_iter(match=prefix + "*", count=1000)
@@ -169,7 +178,11 @@ def split_result(redis: Any, result_id: str, now: float, photo_ttl_s: int) -> st
     """Move one result's re-roll fields to their expiring hash (atomic, idempotent). Returns
     the photo hash its re-roll still needs ('' when none)."""
     found = redis.register_script(_SPLIT_RESULT)(
-        keys=[keys.result(result_id), keys.reroll(result_id), keys.POSTED],
+        keys=[
+            OLD["result"].format(result_id=result_id),
+            OLD["reroll"].format(result_id=result_id),
+            OLD["posted"],
+        ],
         args=[result_id, now, photo_ttl_s, UNPOSTED_TTL_S, *REROLL_FIELDS],
     )
     return as_str(found or b"")
@@ -177,7 +190,7 @@ def split_result(redis: Any, result_id: str, now: float, photo_ttl_s: int) -> st
 
 def index_photo_covers(redis: Any) -> int:
     """Layout 3: each posted result made of someone else's photo, under its photo's author."""
-    prefix = keys.RESULT.format(result_id="")
+    prefix = OLD["result"].format(result_id="")
     indexed = 0
     for raw in redis.scan_iter(match=prefix + "*", count=1000):
         name = as_str(raw)
@@ -189,34 +202,37 @@ def index_photo_covers(redis: Any) -> int:
         )
         if not (guild and author and message) or as_int(author) == as_int(requester):
             continue
-        redis.sadd(keys.member_photo_covers(as_str(guild), as_str(author)), result_id)
+        photo_covers = OLD["member_photo_covers"].format(guild=as_str(guild), user=as_str(author))
+        redis.sadd(photo_covers, result_id)
         redis.sadd(keys.user_guilds(as_str(author)), as_str(guild))
         indexed += 1
     return indexed
 
 
-def index_jobs(redis: Any, queue_name: str) -> int:
+def index_jobs(redis: Any, queue_name: str, queue_connection: Any = None) -> int:
     """Layout 3: each job RQ still keeps (queued, running, kept after it ended), under the
     members it concerns."""
-    queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+    connection = queue_connection if queue_connection is not None else redis
+    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
     job_ids = set(queue.get_job_ids())
     for registry in JOB_REGISTRIES:
         job_ids.update(registry(queue=queue).get_job_ids())
     indexed = 0
-    for job in Job.fetch_many(sorted(job_ids), connection=redis, serializer=JSONSerializer):
+    for job in Job.fetch_many(sorted(job_ids), connection=connection, serializer=JSONSerializer):
         payload = job_payload(job)
         if payload is None or not payload.get("guild_id"):
             continue
         guild = payload["guild_id"]
         for member in {payload.get("requester_id"), payload.get("photo_author_id")} - {None}:
-            redis.sadd(keys.member_jobs(guild, member), job.id)  # type: ignore[union-attr]
-            redis.expire(keys.member_jobs(guild, member), JOB_INDEX_TTL_S)
+            member_jobs = OLD["member_jobs"].format(guild=guild, user=member)
+            redis.sadd(member_jobs, job.id)  # type: ignore[union-attr]
+            redis.expire(member_jobs, JOB_INDEX_TTL_S)
             redis.sadd(keys.user_guilds(member), guild)
         indexed += 1
     return indexed
 
 
-def _to_layout_3(redis: Any, queue_name: str) -> int:
+def _to_layout_3(redis: Any, queue_name: str, queue_connection: Any) -> int:
     now, limits = time.time(), Limits.from_env()
     needed, moved = set(), 0
     for result_id in sorted(_result_ids(redis)):
@@ -226,28 +242,31 @@ def _to_layout_3(redis: Any, queue_name: str) -> int:
     for raw in list(redis.scan_iter(match=prefix + "*", count=1000)):
         if as_str(raw)[len(prefix) :] not in needed:  # an upload no cover came from
             redis.delete(raw)
-    covers, jobs = index_photo_covers(redis), index_jobs(redis, queue_name)
+    covers = index_photo_covers(redis)
+    jobs = index_jobs(redis, queue_name, queue_connection)
     log.info("layout 3: %d photo covers and %d jobs indexed for forget", covers, jobs)
     return moved
 
 
-STEPS: tuple[tuple[int, Callable[[Any, str], int]], ...] = (
+STEPS: tuple[tuple[int, Callable[[Any, str, Any], int]], ...] = (
     (2, _to_layout_2),
     (3, _to_layout_3),
+    (4, to_layout_4),
 )
 """Each layout and the step that brings data from the one before it."""
 
 
-def migrate(redis: Any, queue_name: str = "albumify") -> int:
-    """Bring the data to `LAYOUT` (a synchronous client). Returns how many results moved
-    (a result moved by several steps counts once per step)."""
+def migrate(redis: Any, queue_name: str = "albumify", *, queue_connection: Any = None) -> int:
+    """Bring the data to `LAYOUT` (a synchronous client for the state, a `RedisCluster`
+    too; `queue_connection`: RQ's, when the queue lives elsewhere). Returns how many results
+    moved (a result moved by several steps counts once per step)."""
     start = layout_of(redis)
     if start >= LAYOUT:
         return 0
     moved = 0
     for layout, step in STEPS:
         if start < layout:
-            count = step(redis, queue_name)
+            count = step(redis, queue_name, queue_connection)
             redis.set(keys.LAYOUT, layout)
             if count:
                 log.info("migrated %d results to key layout %d", count, layout)

@@ -175,6 +175,11 @@ class Settings:
 
     discord_token: str = field(default="", repr=False)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """The queue (RQ), and the state too unless `state_redis_url` is set."""
+    state_redis_url: str = ""
+    """`ALBUMIFY_STATE_REDIS_URL`: where Albumify's own keys live when not with the queue:
+    a `redis://` URL, or `redis+cluster://host:port[,host:port…]` for a Redis Cluster (RQ
+    does not run on a cluster, so the queue stays on `REDIS_URL`). Empty: `REDIS_URL`."""
     dev_guild_id: int | None = None
     weights_dir: Path = field(default_factory=lambda: _cache_dir() / "weights")
     index_dir: Path | None = None
@@ -208,6 +213,7 @@ class Settings:
         return cls(
             discord_token=os.environ.get("DISCORD_TOKEN", "").strip(),
             redis_url=_env_str("REDIS_URL", cls.redis_url),
+            state_redis_url=_env_str("ALBUMIFY_STATE_REDIS_URL", ""),
             dev_guild_id=int(guild) if guild else None,
             weights_dir=Path(_env_str("ALBUMIFY_WEIGHTS", str(_cache_dir() / "weights"))),
             index_dir=Path(index) if index else None,

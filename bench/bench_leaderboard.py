@@ -27,7 +27,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from albumify import keys
+from albumify import keys, lua, plans
 from albumify.boards import LeaderboardStore
 from albumify.periods import Periods
 from albumify.results import ResultRecord, save_result
@@ -123,7 +123,7 @@ def _populate(url: str, now: float) -> None:
 async def _naive_vote(client: aioredis.Redis, rid: str, voter: int, now: int) -> None:
     """The baseline: the same effects as the Lua script, one command (round trip) at a time."""
     guild, creator, author, week, month, week_exp, month_exp = await client.hmget(
-        keys.result(rid),
+        keys.result(GUILD, rid),
         "guild",
         "requester",
         "photo_author",
@@ -132,12 +132,12 @@ async def _naive_vote(client: aioredis.Redis, rid: str, voter: int, now: int) ->
         "week_exp",
         "month_exp",
     )
-    if await client.sismember(keys.voters(rid), str(voter)):
+    if await client.sismember(keys.voters(GUILD, rid), str(voter)):
         raise AssertionError("the benchmark only adds votes")
     self_votes = await client.hget(keys.guild_settings(guild), "self_votes")
     if str(voter) in (creator, author) and self_votes:
         return
-    await client.sadd(keys.voters(rid), str(voter))
+    await client.sadd(keys.voters(GUILD, rid), str(voter))
     await client.sadd(keys.member_votes(guild, voter), rid)
     await client.sadd(keys.user_guilds(voter), guild)
     for suffix, exp in (("all", None), (f"week:{week}", week_exp), (f"month:{month}", month_exp)):
@@ -146,7 +146,7 @@ async def _naive_vote(client: aioredis.Redis, rid: str, voter: int, now: int) ->
             await client.zincrby(key, 1, member)
             if exp is not None:
                 await client.expire(key, int(exp) - now)
-    await client.scard(keys.voters(rid))
+    await client.scard(keys.voters(GUILD, rid))
 
 
 async def _timed(run: Callable[[], Awaitable[Any]]) -> float:
@@ -164,13 +164,13 @@ async def _votes(table: Table, store: LeaderboardStore, pool_store: LeaderboardS
         board = await client.zscore(keys.board(GUILD, "covers", "all"), target)
         week = await client.zscore(keys.board(GUILD, "covers", Periods.at(now).key("week")), target)
         base = 1  # c1..c5 start with score 1 (reset below)
-        ok = board == week == base + cast and await client.scard(keys.voters(target)) == cast
+        ok = board == week == base + cast and await client.scard(keys.voters(GUILD, target)) == cast
         return "exact" if ok else f"MISMATCH {board}/{week}"
 
     async def fresh(target: str) -> None:
         for name in ("all", "week", "month"):
             await client.zadd(keys.board(GUILD, "covers", Periods.at(now).key(name)), {target: 1})
-        await client.delete(keys.voters(target))
+        await client.delete(keys.voters(GUILD, target))
 
     async def row(method: str, target: str, n: int, body: Callable[[int], Awaitable[Any]]) -> None:
         await fresh(target)
@@ -191,7 +191,7 @@ async def _votes(table: Table, store: LeaderboardStore, pool_store: LeaderboardS
 
     async def lua_seq(first: int) -> None:
         for i in range(SEQUENTIAL_VOTES):
-            await store.toggle_vote("c2", first + i)
+            await store.toggle_vote(GUILD, "c2", first + i)
 
     async def naive_concurrent(first: int) -> None:
         await _gather_bounded(
@@ -200,14 +200,18 @@ async def _votes(table: Table, store: LeaderboardStore, pool_store: LeaderboardS
 
     async def lua_concurrent(first: int) -> None:
         await _gather_bounded(
-            pool_store.toggle_vote("c4", first + i) for i in range(CONCURRENT_VOTES)
+            pool_store.toggle_vote(GUILD, "c4", first + i) for i in range(CONCURRENT_VOTES)
         )
 
     async def lua_pipelined(first: int) -> None:
+        fields = await client.hmget(keys.result(GUILD, "c5"), *lua.FINGERPRINT_FIELDS)
+        plan = plans.Plan(str(GUILD), "c5", tuple(f or "" for f in fields))  # read once
         for start in range(0, PIPELINED_VOTES, PIPELINE):
             pipe = client.pipeline(transaction=False)
             for i in range(start, start + PIPELINE):
-                await store._toggle(args=["c5", first + i, now], client=pipe)
+                voter_keys = [*plan.keys(), keys.member_votes(GUILD, first + i)]
+                args = [*plan.args(), "c5", first + i, now]
+                await store._toggle(keys=voter_keys, args=args, client=pipe)
             await pipe.execute()
 
     await row("naive per-key commands, sequential (baseline)", "c1", SEQUENTIAL_VOTES, naive_seq)

@@ -20,7 +20,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from albumify.boards import LeaderboardStore
-from albumify.connections import async_redis, sync_redis
+from albumify.connections import async_redis, async_state_redis, sync_redis, sync_state_redis
 from albumify.forget import Forgetter
 from albumify.guilds import GuildSettingsStore
 from albumify.logs import DISCORD_PY_LOGGERS, add_secret, install_redaction
@@ -94,11 +94,16 @@ class AlbumifyBot(commands.Bot):
         settings = self.settings
         # A blocking pool: bursts (200 members voting at once) wait for a connection instead
         # of failing with MaxConnectionsError; both clients retry through a Redis restart.
-        self.redis = async_redis(settings.redis_url, max_connections=64, pool_timeout=10)
+        # Albumify's state: the queue's Redis, or its own (`ALBUMIFY_STATE_REDIS_URL`, a
+        # Redis Cluster too); `queue_redis` reads the queue's health where RQ keeps it.
+        self.redis = async_state_redis(settings, max_connections=64, pool_timeout=10)
         await self.redis.ping()
+        self.queue_redis = self.redis
+        if settings.state_redis_url:
+            self.queue_redis = async_redis(settings.redis_url, max_connections=8)
         # RQ is synchronous: enqueues run in a thread on their own (bytes) connection.
         self._rq_redis = sync_redis(settings.redis_url)
-        await asyncio.to_thread(migrate, self._rq_redis, settings.queue_name)
+        await asyncio.to_thread(self._migrate)
         self.queue = Queue(
             settings.queue_name, connection=self._rq_redis, serializer=JSONSerializer
         )
@@ -143,9 +148,22 @@ class AlbumifyBot(commands.Bot):
             "ready as %s (%s) in %d guilds", self.user, self.user and self.user.id, len(self.guilds)
         )
 
+    def _migrate(self) -> None:
+        """Bring the state to this release's key layout (`albumify.migrations`)."""
+        settings = self.settings
+        state = sync_state_redis(settings) if settings.state_redis_url else self._rq_redis
+        try:
+            migrate(state, settings.queue_name, queue_connection=self._rq_redis)
+        finally:
+            if state is not self._rq_redis:
+                state.close()
+
     async def close(self) -> None:
         await super().close()
         if getattr(self, "redis", None) is not None:
             await self.redis.aclose()
+        queue_redis = getattr(self, "queue_redis", None)
+        if queue_redis is not None and queue_redis is not self.redis:
+            await queue_redis.aclose()
         if self._rq_redis is not None:
             self._rq_redis.close()

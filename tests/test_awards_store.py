@@ -80,14 +80,14 @@ async def test_late_votes_count_during_the_grace_and_then_the_board_is_final(
         await save_result(client, meta("r-1"))
         week = keys.board(GUILD, "covers", "week:2026-W48")
         clock.now = W48_END + HOUR - 1  # within the grace: counts on W48
-        assert (await store.toggle_vote("r-1", 7)).status == "added"
+        assert (await store.toggle_vote(GUILD, "r-1", 7)).status == "added"
         assert await client.zscore(week, "r-1") == 1
         clock.now = W48_END + HOUR  # the board is final
-        assert (await store.toggle_vote("r-1", 8)).status == "added"
+        assert (await store.toggle_vote(GUILD, "r-1", 8)).status == "added"
         assert await client.zscore(week, "r-1") == 1
         assert await client.zscore(keys.board(GUILD, "covers", "all"), "r-1") == 2
         # An unvote after the grace leaves the final board alone too.
-        assert (await store.toggle_vote("r-1", 7)).status == "removed"
+        assert (await store.toggle_vote(GUILD, "r-1", 7)).status == "removed"
         assert await client.zscore(week, "r-1") == 1
         assert await client.zscore(keys.board(GUILD, "covers", "all"), "r-1") == 1
     finally:
@@ -133,7 +133,7 @@ async def test_standings_of_a_past_period_and_the_role_holder(redis_url: str) ->
             await save_result(client, meta(rid, creator=creator))
         for rid, voters in (("r-1", (7,)), ("r-2", (7, 8, 9)), ("r-3", (8, 9))):
             for voter in voters:
-                await boards.toggle_vote(rid, voter)
+                await boards.toggle_vote(GUILD, rid, voter)
         clock.now = W48_END + 2 * HOUR  # read after the period, as the scheduler does
         week = Period("week", "week:2026-W48", W48_END)
         standings = await awards.standings(GUILD, week)

@@ -15,6 +15,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from albumify import keys
+from albumify.connections import async_state_redis, sync_state_redis
 from albumify.results import ResultRecord, ResultStore
 from albumify.schema import CoverJob
 from albumify.settings import Limits, Settings
@@ -58,15 +59,21 @@ def request(request_id: int = 1000, **overrides) -> CoverRequest:
 
 
 @pytest.fixture
-def harness(redis_url, redis_sync):
-    """Runs a coroutine factory `fn(intake, clock)` with a fresh async client in its own loop."""
+def harness(redis_url, redis_sync, state_url):
+    """Runs a coroutine factory `fn(intake, clock)` with a fresh async client in its own loop.
+    The queue is on `redis_url`; the state on `state_url` (the same, or a Redis Cluster):
+    `harness.state` is a bytes client on it, as the worker's."""
     queue = Queue("albumify", connection=redis_sync, serializer=JSONSerializer)
+    state_redis_url = "" if state_url == redis_url else state_url
+    state = sync_state_redis(Settings(redis_url=redis_url, state_redis_url=state_redis_url))
 
     def run(fn, limits: Limits | None = None):
         async def main():
-            client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+            settings = Settings(
+                redis_url=redis_url, state_redis_url=state_redis_url, limits=limits or Limits()
+            )
+            client = async_state_redis(settings)
             clock = Clock()
-            settings = Settings(redis_url=redis_url, limits=limits or Limits())
             try:
                 return await fn(Intake(client, queue, settings, clock=clock), clock)
             finally:
@@ -75,7 +82,9 @@ def harness(redis_url, redis_sync):
         return asyncio.run(main())
 
     run.queue = queue
-    return run
+    run.state = state
+    yield run
+    state.close()
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -123,7 +132,7 @@ def test_someone_elses_photo_needs_the_server_setting(harness):
         return (
             refused,
             allowed,
-            await intake.redis.hget("albumify:guild:1:settings", "allow_others"),
+            await intake.redis.hget("albumify:{1}:settings", "allow_others"),
         )
 
     refused, allowed, stored = harness(scenario)
@@ -211,6 +220,7 @@ def test_other_options_are_another_request(harness):
 
 
 def test_a_duplicate_of_a_posted_cover_links_to_it_and_of_a_failed_one_is_new(harness, redis_sync):
+    state = harness.state
     from albumify.results import save_result
 
     async def scenario(intake, clock):
@@ -223,8 +233,8 @@ def test_a_duplicate_of_a_posted_cover_links_to_it_and_of_a_failed_one_is_new(ha
             if ending in ("posted", "deleted"):
                 record = ResultRecord(str(req.request_id), 1, 2, 3, 3, message_id=888 + n)
                 if ending == "posted":
-                    save_result(redis_sync, record)
-                redis_sync.set(keys.job_result(job.job_id), record.result_id)
+                    save_result(state, record)
+                state.set(keys.job_result(1, job.job_id), record.result_id)
             if ending == "failed":
                 stored = Job.fetch(job.job_id, connection=redis_sync, serializer=JSONSerializer)
                 stored.set_status("failed")
@@ -283,8 +293,8 @@ def test_enqueue_keeps_the_token_out_of_the_job(harness, redis_sync):
     raw = redis_sync.hget(stored.key, "data") or b""
     assert b"secret-interaction-token" not in raw
     assert "secret" not in (stored.description or "")
-    assert redis_sync.get(keys.token(job.job_id)) == b"secret-interaction-token"
-    assert 0 < redis_sync.ttl(keys.token(job.job_id)) <= 840
+    assert harness.state.get(keys.token(job.job_id)) == b"secret-interaction-token"
+    assert 0 < harness.state.ttl(keys.token(job.job_id)) <= 840
 
 
 def test_queue_state_reports_position_until_started(harness):
@@ -305,7 +315,7 @@ def test_queue_state_reports_position_until_started(harness):
 
 def _store_result(redis_sync, *, photo_kept: bool = True) -> None:
     redis_sync.hset(
-        keys.result("r1"),
+        keys.result(1, "r1"),
         mapping={
             "guild": "1",
             "channel": "2",
@@ -323,14 +333,14 @@ def _store_result(redis_sync, *, photo_kept: bool = True) -> None:
 
 
 def test_reroll_excludes_covers_shown_and_needs_the_kept_photo(harness, redis_sync):
-    _store_result(redis_sync)
+    _store_result(harness.state)
 
     async def scenario(intake, clock):
         results = ResultStore(intake.redis)
-        result = await results.get("r1")
+        result = await results.get(1, "r1")
         stranger = await intake.admit_reroll(result, request(9000, requester_id=50))
         ok = await intake.admit_reroll(result, request(9001))
-        missing = await intake.admit_reroll(await results.get("nope"), request(9002))
+        missing = await intake.admit_reroll(await results.get(1, "nope"), request(9002))
         await intake.redis.delete(keys.photo("f" * 64))
         expired = await intake.admit_reroll(result, request(9003))
         return stranger, ok, missing, expired
@@ -470,7 +480,7 @@ def test_setup_loads_the_cog_and_its_persistent_buttons(redis_url):
 def test_channel_restriction_refuses_other_channels(harness, redis_sync):
     from albumify import keys
 
-    redis_sync.hset(keys.guild_settings(1), "channels", "555555,666666")
+    harness.state.hset(keys.guild_settings(1), "channels", "555555,666666")
 
     async def scenario(intake, clock):
         refused = await intake.admit(request(channel_id=777777))
@@ -480,6 +490,6 @@ def test_channel_restriction_refuses_other_channels(harness, redis_sync):
     try:
         refused, allowed = harness(scenario)
     finally:
-        redis_sync.hdel(keys.guild_settings(1), "channels")
+        harness.state.hdel(keys.guild_settings(1), "channels")
     assert not refused.ok and "<#555555>" in refused.message and "<#666666>" in refused.message
     assert allowed.ok

@@ -139,6 +139,7 @@ def test_the_request_dedup_key_rebuilt_from_the_job_is_the_bots(harness):  # noq
         assert await intake.redis.zscore(member, job.job_id) is not None
 
         await intake.quota.release(
+            guild_id=job.guild_id,
             member_key=member,
             guild_key=keys.guild_quota(job.guild_id),
             job_id=job.job_id,
@@ -202,9 +203,9 @@ def test_a_running_job_stops_at_the_next_stage_boundary(fake_rest, settings, red
     assert outcome.status == "cancelled"
     assert stages[-1] == "faces" and "matching" not in stages  # no later stage ran
     assert not any(call.files for call in fake_rest.calls("PATCH") + fake_rest.calls("POST"))
-    assert redis_sync.get(keys.job_result(JOB)) is None
-    assert not list(redis_sync.scan_iter(keys.result("*")))  # no record of a cover
-    assert not list(redis_sync.scan_iter("albumify:dedup:*"))  # the same photo may come again
+    assert redis_sync.get(keys.job_result(10, JOB)) is None
+    assert not list(redis_sync.scan_iter(keys.result("*", "*")))  # no record of a cover
+    assert not list(redis_sync.scan_iter("albumify:*:dedup:*"))  # the same photo may come again
     last = fake_rest.calls("PATCH", "/messages/@original")[-1].payload
     assert last["content"] == cancel.CANCELLED_TEXT and last["components"] == []
 

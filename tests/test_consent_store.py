@@ -57,8 +57,8 @@ def test_a_request_is_stored_with_its_fields_for_the_consent_window(run):
     async def scenario(store, client):
         before = time.time()
         asking = await store.ask(consent())
-        stored = await client.hgetall(keys.consent_request(100))
-        ttl = await client.ttl(keys.consent_request(100))
+        stored = await client.hgetall(keys.consent_request(GUILD, 100))
+        ttl = await client.ttl(keys.consent_request(GUILD, 100))
         asked = await client.get(keys.consent_asked(GUILD, REQUESTER, "777"))
         return before, asking, stored, ttl, asked
 
@@ -81,7 +81,7 @@ def test_a_second_request_for_the_same_photo_points_at_the_first(run):
             again,
             other_member,
             other_photo,
-            await client.exists(keys.consent_request(101)),
+            await client.exists(keys.consent_request(GUILD, 101)),
         )
 
     first, again, other_member, other_photo, stored_second = run(scenario)
@@ -93,11 +93,11 @@ def test_a_second_request_for_the_same_photo_points_at_the_first(run):
 def test_approve_hands_over_the_request_once_and_drops_its_fields(run):
     async def scenario(store, client):
         await store.ask(consent())
-        first = await store.answer(100, AUTHOR, approve=True)
-        second = await store.answer(100, AUTHOR, approve=True)
-        decline_late = await store.answer(100, AUTHOR, approve=False)
-        left = await client.hgetall(keys.consent_request(100))
-        ttl = await client.ttl(keys.consent_request(100))
+        first = await store.answer(GUILD, 100, AUTHOR, approve=True)
+        second = await store.answer(GUILD, 100, AUTHOR, approve=True)
+        decline_late = await store.answer(GUILD, 100, AUTHOR, approve=False)
+        left = await client.hgetall(keys.consent_request(GUILD, 100))
+        ttl = await client.ttl(keys.consent_request(GUILD, 100))
         asked = await client.exists(keys.consent_asked(GUILD, REQUESTER, "777"))
         declined = await store.declined(GUILD, REQUESTER, "777")
         return first, second, decline_late, left, ttl, asked, declined
@@ -115,8 +115,8 @@ def test_approve_hands_over_the_request_once_and_drops_its_fields(run):
 def test_only_the_author_can_answer(run):
     async def scenario(store, _):
         await store.ask(consent())
-        stranger = await store.answer(100, OTHER, approve=True)
-        author = await store.answer(100, AUTHOR, approve=True)
+        stranger = await store.answer(GUILD, 100, OTHER, approve=True)
+        author = await store.answer(GUILD, 100, AUTHOR, approve=True)
         return stranger, author
 
     stranger, author = run(scenario)
@@ -127,11 +127,17 @@ def test_only_the_author_can_answer(run):
 def test_decline_is_final_for_that_photo_and_requester(run):
     async def scenario(store, client):
         await store.ask(consent())
-        declined = await store.answer(100, AUTHOR, approve=False)
+        declined = await store.answer(GUILD, 100, AUTHOR, approve=False)
         again = await store.ask(consent(101))
         other_member = await store.ask(consent(102, requester=OTHER))
         ttl = await client.ttl(keys.consent_declined(GUILD, REQUESTER, "777"))
-        return declined, again, other_member, ttl, await client.exists(keys.consent_request(101))
+        return (
+            declined,
+            again,
+            other_member,
+            ttl,
+            await client.exists(keys.consent_request(GUILD, 101)),
+        )
 
     declined, again, other_member, ttl, stored = run(scenario, Limits(consent_decline_ttl_s=9000))
     assert declined.outcome == PENDING and declined.request is not None
@@ -143,9 +149,9 @@ def test_decline_is_final_for_that_photo_and_requester(run):
 def test_a_request_expires_by_itself(run):
     async def scenario(store, client):
         await store.ask(consent())
-        while await client.exists(keys.consent_request(100)):
+        while await client.exists(keys.consent_request(GUILD, 100)):
             await asyncio.sleep(0.05)
-        late = await store.answer(100, AUTHOR, approve=True)
+        late = await store.answer(GUILD, 100, AUTHOR, approve=True)
         again = await store.ask(consent(101))  # the asked key went with it
         return late, again
 
@@ -158,7 +164,7 @@ def test_withdraw_forgets_a_request_that_never_reached_the_author(run):
     async def scenario(store, client):
         await store.ask(consent())
         await store.withdraw(consent())
-        return await client.exists(keys.consent_request(100)), await store.ask(consent(101))
+        return await client.exists(keys.consent_request(GUILD, 100)), await store.ask(consent(101))
 
     left, again = run(scenario)
     assert not left and again.outcome == ASKED
@@ -179,7 +185,7 @@ def test_the_photo_is_named_by_its_attachment_or_its_url_without_signature():
 def test_a_forget_after_the_request_withdraws_it(run, who):
     async def scenario(store, client):
         await store.ask(consent())
-        answer = await store.answer(100, AUTHOR, approve=True)
+        answer = await store.answer(GUILD, 100, AUTHOR, approve=True)
         assert answer.request is not None
         before = await store.forgotten_since_asked(answer.request)
         earlier = answer.request.asked_at - 5  # a forget before the request does not count

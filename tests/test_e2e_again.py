@@ -67,7 +67,7 @@ def test_new_options_on_the_same_attachment_make_a_new_cover(
     result_id = assert_cover(discord, second, alice)
     client = stack.redis()
     try:  # the title is lettered into the image; the record says which request it was
-        assert client.hget(keys.reroll(result_id), "title") == b"Second Take"
+        assert client.hget(keys.reroll(discord.guild_id, result_id), "title") == b"Second Take"
     finally:
         client.close()
 

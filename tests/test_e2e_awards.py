@@ -72,7 +72,7 @@ def week_of(stack: Stack, cover: FakeMessage) -> Period:
     client = stack.redis()
     try:
         rid = vote_id(cover).removeprefix("albumify:vote:")
-        week, created = client.hmget(keys.result(rid), "week", "created_at")
+        week, created = client.hmget(keys.result(cover.guild_id or 0, rid), "week", "created_at")
     finally:
         client.close()
     return Period("week", f"week:{week.decode()}", week_end(float(created)))

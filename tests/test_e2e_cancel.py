@@ -213,7 +213,7 @@ def test_a_moderator_cancels_a_running_job_and_it_stops_at_the_next_stage(
     no_cover_anywhere(discord)
     assert message.content == CANCELLED_TEXT and not message.components
     quota_refunded(redis, discord, carol, job_id)
-    assert redis.get(keys.job_result(job_id)) is None
+    assert redis.get(keys.job_result(discord.guild_id, job_id)) is None
 
 
 # -- the race: cancel vs. finish -----------------------------------------------------------
@@ -259,7 +259,7 @@ def test_cancel_just_before_the_worker_claims_means_nothing_is_posted(
     assert redis.get(keys.job_outcome(job_id)).decode() == CANCELLED
     no_cover_anywhere(discord)
     assert message.content == CANCELLED_TEXT and not message.components
-    assert not list(redis.scan_iter(keys.result("*")))  # no record of a cover either
+    assert not list(redis.scan_iter(keys.result("*", "*")))  # no record of a cover either
 
 
 # -- after a restart, and on the reply-mention path ----------------------------------------

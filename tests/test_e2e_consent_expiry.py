@@ -39,7 +39,7 @@ def test_approve_after_the_request_expired_makes_nothing(
 
     client = stack.redis()
     try:  # the window passes (the request's key expires in Redis by itself)
-        request_key = keys.consent_request(menu.id)
+        request_key = keys.consent_request(discord.guild_id, menu.id)
         discord.wait_until(lambda: not client.exists(request_key), "the request to expire", 30)
     finally:
         client.close()

@@ -18,6 +18,7 @@ from devtools.fakediscord.rest import slow
 from devtools.fakediscord.stack import Stack
 from tests.support.e2e import MARKS, fresh_conversation, module_stack
 from tests.support.redis_full import fill, unfill
+from tests.support.state import guild_of_result
 from tests.test_e2e import DEFERRED_THINKING, faceless, private_answer, wait_reply
 
 pytestmark = MARKS
@@ -53,9 +54,9 @@ def vote(fake: FakeDiscord, member: FakeUser, message: FakeMessage) -> int:
 
 
 def board_state(client: redis.Redis, result_id: str) -> tuple:
-    boards = sorted(client.scan_iter(match="albumify:lb:*"))
+    boards = sorted(client.scan_iter(match="albumify:*:lb:*"))
     return (
-        sorted(client.smembers(keys.voters(result_id))),
+        sorted(client.smembers(keys.voters(guild_of_result(client, result_id), result_id))),
         [(name, client.zrange(name, 0, -1, withscores=True)) for name in boards],
     )
 
@@ -142,5 +143,7 @@ def test_leaderboard_answers_first_and_drops_covers_deleted_while_the_bot_was_aw
     assert gina.mention not in text and hank.mention in text, text
     client = stack.redis()
     gone = vote_id(first).removeprefix("albumify:vote:")
-    assert not client.exists(keys.result(gone)) and client.zscore(keys.POSTED, gone) is None
+    guild = discord.guild_id
+    assert not client.exists(keys.result(guild, gone))
+    assert client.zscore(keys.posted(guild), gone) is None
     client.close()

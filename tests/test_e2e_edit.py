@@ -85,9 +85,14 @@ def test_edit_reletters_the_same_message(stack: Stack, discord: FakeDiscord) -> 
     cover, result_id = make_cover(stack, discord, ada, 40, title="First Light", artist="Ada")
     client = stack.redis()
     try:
-        ttl = client.ttl(keys.layers(result_id))
-        assert 0 < ttl <= client.ttl(keys.reroll(result_id)) + 1
-        assert set(client.hkeys(keys.layers(result_id))) == {b"art", b"photo", b"alpha", b"meta"}
+        ttl = client.ttl(keys.layers(discord.guild_id, result_id))
+        assert 0 < ttl <= client.ttl(keys.reroll(discord.guild_id, result_id)) + 1
+        assert set(client.hkeys(keys.layers(discord.guild_id, result_id))) == {
+            b"art",
+            b"photo",
+            b"alpha",
+            b"meta",
+        }
         zed = discord.add_member("zed")  # a vote first: its count stays on the button
         discord.click(zed, cover, f"albumify:vote:{result_id}")
         discord.wait_until(lambda: "Vote · 1" in vote_labels(cover), "the vote's count", 20)
@@ -119,11 +124,13 @@ def test_edit_reletters_the_same_message(stack: Stack, discord: FakeDiscord) -> 
             *covers_before
         ]
         discord.wait_until(
-            lambda: client.hget(keys.reroll(result_id), "title") == b"Second Light",
+            lambda: (
+                client.hget(keys.reroll(discord.guild_id, result_id), "title") == b"Second Light"
+            ),
             "the re-roll fields",
             10,
         )
-        assert client.hget(keys.reroll(result_id), "advisory") == b"1"
+        assert client.hget(keys.reroll(discord.guild_id, result_id), "advisory") == b"1"
 
         # The next form shows what the cover now says.
         again = discord.click(ada, cover, edit_id(result_id))
@@ -152,8 +159,10 @@ def test_an_edit_after_the_layers_expired_says_so_and_offers_a_reroll(
         # The form is open when the layers expire: the submit is told, privately.
         click = discord.click(dee, cover, edit_id(result_id))
         form_of(stack, click)
-        client.pexpire(keys.layers(result_id), 1)
-        discord.wait_until(lambda: not client.exists(keys.layers(result_id)), "expiry", 5)
+        client.pexpire(keys.layers(discord.guild_id, result_id), 1)
+        discord.wait_until(
+            lambda: not client.exists(keys.layers(discord.guild_id, result_id)), "expiry", 5
+        )
         before = cover_bytes(discord, cover)
         submit = discord.submit_form(click, {"title": "Too Late"})
         note = private_note(stack, submit, dee)
@@ -170,7 +179,7 @@ def test_an_edit_after_the_layers_expired_says_so_and_offers_a_reroll(
         assert_cover(discord, wait_final(stack, rerolled), dee)
 
         # Once the photo is gone too, nothing is offered that cannot work.
-        photo_hash = client.hget(keys.reroll(result_id), "photo_hash").decode()
+        photo_hash = client.hget(keys.reroll(discord.guild_id, result_id), "photo_hash").decode()
         client.delete(keys.photo(photo_hash))
         click = discord.click(dee, cover, edit_id(result_id))
         note = private_note(stack, click, dee)
@@ -185,7 +194,7 @@ def test_forget_takes_the_layers(stack: Stack, discord: FakeDiscord) -> None:
     _, result_id = make_cover(stack, discord, eve, 43, title="Mine")
     client = stack.redis()
     try:
-        assert client.exists(keys.layers(result_id))
+        assert client.exists(keys.layers(discord.guild_id, result_id))
         ask = discord.slash("albumify-forget", eve, dm=True)
         prompt = discord.wait_until(lambda: discord.response_to(ask), "the prompt", 10)
         (confirm,) = [
@@ -196,7 +205,7 @@ def test_forget_takes_the_layers(stack: Stack, discord: FakeDiscord) -> None:
         ]
         discord.click(eve, prompt, confirm)
         discord.wait_until(lambda: prompt.content.startswith("Done"), "the confirmation", 30)
-        assert not client.exists(keys.layers(result_id))
+        assert not client.exists(keys.layers(discord.guild_id, result_id))
     finally:
         client.close()
 
@@ -234,7 +243,7 @@ def test_a_wrong_answer_in_the_form_is_told_privately_and_changes_nothing(
     assert "at most 60 characters" in private_note(stack, too_long, gus).content
     client = stack.redis()
     try:
-        assert client.hget(keys.reroll(result_id), "title") == b"Stays"
+        assert client.hget(keys.reroll(discord.guild_id, result_id), "title") == b"Stays"
         assert client.llen("rq:queue:albumify") == 0  # nothing was queued
     finally:
         client.close()

@@ -20,6 +20,7 @@ from devtools.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, Fake
 from devtools.fakediscord.stack import Stack
 from tests.images import astronaut, encode, group_photo
 from tests.support.e2e import MARKS, fresh_conversation, module_stack
+from tests.support.state import guild_of_result
 
 pytestmark = MARKS
 
@@ -73,7 +74,7 @@ def faces_button(message: FakeMessage) -> str | None:
 def record_of(stack: Stack, result_id: str):
     client = stack.redis()
     try:
-        return load_result(client, result_id)
+        return load_result(client, guild_of_result(client, result_id), result_id)
     finally:
         client.close()
 

@@ -53,7 +53,7 @@ def test_slash_command_and_delete_in_a_channel_the_bot_cannot_see(
     assert said.ephemeral and said.content == "Deleted."
     client = stack.redis()
     try:
-        assert not client.exists(keys.result(result_id))
+        assert not client.exists(keys.result(discord.guild_id, result_id))
     finally:
         client.close()
 
@@ -76,7 +76,7 @@ def test_a_delete_discord_refuses_is_reported_and_the_cover_keeps_its_record(
     assert not cover.deleted
     client = stack.redis()
     try:
-        assert client.exists(keys.result(result_id))  # its buttons keep working
+        assert client.exists(keys.result(discord.guild_id, result_id))  # its buttons keep working
     finally:
         client.close()
 

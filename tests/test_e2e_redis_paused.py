@@ -73,9 +73,11 @@ def test_a_paused_redis_still_gets_the_member_an_answer(stack: BotBehindProxy) -
         job_id = job_id_for(interaction.id)
         # Once Redis is back, whatever the request reserved is given back, and a reservation
         # that arrives late is refused: no quota slot, no dedup key, no job.
-        fake.wait_until(lambda: client.exists(keys.admission_cancelled(job_id)), "give-back", 60)
+        fake.wait_until(
+            lambda: client.exists(keys.admission_cancelled(fake.guild_id, job_id)), "give-back", 60
+        )
         assert client.zcard(keys.member_quota(fake.guild_id, mia.id)) == 0
-        assert list(client.scan_iter(f"albumify:dedup:{fake.guild_id}:{mia.id}:*")) == []
+        assert list(client.scan_iter(keys.member_dedup_keys(fake.guild_id, mia.id))) == []
         assert not client.exists(f"rq:job:{job_id}")
     finally:
         client.close()

@@ -210,10 +210,10 @@ def test_an_edit_runs_no_model_and_edits_the_message(
     result = pipeline.make_cover(images.EXAMPLE, CoverOptions(title="Before", seed=2))
     assert counts["faces"] and counts["similarity"] and counts["cutout"] and counts["face"]
     message = {"content": "<@30>'s album cover", "embeds": [{"description": "x"}]}
-    stored_bytes = keep_layers(redis_sync, result, "r1", 600, message, "albumify.jpg")
-    assert stored_bytes > 0 and 0 < redis_sync.ttl(keys.layers("r1")) <= 600
-    redis_sync.hset(keys.reroll("r1"), mapping={"title": "Before", "advisory": "0"})
-    redis_sync.expire(keys.reroll("r1"), 600)
+    stored_bytes = keep_layers(redis_sync, result, "r1", 600, message, "albumify.jpg", guild_id=10)
+    assert stored_bytes > 0 and 0 < redis_sync.ttl(keys.layers(10, "r1")) <= 600
+    redis_sync.hset(keys.reroll(10, "r1"), mapping={"title": "Before", "advisory": "0"})
+    redis_sync.expire(keys.reroll(10, "r1"), 600)
     redis_sync.set(keys.token("albumify-edit-1"), TOKEN, ex=900)
 
     counts.clear()
@@ -231,16 +231,16 @@ def test_an_edit_runs_no_model_and_edits_the_message(
     assert "components" not in edit.payload and "content" not in edit.payload  # kept as they are
     name, data = edit.files["files[0]"][:2]
     assert name == "albumify.jpg" and Image.open(io.BytesIO(data)).size == (1024, 1024)
-    assert redis_sync.hget(keys.reroll("r1"), "title") == b"After"
-    assert redis_sync.hget(keys.reroll("r1"), "advisory") == b"1"
-    assert 0 < redis_sync.ttl(keys.reroll("r1")) <= 600  # an edit keeps the deadline
-    layers = load_layers(redis_sync, "r1")
+    assert redis_sync.hget(keys.reroll(10, "r1"), "title") == b"After"
+    assert redis_sync.hget(keys.reroll(10, "r1"), "advisory") == b"1"
+    assert 0 < redis_sync.ttl(keys.reroll(10, "r1")) <= 600  # an edit keeps the deadline
+    layers = load_layers(redis_sync, 10, "r1")
     assert layers is not None and layers.meta["lettering"][1] == "After"
 
 
 def test_an_edit_after_the_layers_expired_tells_the_member(settings, redis_sync, fake_rest) -> None:
     redis_sync.set(keys.token("albumify-edit-1"), TOKEN, ex=900)
-    redis_sync.hset(keys.reroll("r1"), mapping={"photo_hash": "abc"})
+    redis_sync.hset(keys.reroll(10, "r1"), mapping={"photo_hash": "abc"})
     redis_sync.set(keys.photo("abc"), b"jpeg", ex=600)
     api = DiscordAPI(settings.api_base, settings.discord_token)
     outcome = EditTask(edit_job(title="Late"), settings, redis_sync, None, api=api).run()
@@ -250,7 +250,7 @@ def test_an_edit_after_the_layers_expired_tells_the_member(settings, redis_sync,
     assert note.payload["flags"] == 64 and "layers are gone" in note.payload["content"]
     (row,) = note.payload["components"]
     assert [c["custom_id"] for c in row["components"]] == ["albumify:reroll:r1"]
-    assert not redis_sync.exists(keys.layers("r1"))  # nothing brought back
+    assert not redis_sync.exists(keys.layers(10, "r1"))  # nothing brought back
 
 
 def test_deleting_a_result_takes_its_layers(redis_sync) -> None:
@@ -259,9 +259,11 @@ def test_deleting_a_result_takes_its_layers(redis_sync) -> None:
     record = ResultRecord(result_id="r9", guild_id=1, channel_id=2, requester_id=3,
                           photo_author_id=3, photo_hash="abc", title="T")  # fmt: skip
     save_result(redis_sync, record, reroll_ttl_s=600)
-    redis_sync.hset(keys.layers("r9"), mapping=encode(synthetic_layers()))
-    discard_result(redis_sync, "r9")
-    assert not redis_sync.exists(keys.layers("r9")) and not redis_sync.exists(keys.reroll("r9"))
+    redis_sync.hset(keys.layers(1, "r9"), mapping=encode(synthetic_layers()))
+    discard_result(redis_sync, 1, "r9")
+    assert not redis_sync.exists(keys.layers(1, "r9")) and not redis_sync.exists(
+        keys.reroll(1, "r9")
+    )
 
 
 # -- the form -----------------------------------------------------------------------------

@@ -186,7 +186,9 @@ def test_a_refused_upload_is_told_once_and_not_retried(
     assert answer.content.startswith("⚠️") and "refused" in answer.content
     assert not answer.attachments and not answer.components
     assert bot_posts(discord) == [answer] and discord.dms(alice) == []
-    assert not redis_sync.exists(keys.result(str(request.request_id)))  # no record of it stays
+    assert not redis_sync.exists(
+        keys.result(request.guild_id, str(request.request_id))
+    )  # no record of it stays
 
 
 @pytest.mark.parametrize(
@@ -325,7 +327,7 @@ def test_a_worker_killed_right_after_posting_in_the_channel_does_not_post_twice(
 
     assert finished(redis_sync, job_id, timeout=60) == "finished", survivor.logs()[-3000:]
     assert covers_in_channel(discord) == [first]
-    record = load_result(redis_sync, str(request.request_id))
+    record = load_result(redis_sync, request.guild_id, str(request.request_id))
     assert record is not None and record.message_id == first.id
 
 

@@ -103,7 +103,7 @@ def test_status_command_answers_and_logs_the_queue_depth(redis_url, redis_sync, 
     async def scenario(intake, client):
         for request_id in (11, 12):
             await enqueue(intake, request_id)
-        cog = Status(SimpleNamespace(redis=client, queue=intake.queue))
+        cog = Status(SimpleNamespace(redis=client, queue_redis=client, queue=intake.queue))
         pressed = SimpleNamespace(guild_id=1, response=SimpleNamespace(send_message=send_message))
         await Status.albumify_status.callback(cog, pressed)
 

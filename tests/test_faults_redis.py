@@ -114,10 +114,10 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(fake_rest, server, 
             # A posted cover with a vote, then traffic: one job running, three queued.
             posted = ResultRecord("res-1", 9, 2, 1, 1, message_id=1234, created_at=time.time())
             await asyncio.to_thread(save_result, rq_connection, posted)
-            assert (await board.toggle_vote("res-1", 2)).status == "added"
+            assert (await board.toggle_vote(9, "res-1", 2)).status == "added"
             done = await enqueue(8000)
             await asyncio.to_thread(wait_until, lambda: finished(done), 60, "the first job")
-            record_before = await client.hgetall(keys.result("8000"))
+            record_before = await client.hgetall(keys.result(9, "8000"))
             assert record_before
 
             running = await enqueue(8001)
@@ -133,9 +133,9 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(fake_rest, server, 
             server.start()
 
             # Nothing lost: the queued jobs, the vote, the cover record.
-            assert await client.hgetall(keys.result("8000")) == record_before
-            assert await board.votes("res-1") == 1
-            assert await board.has_voted("res-1", 2)
+            assert await client.hgetall(keys.result(9, "8000")) == record_before
+            assert await board.votes(9, "res-1") == 1
+            assert await board.has_voted(9, "res-1", 2)
 
             # The bot's same clients keep working; the worker picks everything up.
             later = await enqueue(8005)

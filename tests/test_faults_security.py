@@ -166,7 +166,7 @@ def run_cog(redis_url: str, redis_sync, scenario, limits: Limits | None = None):
 
 async def store_result(client, result_id: str = "555") -> None:
     await client.hset(
-        keys.result(result_id),
+        keys.result(1, result_id),
         mapping={
             "guild": "1",
             "channel": "2",
@@ -197,7 +197,7 @@ def test_delete_is_for_requester_author_and_moderators(
         await store_result(client)
         pressed = interaction(cog, user, manage_messages=manage)
         await cog.delete(pressed, "555")
-        return pressed, await client.exists(keys.result("555"))
+        return pressed, await client.exists(keys.result(1, "555"))
 
     pressed, still_there = run_cog(redis_url, redis_sync, scenario)
     assert pressed.message.deleted is allowed

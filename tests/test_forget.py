@@ -17,13 +17,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import redis
-import redis.asyncio as aioredis
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from albumify import keys, lua
 from albumify.boards import LeaderboardStore
+from albumify.connections import async_state_redis, sync_state_redis
 from albumify.forget import Forgetter, forgotten_since
 from albumify.results import ResultRecord, ResultStore, save_result
 from albumify.schema import CoverJob
@@ -53,8 +54,11 @@ def photo_hash(n: int) -> str:
 
 @dataclass
 class World:
-    client: aioredis.Redis
+    client: Any
     sync: redis.Redis
+    """The queue's Redis (RQ)."""
+    state: Any
+    """The state's Redis (the same server, or the local Redis Cluster), as the worker's."""
     forgetter: Forgetter
     boards: LeaderboardStore
     results: ResultStore
@@ -62,15 +66,18 @@ class World:
 
 
 @asynccontextmanager
-async def world(url: str) -> AsyncIterator[World]:
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+async def world(url: str, state_url: str) -> AsyncIterator[World]:
+    """The queue on `url`; the state on `state_url` (the same, or a Redis Cluster)."""
+    settings = Settings(redis_url=url, state_redis_url="" if state_url == url else state_url)
+    client = async_state_redis(settings)
     sync = redis.Redis.from_url(url)
-    settings = Settings(redis_url=url)
+    state = sync_state_redis(settings)
     queue = bot_queue(sync, settings)
     try:
         yield World(
             client,
             sync,
+            state,
             Forgetter(client, queue, settings.limits, clock=lambda: NOW),
             LeaderboardStore(client, clock=lambda: NOW),
             ResultStore(client),
@@ -79,6 +86,7 @@ async def world(url: str) -> AsyncIterator[World]:
     finally:
         await client.aclose()
         sync.close()
+        state.close()
 
 
 def cover(rid: str, guild: int, requester: int, author: int, n: int, **kw: Any) -> ResultRecord:
@@ -130,7 +138,7 @@ async def seed(w: World) -> None:
         await save_result(w.client, record, reroll_ttl_s=3600)  # within the re-roll window
         await w.client.set(keys.photo(record.photo_hash), b"photo", ex=3600)
     for rid, voter in (("mine", VOTER), ("of-my-photo", VOTER), ("others", MEMBER)):
-        assert (await w.boards.toggle_vote(rid, voter)).status == "added"
+        assert (await w.boards.toggle_vote(G1, rid, voter)).status == "added"
     # Jobs, enqueued as the bot enqueues them (indexed under requester and photo author).
     intake = w.intake
     for n, requester, author in ((5, MEMBER, MEMBER), (6, MEMBER, MEMBER), (7, OTHER, MEMBER)):
@@ -153,8 +161,12 @@ async def seed(w: World) -> None:
     await w.client.set(keys.dedup_photo(G1, MEMBER, "beef"), "albumify-cover-6", ex=60)
 
 
-def everything(sync: redis.Redis) -> dict[str, str]:
-    """Every key with a readable dump of its value."""
+def everything(w: World) -> dict[str, str]:
+    """Every key of the state and the queue, with a readable dump of its value."""
+    return {**_dump(w.sync), **_dump(w.state)}
+
+
+def _dump(sync: Any) -> dict[str, str]:
     dump = {}
     for raw in sync.scan_iter(count=1000):
         key = raw.decode()
@@ -180,8 +192,10 @@ def about(dump: dict[str, str], *needles: str) -> dict[str, str]:
 
 
 @aio
-async def test_forget_leaves_only_the_ids_a_posted_cover_needs(redis_url: str) -> None:
-    async with world(redis_url) as w:
+async def test_forget_leaves_only_the_ids_a_posted_cover_needs(
+    redis_url: str, state_url: str
+) -> None:
+    async with world(redis_url, state_url) as w:
         await seed(w)
         done = await w.forgetter.forget(MEMBER)
 
@@ -192,16 +206,16 @@ async def test_forget_leaves_only_the_ids_a_posted_cover_needs(redis_url: str) -
 
         # Posted covers keep exactly the ids that let their Delete button work.
         for rid in ("mine", "of-my-photo", "mine-elsewhere"):
-            kept = await w.client.hgetall(keys.result(rid))
+            kept = await w.client.hgetall(keys.result(G2 if "elsewhere" in rid else G1, rid))
             assert set(kept) == set(lua.KEPT_AFTER_FORGET), kept
-        assert not await w.client.exists(keys.result("5"))
-        mine = await w.results.get("mine")
+        assert not await w.client.exists(keys.result(G1, "5"))
+        mine = await w.results.get(G1, "mine")
         assert mine is not None and mine.may_delete(MEMBER, manages_messages=False)
-        assert (await w.boards.toggle_vote("mine", VOTER)).status == "missing"
+        assert (await w.boards.toggle_vote(G1, "mine", VOTER)).status == "missing"
 
         # Nothing else of theirs: no title, artist, CDN URL, photo; no job hash but the
         # running one (its worker drops the cover); no vote; no index.
-        dump = everything(w.sync)
+        dump = everything(w)
         leaks = about(dump, *SECRETS, *(photo_hash(n) for n in (1, 2, 4, 5, 7)))
         assert set(leaks) <= {"rq:job:albumify-cover-8", "rq:job:albumify-cover-9"}, leaks
         # RQ compresses a job's arguments: which job hashes are left is checked by name.
@@ -213,28 +227,61 @@ async def test_forget_leaves_only_the_ids_a_posted_cover_needs(redis_url: str) -
         assert not any(f"albumify-cover-{n}" in k for n in (5, 6, 7) for k in dump)
         assert not any(f"token-{n}" in v for n in (5, 6, 7) for v in dump.values())
         remaining = about(dump, str(MEMBER))
-        expected = {keys.result(r) for r in ("mine", "of-my-photo", "mine-elsewhere")}
+        expected = {keys.result(G1, r) for r in ("mine", "of-my-photo")}
+        expected.add(keys.result(G2, "mine-elsewhere"))
         expected |= {keys.forgotten(G1, MEMBER), keys.forgotten(G2, MEMBER)}
         assert set(remaining) == expected, sorted(remaining)
-        assert await w.client.scard(keys.voters("others")) == 0
-        others = await w.results.get("others")
+        assert await w.client.scard(keys.voters(G1, "others")) == 0
+        others = await w.results.get(G1, "others")
         assert others is not None and others.title == "Other Title"  # not theirs: untouched
-        assert await w.client.exists("rq:job:albumify-cover-9")
+        assert w.sync.exists("rq:job:albumify-cover-9")  # on the queue's Redis
 
         # The Delete button still works for them; a second forget finds nothing.
-        assert await w.results.delete("mine")
+        assert await w.results.delete(G1, "mine")
         again = await w.forgetter.forget(MEMBER)
         assert (again.guilds, again.covers, again.jobs) == (0, 0, 0)
         assert "nothing to forget" in confirmation(again, 14)
 
 
 @aio
-async def test_a_moderators_forget_stays_in_its_server_and_forget_resumes(redis_url: str) -> None:
-    async with world(redis_url) as w:
+async def test_a_forget_cut_off_inside_a_guild_finishes_on_the_next_one(
+    redis_url: str, state_url: str
+) -> None:
+    """The process dies after the guild's covers went, before its votes: the guild stays on
+    the member's list (the record of progress), and the next forget finishes it."""
+    async with world(redis_url, state_url) as w:
+        await seed(w)
+        take_back = w.forgetter._take_back_votes
+
+        async def dies(*args: Any) -> int:
+            raise ConnectionError("the bot went away")
+
+        w.forgetter._take_back_votes = dies  # type: ignore[method-assign]
+        with pytest.raises(ConnectionError):
+            await w.forgetter.forget(MEMBER, G1)
+        assert G1 in await w.forgetter.guilds_of(MEMBER)  # not recorded as done
+        mine = await w.results.get(G1, "mine")
+        assert mine is not None and mine.title is None  # what was done stays done
+        assert await w.client.scard(keys.voters(G1, "others")) == 1  # her vote: not yet
+
+        w.forgetter._take_back_votes = take_back  # type: ignore[method-assign]
+        done = await w.forgetter.forget(MEMBER)
+        assert (done.guilds, done.votes) == (2, 1)
+        assert await w.client.scard(keys.voters(G1, "others")) == 0
+        assert await w.forgetter.guilds_of(MEMBER) == []
+        again = await w.forgetter.forget(MEMBER)
+        assert (again.guilds, again.covers, again.votes) == (0, 0, 0)
+
+
+@aio
+async def test_a_moderators_forget_stays_in_its_server_and_forget_resumes(
+    redis_url: str, state_url: str
+) -> None:
+    async with world(redis_url, state_url) as w:
         await seed(w)
         in_g1 = await w.forgetter.forget(MEMBER, G1)
         assert in_g1.guilds == 1 and in_g1.kept == 2  # "mine", "of-my-photo"
-        elsewhere = await w.results.get("mine-elsewhere")
+        elsewhere = await w.results.get(G2, "mine-elsewhere")
         assert elsewhere is not None and elsewhere.title == "Private Title"  # G2 untouched
         assert await w.forgetter.guilds_of(MEMBER) == [G2]  # what a resumed forget walks
         rest = await w.forgetter.forget(MEMBER)
@@ -243,14 +290,16 @@ async def test_a_moderators_forget_stays_in_its_server_and_forget_resumes(redis_
 
 
 @aio
-async def test_a_job_running_during_a_forget_is_dropped_by_its_worker(redis_url: str) -> None:
-    async with world(redis_url) as w:
+async def test_a_job_running_during_a_forget_is_dropped_by_its_worker(
+    redis_url: str, state_url: str
+) -> None:
+    async with world(redis_url, state_url) as w:
         running = job(10, G1, OTHER, MEMBER)  # someone else's cover of MEMBER's photo
-        assert not forgotten_since(w.sync, G1, (OTHER, MEMBER), running.requested_at)
+        assert not forgotten_since(w.state, G1, (OTHER, MEMBER), running.requested_at)
         await w.forgetter.forget_in_guild(MEMBER, G1)
-        assert forgotten_since(w.sync, G1, (OTHER, MEMBER), running.requested_at)
+        assert forgotten_since(w.state, G1, (OTHER, MEMBER), running.requested_at)
         later = replace(running, requested_at=NOW + 1)  # asked after the forget: kept
-        assert not forgotten_since(w.sync, G1, (OTHER, MEMBER), later.requested_at)
+        assert not forgotten_since(w.state, G1, (OTHER, MEMBER), later.requested_at)
         ttl = await w.client.ttl(keys.forgotten(G1, MEMBER))
         assert 0 < ttl <= 3 * (120 + 60 + 30) + 60
 

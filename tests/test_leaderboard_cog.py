@@ -249,7 +249,7 @@ async def test_leaderboard_command_pages_for_its_caller_only(redis_url: str) -> 
         for i in range(11):
             await save_result(store.redis, cover(i, creator=CREATOR + i))
             for voter in range(i + 1):  # cover i has i + 1 votes
-                await store.toggle_vote(f"r-{i}", 10 + voter)
+                await store.toggle_vote(GUILD, f"r-{i}", 10 + voter)
 
         asked = interaction(cog, 42, events=channel.events)
         await cog.leaderboard.callback(cog, asked, "week", "covers")
@@ -302,11 +302,11 @@ async def test_leaderboard_without_image_or_votes(redis_url: str) -> None:
             assert "view" not in sent  # one page: no buttons
 
             await save_result(store.redis, cover(1))
-            await store.toggle_vote("r-1", 7)
+            await store.toggle_vote(GUILD, "r-1", 7)
             asked = interaction(cog, 42)
             await cog.leaderboard.callback(cog, asked, "all", "covers")
             assert asked.original.edits[0]["embed"].image.url is None
-            await ResultStore(store.redis).delete("r-1")
+            await ResultStore(store.redis).delete(GUILD, "r-1")
 
 
 @aio
@@ -317,7 +317,7 @@ async def test_covers_deleted_while_the_bot_was_away_leave_the_board(redis_url: 
         for i in range(1, 7):
             await save_result(store.redis, cover(i, creator=CREATOR + i))
             for voter in range(i):
-                await store.toggle_vote(f"r-{i}", 10 + voter)
+                await store.toggle_vote(GUILD, f"r-{i}", 10 + voter)
 
         asked = interaction(cog, 42)
         await cog.leaderboard.callback(cog, asked, "all", "covers")
@@ -326,7 +326,7 @@ async def test_covers_deleted_while_the_bot_was_away_leave_the_board(redis_url: 
             f"<@{CREATOR + i}>" for i in (6, 4, 2, 1)
         ]
         for gone in ("r-3", "r-5"):  # off the boards, and no record of them is kept
-            assert await ResultStore(store.redis).get(gone) is None
+            assert await ResultStore(store.redis).get(GUILD, gone) is None
         assert await store.redis.zscore(board_key(GUILD, "creators", "all"), CREATOR + 5) is None
         assert await store.redis.zscore(board_key(GUILD, "covers", "all"), "r-4") == 4
 
@@ -334,7 +334,7 @@ async def test_covers_deleted_while_the_bot_was_away_leave_the_board(redis_url: 
         await save_result(store.redis, cover(7))
         channel.gone.add(900007)
         assert await cog.watch.sweep() == 1  # r-7 (the others were seen just now)
-        assert await ResultStore(store.redis).get("r-7") is None
+        assert await ResultStore(store.redis).get(GUILD, "r-7") is None
         assert await cog.watch.sweep() == 0
 
 
@@ -347,7 +347,7 @@ async def test_cover_top_and_stats(redis_url: str) -> None:
         assert nothing.original.followups[0]["ephemeral"] is True
 
         await save_result(store.redis, cover(1))
-        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote(GUILD, "r-1", 7)
         asked = interaction(cog, 7)
         await cog.cover_top.callback(cog, asked)
         assert asked.events == ["defer", "edit-original"]
@@ -367,13 +367,13 @@ async def test_moderators_remove_a_cover_by_link(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
         await save_result(store.redis, cover(1))
         await save_result(store.redis, cover(2, guild=GUILD + 1))
-        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote(GUILD, "r-1", 7)
         link = f"https://discord.com/channels/{GUILD}/{CHANNEL}/900001"
 
         member = interaction(cog, 7)
         await cog.leaderboard_remove.callback(cog, member, link)
         assert "Manage Messages" in member.response.sent[0]["content"]
-        assert await store.votes("r-1") == 1
+        assert await store.votes(GUILD, "r-1") == 1
 
         moderator = interaction(cog, 8, manage_messages=True)
         await cog.leaderboard_remove.callback(cog, moderator, "r-2")  # another server's
@@ -390,10 +390,12 @@ async def test_deleted_result_message_leaves_the_boards(redis_url: str) -> None:
     async with harness(redis_url) as (cog, store):
         await save_result(store.redis, cover(1))
         await save_result(store.redis, cover(2))
-        await store.toggle_vote("r-1", 7)
-        await store.toggle_vote("r-2", 7)
-        await cog.on_raw_message_delete(SimpleNamespace(message_id=900001))
-        await cog.on_raw_bulk_message_delete(SimpleNamespace(message_ids={900002, 5}))
+        await store.toggle_vote(GUILD, "r-1", 7)
+        await store.toggle_vote(GUILD, "r-2", 7)
+        await cog.on_raw_message_delete(SimpleNamespace(guild_id=GUILD, message_id=900001))
+        await cog.on_raw_bulk_message_delete(
+            SimpleNamespace(guild_id=GUILD, message_ids={900002, 5})
+        )
         assert await store.redis.exists(board_key(GUILD, "covers", "all")) == 0
         assert await store.redis.exists(board_key(GUILD, "creators", "all")) == 0
 
@@ -412,7 +414,7 @@ async def test_config_needs_manage_server_and_writes_the_shared_hash(redis_url: 
         assert sent["ephemeral"] is True
         assert "**Self-votes:** on" in sent["content"]
         assert f"<#{CHANNEL}>" in sent["content"] and "Ignored 1 id" in sent["content"]
-        raw = await store.redis.hgetall(f"albumify:guild:{GUILD}:settings")
+        raw = await store.redis.hgetall(f"albumify:{{{GUILD}}}:settings")
         assert raw == {"self_votes": "1", "channels": str(CHANNEL), "allow_others": "0"}
 
         admin = interaction(cog, 8, manage_guild=True)

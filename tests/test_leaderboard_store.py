@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 
 from albumify import keys, periods
 from albumify.boards import LeaderboardStore
+from albumify.connections import async_state_redis, is_cluster_url, sync_state_redis
 from albumify.guilds import GuildSettingsStore, parse_channels
 from albumify.results import ResultRecord, ResultStore, save_result
+from albumify.settings import Settings
 from devtools.redis_server import RedisProcess
 
 GUILD = 111111
@@ -47,17 +48,23 @@ class Clock:
 
 @asynccontextmanager
 async def opened(url: str, clock: Clock) -> AsyncIterator[LeaderboardStore]:
-    # Blocking pool: 200 concurrent votes wait for one of 20 connections (the default async
-    # pool raises MaxConnectionsError past 100 instead).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=20, timeout=20
-    )
-    client = aioredis.Redis(connection_pool=pool)
+    """The state's client as the bot opens it: on one redis-server (a blocking pool: 200
+    concurrent votes wait for one of 20 connections), or on the local Redis Cluster."""
+    client = async_state_redis(state_settings(url), max_connections=20, pool_timeout=20)
     try:
         yield LeaderboardStore(client, clock=clock)
     finally:
         await client.aclose()
-        await pool.aclose()
+
+
+def state_settings(url: str) -> Settings:
+    """`url` as the state's Redis (a `redis+cluster://` URL, or a single server's)."""
+    return Settings(redis_url=url, state_redis_url=url if is_cluster_url(url) else "")
+
+
+def sync_client(url: str) -> Any:
+    """A bytes client on the state, as the worker's."""
+    return sync_state_redis(state_settings(url))
 
 
 def meta(rid: str, creator: int = CREATOR, created: float = W48, **kw: Any) -> ResultRecord:
@@ -111,79 +118,85 @@ def test_period_keys() -> None:
 
 
 @aio
-async def test_vote_toggles_and_unvote_undoes_it(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_vote_toggles_and_unvote_undoes_it(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1"))
-        first = await store.toggle_vote("r-1", 7)
+        first = await store.toggle_vote(GUILD, "r-1", 7)
         assert (first.status, first.votes) == ("added", 1)
         assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
-        assert await store.has_voted("r-1", 7)
+        assert await store.has_voted(GUILD, "r-1", 7)
 
-        second = await store.toggle_vote("r-1", 7)
+        second = await store.toggle_vote(GUILD, "r-1", 7)
         assert (second.status, second.votes) == ("removed", 0)
         for key in boards(W48) + boards(W48, "creators"):
             assert await store.redis.exists(key) == 0  # zero scores leave the board
         assert await store.redis.scard(keys.member_votes(GUILD, 7)) == 0
 
-        again = await store.toggle_vote("r-1", 7)
+        again = await store.toggle_vote(GUILD, "r-1", 7)
         assert (again.status, again.votes) == ("added", 1)
-        assert (await store.toggle_vote("r-404", 7)).status == "missing"
+        assert (await store.toggle_vote(GUILD, "r-404", 7)).status == "missing"
 
 
 @aio
-async def test_self_votes_refused_by_default_and_allowed_by_setting(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_self_votes_refused_by_default_and_allowed_by_setting(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1", photo_author_id=42))
         for self_voter in (CREATOR, 42):  # the creator and the photo's author
-            outcome = await store.toggle_vote("r-1", self_voter)
+            outcome = await store.toggle_vote(GUILD, "r-1", self_voter)
             assert (outcome.status, outcome.votes) == ("self", 0)
         assert await store.redis.exists(*boards(W48)) == 0
 
         settings = await guilds(store).update(GUILD, self_votes=True)
         assert settings.self_votes
-        assert (await store.toggle_vote("r-1", CREATOR)).status == "added"
+        assert (await store.toggle_vote(GUILD, "r-1", CREATOR)).status == "added"
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
         # Turning the setting off again never blocks taking a vote back.
         await guilds(store).update(GUILD, self_votes=False)
-        assert (await store.toggle_vote("r-1", CREATOR)).status == "removed"
+        assert (await store.toggle_vote(GUILD, "r-1", CREATOR)).status == "removed"
 
 
 @aio
-async def test_record_is_idempotent_and_keeps_votes(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_record_is_idempotent_and_keeps_votes(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1"))
-        await store.toggle_vote("r-1", 7)
-        worker_client = redis.Redis.from_url(redis_url)  # bytes, as the worker's
+        await store.toggle_vote(GUILD, "r-1", 7)
+        worker_client = sync_client(state_url)  # bytes, as the worker's
         save_result(worker_client, meta("r-1", message_id=123456))
         worker_client.close()
-        assert await store.votes("r-1") == 1
-        assert await results(store).for_message(123456) == "r-1"
-        assert await results(store).resolve("https://discord.com/channels/1/2/123456") == "r-1"
-        assert await results(store).resolve("r-1") == "r-1"
-        assert await results(store).resolve("nothing") is None
-        record = await results(store).get("r-1")
+        assert await store.votes(GUILD, "r-1") == 1
+        assert await results(store).for_message(GUILD, 123456) == "r-1"
+        assert (
+            await results(store).resolve(GUILD, "https://discord.com/channels/1/2/123456") == "r-1"
+        )
+        assert await results(store).resolve(GUILD, "r-1") == "r-1"
+        assert await results(store).resolve(GUILD, "nothing") is None
+        record = await results(store).get(GUILD, "r-1")
         assert record is not None and record.library_title == "Abbey Road"
 
 
 @aio
-async def test_200_concurrent_votes_all_count(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_200_concurrent_votes_all_count(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1"))
-        outcomes = await asyncio.gather(*(store.toggle_vote("r-1", 10_000 + i) for i in range(200)))
+        outcomes = await asyncio.gather(
+            *(store.toggle_vote(GUILD, "r-1", 10_000 + i) for i in range(200))
+        )
         assert {o.status for o in outcomes} == {"added"}
         assert sorted(o.votes for o in outcomes) == list(range(1, 201))
         assert await scores(store, "r-1", W48, "covers") == [200, 200, 200]
         assert await scores(store, CREATOR, W48, "creators") == [200, 200, 200]
 
 
-def test_200_votes_from_4_threads_all_count(redis_url: str) -> None:
-    asyncio.run(_record(redis_url, meta("r-1")))
+def test_200_votes_from_4_threads_all_count(state_url: str) -> None:
+    asyncio.run(_record(state_url, meta("r-1")))
 
     def voter_thread(first: int) -> None:
         async def votes() -> None:
-            async with opened(redis_url, Clock(W48)) as store:
-                await asyncio.gather(*(store.toggle_vote("r-1", first + i) for i in range(50)))
+            async with opened(state_url, Clock(W48)) as store:
+                await asyncio.gather(
+                    *(store.toggle_vote(GUILD, "r-1", first + i) for i in range(50))
+                )
 
         asyncio.run(votes())
 
@@ -192,8 +205,8 @@ def test_200_votes_from_4_threads_all_count(redis_url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    client = redis.Redis.from_url(redis_url)
-    assert client.scard(keys.voters("r-1")) == 200
+    client = sync_client(state_url)
+    assert client.scard(keys.voters(GUILD, "r-1")) == 200
     assert [client.zscore(k, "r-1") for k in boards(W48)] == [200, 200, 200]
     assert [client.zscore(k, str(CREATOR)) for k in boards(W48, "creators")] == [200, 200, 200]
     client.close()
@@ -205,12 +218,12 @@ async def _record(url: str, cover: ResultRecord) -> None:
 
 
 @aio
-async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) -> None:
+async def test_week_rollover_votes_count_in_the_creation_week(state_url: str) -> None:
     clock = Clock(W48)
-    async with opened(redis_url, clock) as store:
+    async with opened(state_url, clock) as store:
         await save_result(store.redis, meta("r-1"))
         clock.now = W49_DEC  # voted next week, next month
-        assert (await store.toggle_vote("r-1", 7)).status == "added"
+        assert (await store.toggle_vote(GUILD, "r-1", 7)).status == "added"
         assert await scores(store, "r-1", W48, "covers") == [1, 1, 1]  # W48 and November
         assert await scores(store, "r-1", W49_DEC, "covers") == [1, None, None]
         assert (await store.page(GUILD, "week")).entries == []  # this week's board: W49
@@ -226,32 +239,32 @@ async def test_week_rollover_votes_count_in_the_creation_week(redis_url: str) ->
         clock.now = W48 + 3600  # back in W48, that cover is this week's
         assert (await store.top_cover(GUILD, "week")).result_id == "r-1"
         clock.now = W49_DEC
-        assert (await store.toggle_vote("r-1", 7)).status == "removed"  # undoes W48 too
+        assert (await store.toggle_vote(GUILD, "r-1", 7)).status == "removed"  # undoes W48 too
         assert await store.redis.exists(week_key) == 0
 
 
 @aio
-async def test_month_rollover_within_one_iso_week(redis_url: str) -> None:
+async def test_month_rollover_within_one_iso_week(state_url: str) -> None:
     clock = Clock(W49_NOV)  # Monday 30 November: ISO week 49, month of November
-    async with opened(redis_url, clock) as store:
+    async with opened(state_url, clock) as store:
         await save_result(store.redis, meta("r-1", created=W49_NOV))
         clock.now = W49_DEC
-        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote(GUILD, "r-1", 7)
         assert (await store.page(GUILD, "week")).entries[0].result_id == "r-1"
         assert (await store.page(GUILD, "month")).entries == []  # December
         assert await store.redis.zscore(keys.board(GUILD, "covers", "month:2026-11"), "r-1") == 1
 
 
 @aio
-async def test_votes_after_a_board_expired_do_not_recreate_it(redis_url: str) -> None:
+async def test_votes_after_a_board_expired_do_not_recreate_it(state_url: str) -> None:
     clock = Clock(W48)
-    async with opened(redis_url, clock) as store:
+    async with opened(state_url, clock) as store:
         await save_result(store.redis, meta("r-1"))
         clock.now = periods.Periods.at(W48).week_expires_at + 1
-        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote(GUILD, "r-1", 7)
         assert await store.redis.exists(keys.board(GUILD, "covers", "week:2026-W48")) == 0
         assert await store.redis.zscore(keys.board(GUILD, "covers", "all"), "r-1") == 1
-        await store.toggle_vote("r-1", 7)
+        await store.toggle_vote(GUILD, "r-1", 7)
         assert await store.redis.exists(keys.board(GUILD, "covers", "all")) == 0
 
 
@@ -260,53 +273,53 @@ async def votes_on_two_results(store: LeaderboardStore) -> None:
     await save_result(store.redis, meta("r-1"))
     await save_result(store.redis, meta("r-2"))
     for voter in (7, 8, 9):
-        await store.toggle_vote("r-1", voter)
-    await store.toggle_vote("r-2", 7)
+        await store.toggle_vote(GUILD, "r-1", voter)
+    await store.toggle_vote(GUILD, "r-2", 7)
 
 
 @aio
-async def test_deleted_result_leaves_every_board_and_creator_scores(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_deleted_result_leaves_every_board_and_creator_scores(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await votes_on_two_results(store)
         assert await scores(store, CREATOR, W48, "creators") == [4, 4, 4]
 
-        assert await results(store).delete("r-1")
+        assert await results(store).delete(GUILD, "r-1")
         assert await scores(store, "r-1", W48, "covers") == [None, None, None]
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
-        assert await store.redis.exists(keys.result("r-1"), keys.voters("r-1")) == 0
+        assert await store.redis.exists(keys.result(GUILD, "r-1"), keys.voters(GUILD, "r-1")) == 0
         assert await store.redis.smembers(keys.member_votes(GUILD, 7)) == {"r-2"}
         assert await store.redis.smembers(keys.member_votes(GUILD, 8)) == set()
-        assert await store.redis.exists(keys.message(900001)) == 0
-        assert (await store.toggle_vote("r-1", 10)).status == "missing"
-        assert not await results(store).delete("r-1")
+        assert await store.redis.exists(keys.message(GUILD, 900001)) == 0
+        assert (await store.toggle_vote(GUILD, "r-1", 10)).status == "missing"
+        assert not await results(store).delete(GUILD, "r-1")
 
-        await results(store).delete("r-2")
+        await results(store).delete(GUILD, "r-2")
         assert await store.redis.exists(*boards(W48, "creators")) == 0
 
 
 @aio
-async def test_unboarded_result_leaves_the_boards_but_keeps_its_record(redis_url: str) -> None:
+async def test_unboarded_result_leaves_the_boards_but_keeps_its_record(state_url: str) -> None:
     """A moderator's /leaderboard-remove: votes undone, the post's Re-roll and Delete work."""
-    async with opened(redis_url, Clock(W48)) as store:
+    async with opened(state_url, Clock(W48)) as store:
         await votes_on_two_results(store)
 
-        assert await results(store).unboard("r-1")
+        assert await results(store).unboard(GUILD, "r-1")
         assert await scores(store, "r-1", W48, "covers") == [None, None, None]
         assert await scores(store, CREATOR, W48, "creators") == [1, 1, 1]
-        assert await store.redis.exists(keys.voters("r-1")) == 0
+        assert await store.redis.exists(keys.voters(GUILD, "r-1")) == 0
         assert await store.redis.smembers(keys.member_votes(GUILD, 7)) == {"r-2"}
-        assert await store.redis.exists(keys.message(900001)) == 0
-        assert (await store.toggle_vote("r-1", 10)).status == "missing"
-        assert not await results(store).unboard("r-1")
-        kept = await results(store).get("r-1")
+        assert await store.redis.exists(keys.message(GUILD, 900001)) == 0
+        assert (await store.toggle_vote(GUILD, "r-1", 10)).status == "missing"
+        assert not await results(store).unboard(GUILD, "r-1")
+        kept = await results(store).get(GUILD, "r-1")
         assert kept is not None and kept.requester_id == CREATOR and kept.message_id == 900001
         assert (await store.member_stats(GUILD, CREATOR)).covers == 1  # r-2 only
 
 
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (10, 1), (11, 2), (25, 3)])
 @aio
-async def test_pagination_boundaries(redis_url: str, count: int, pages: int) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_pagination_boundaries(state_url: str, count: int, pages: int) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         pipe = store.redis.pipeline()
         for i in range(count):  # cover i gets i + 1 votes: ranks are known
             rid = f"r-{i}"
@@ -344,17 +357,17 @@ SNOWFLAKES = [
 
 
 @aio
-async def test_ties_rank_the_earlier_cover_first_and_share_a_rank(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_ties_rank_the_earlier_cover_first_and_share_a_rank(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         ids = list(SNOWFLAKES)  # ascending = creation order (a snowflake carries its time)
         top = "1100000000000000000"  # created between the others, but with more votes
         creators = {rid: 700 + n for n, rid in enumerate(reversed([*ids, top]))}
         for rid in [top, *reversed(ids)]:  # saved in no particular order
             await save_result(store.redis, meta(rid, creator=creators[rid]))
         for rid in ids:
-            await store.toggle_vote(rid, 7)
+            await store.toggle_vote(GUILD, rid, 7)
         for voter in (7, 8):
-            await store.toggle_vote(top, voter)
+            await store.toggle_vote(GUILD, top, voter)
 
         seen = []
         for number in range(3):  # pages of 3 cut the group of equal scores twice
@@ -365,8 +378,8 @@ async def test_ties_rank_the_earlier_cover_first_and_share_a_rank(redis_url: str
 
         # The top cover back to one vote: seven covers tie, the earliest first, all rank 1.
         for voter in (7, 8):
-            await store.toggle_vote(top, voter)
-        await store.toggle_vote(top, 7)
+            await store.toggle_vote(GUILD, top, voter)
+        await store.toggle_vote(GUILD, top, 7)
         page = await store.page(GUILD, "all", "covers", 0, per_page=10)
         order = sorted([*ids, top], key=int)
         assert [(e.rank, e.score, e.result_id) for e in page.entries] == [
@@ -383,15 +396,15 @@ async def test_ties_rank_the_earlier_cover_first_and_share_a_rank(redis_url: str
 
 
 @aio
-async def test_tied_creators_are_ordered_by_numeric_id(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_tied_creators_are_ordered_by_numeric_id(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         users = [int(u) for u in SNOWFLAKES]
         for n, user in enumerate(reversed(users)):
             await save_result(store.redis, meta(f"r-{n}", creator=user))
-            await store.toggle_vote(f"r-{n}", 7)
+            await store.toggle_vote(GUILD, f"r-{n}", 7)
         await save_result(store.redis, meta("r-99", creator=5))
         for voter in (7, 8, 9):
-            await store.toggle_vote("r-99", voter)
+            await store.toggle_vote(GUILD, "r-99", voter)
         seen = []
         for number in range(4):
             page = await store.page(GUILD, "week", "creators", number, per_page=2)
@@ -400,15 +413,15 @@ async def test_tied_creators_are_ordered_by_numeric_id(redis_url: str) -> None:
 
 
 @aio
-async def test_creators_board_and_member_stats(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_creators_board_and_member_stats(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1"))
         await save_result(store.redis, meta("r-2"))
         await save_result(store.redis, meta("r-3", creator=600))
         for voter in (7, 8):
-            await store.toggle_vote("r-2", voter)
-        await store.toggle_vote("r-1", 7)
-        await store.toggle_vote("r-3", CREATOR)
+            await store.toggle_vote(GUILD, "r-2", voter)
+        await store.toggle_vote(GUILD, "r-1", 7)
+        await store.toggle_vote(GUILD, "r-3", CREATOR)
         page = await store.page(GUILD, "week", "creators")
         assert [(e.rank, e.creator_id, e.score, e.covers) for e in page.entries] == [
             (1, CREATOR, 3, 2),
@@ -427,15 +440,15 @@ async def test_creators_board_and_member_stats(redis_url: str) -> None:
 
 
 @aio
-async def test_settings_roundtrip(redis_url: str) -> None:
-    async with opened(redis_url, Clock(W48)) as store:
+async def test_settings_roundtrip(state_url: str) -> None:
+    async with opened(state_url, Clock(W48)) as store:
         assert (await guilds(store).get(GUILD)).channel_allowed(1)
         channels = parse_channels("<#123456789>, 987654321 123456789")
         assert channels == (123456789, 987654321)
         settings = await guilds(store).update(GUILD, channels=channels, allow_others=True)
         assert settings.allow_others and not settings.self_votes
         assert settings.channel_allowed(987654321) and not settings.channel_allowed(5)
-        raw = await store.redis.hgetall(f"albumify:guild:{GUILD}:settings")
+        raw = await store.redis.hgetall(f"albumify:{{{GUILD}}}:settings")  # under the guild tag
         assert raw == {"channels": "123456789,987654321", "allow_others": "1"}
 
 
@@ -446,9 +459,9 @@ def test_votes_survive_a_restart_with_aof(tmp_path) -> None:
         server.stop()  # SIGTERM
         server.start()
         client = redis.Redis.from_url(server.url)
-        assert client.scard(keys.voters("r-1")) == 25
+        assert client.scard(keys.voters(GUILD, "r-1")) == 25
         assert [client.zscore(k, "r-1") for k in boards(W48)] == [25, 25, 25]
-        assert client.hget(keys.result("r-1"), "requester") == str(CREATOR).encode()
+        assert client.hget(keys.result(GUILD, "r-1"), "requester") == str(CREATOR).encode()
         client.close()
     finally:
         server.stop()
@@ -457,7 +470,7 @@ def test_votes_survive_a_restart_with_aof(tmp_path) -> None:
 async def _vote_many(url: str, count: int) -> None:
     async with opened(url, Clock(W48)) as store:
         await save_result(store.redis, meta("r-1"))
-        await asyncio.gather(*(store.toggle_vote("r-1", 100 + i) for i in range(count)))
+        await asyncio.gather(*(store.toggle_vote(GUILD, "r-1", 100 + i) for i in range(count)))
 
 
 def test_ids_read_back_exactly():

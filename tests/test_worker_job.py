@@ -70,14 +70,14 @@ def test_cover_edits_the_original_response_with_file_embed_and_buttons(
     ]
     assert final.payload["allowed_mentions"] == {"parse": []}
     assert "Authorization" not in final.headers
-    record = redis_sync.hgetall(keys.result("r111"))
-    reroll = redis_sync.hgetall(keys.reroll("r111"))
+    record = redis_sync.hgetall(keys.result(10, "r111"))
+    reroll = redis_sync.hgetall(keys.reroll(10, "r111"))
     assert json.loads(reroll[b"library_ids"]) == ["lib-1"]
     assert record[b"message"] == str(outcome.message_id).encode()
     stored = [*record.values(), *reroll.values()]
     assert b"url" not in record and not any(b"http" in v for v in stored)
-    assert redis_sync.ttl(keys.result("r111")) == -1  # posted: kept while the message is up
-    assert 0 < redis_sync.ttl(keys.reroll("r111")) <= Limits().photo_ttl_s
+    assert redis_sync.ttl(keys.result(10, "r111")) == -1  # posted: kept while the message is up
+    assert 0 < redis_sync.ttl(keys.reroll(10, "r111")) <= Limits().photo_ttl_s
     assert redis_sync.ttl(keys.photo(reroll[b"photo_hash"].decode())) > 0
 
 
@@ -163,7 +163,7 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
     data = fake_pipeline.png_bytes()
     url = fake_rest.add_file("/attachments/1/5/me.png", data)
     run_task(cover_job(url), settings, redis_sync)
-    digest = redis_sync.hget(keys.reroll("r111"), "photo_hash").decode()
+    digest = redis_sync.hget(keys.reroll(10, "r111"), "photo_hash").decode()
     fake_rest.requests.clear()
     reroll = cover_job(
         None,
@@ -176,9 +176,9 @@ def test_reroll_uses_the_kept_photo_and_excludes_shown_covers(
     outcome = run_task(reroll, settings, redis_sync)
     assert outcome.library_id == "lib-2"
     assert not [r for r in fake_rest.requests if r.path.startswith("/attachments")]
-    assert json.loads(redis_sync.hget(keys.reroll("r222"), "library_ids")) == ["lib-1", "lib-2"]
+    assert json.loads(redis_sync.hget(keys.reroll(10, "r222"), "library_ids")) == ["lib-1", "lib-2"]
     # A re-roll's own re-roll fields last as long as the kept photo does, no longer.
-    assert redis_sync.ttl(keys.reroll("r222")) <= redis_sync.ttl(keys.photo(digest))
+    assert redis_sync.ttl(keys.reroll(10, "r222")) <= redis_sync.ttl(keys.photo(digest))
 
 
 def test_reroll_after_the_photo_expired_says_so(fake_rest, settings, redis_sync, pipeline):
@@ -255,10 +255,10 @@ def test_posted_cover_is_recorded_for_the_leaderboards(fake_rest, settings, redi
     url = fake_rest.add_file("/attachments/1/5/me.png", fake_pipeline.png_bytes())
     job = cover_job(url, result_id="r222", job_id="albumify-cover-222")
     outcome = run_task(job, settings, redis_sync)
-    cover = redis_sync.hgetall(keys.result("r222"))
+    cover = redis_sync.hgetall(keys.result(10, "r222"))
     assert cover[b"message"] == str(outcome.message_id).encode()
     assert cover[b"library_id"] == b"lib-1"
-    assert redis_sync.get(keys.message(outcome.message_id)) == b"r222"
+    assert redis_sync.get(keys.message(10, outcome.message_id)) == b"r222"
     assert redis_sync.sismember(keys.member_covers(10, 30), "r222")  # on the creator's boards
 
 
@@ -272,7 +272,7 @@ def test_a_cover_of_someone_forgotten_meanwhile_is_dropped(
     outcome = run_task(job, settings, redis_sync)
 
     assert outcome.status == "refused"
-    assert not redis_sync.exists(keys.result(job.result_id))
+    assert not redis_sync.exists(keys.result(10, job.result_id))
     assert list(redis_sync.scan_iter("albumify:photo:*")) == []
     final = fake_rest.calls("PATCH", "/messages/@original")[-1]
     assert not final.files and "asked Albumify to forget them" in final.payload["content"]

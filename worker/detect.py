@@ -20,6 +20,7 @@ from redis import Redis
 from rq import get_current_job
 
 from albumify import keys
+from albumify.connections import worker_state_redis
 from albumify.errors import AlbumifyError
 from albumify.faces import MAX_FACES, PREVIEW_FILENAME, FacesJob, face_select_row
 from albumify.logs import add_secret, job_context
@@ -54,7 +55,7 @@ def show_faces(payload: dict[str, Any]) -> dict[str, Any]:
     settings = current_settings()
     add_secret(settings.discord_token)
     rq_job = get_current_job()
-    redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
+    redis = worker_state_redis(settings, rq_job.connection if rq_job is not None else None)
     with job_context(job.job_id, job.guild_id):
         return FacesTask(job, settings, redis).run()
 

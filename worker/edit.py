@@ -25,6 +25,7 @@ from rq.job import Job
 
 from albumify import keys, lua
 from albumify.buttons import REROLL_EMOJI, REROLL_ID, SECONDARY
+from albumify.connections import worker_state_redis
 from albumify.edits import EditJob, layers_gone_text
 from albumify.logs import add_secret, job_context
 from albumify.settings import Limits, Settings
@@ -68,6 +69,8 @@ def keep_layers(
     ttl_s: int,
     message: dict[str, Any],
     filename: str,
+    *,
+    guild_id: int,
 ) -> int:
     """Keep what an edit of this cover needs, for `ttl_s` (the kept photo's time left):
     its layers and the embed its `message` shows the cover in. Best effort: a cover is
@@ -84,10 +87,11 @@ def keep_layers(
     }
     try:
         fields = encode(layers)
+        key = keys.layers(guild_id, result_id)  # one key: one slot
         pipe = redis.pipeline(transaction=True)
-        pipe.delete(keys.layers(result_id))
-        pipe.hset(keys.layers(result_id), mapping=fields)
-        pipe.expire(keys.layers(result_id), ttl_s)
+        pipe.delete(key)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, ttl_s)
         pipe.execute()
     except Exception as err:  # an edit will say the layers are gone; the cover still goes up
         log.warning("result %s: layers not kept: %r", result_id, err)
@@ -95,8 +99,8 @@ def keep_layers(
     return sum(len(value) for value in fields.values())
 
 
-def load_layers(redis: Redis, result_id: str) -> CoverLayers | None:
-    fields = redis.hgetall(keys.layers(result_id))
+def load_layers(redis: Redis, guild_id: int, result_id: str) -> CoverLayers | None:
+    fields = redis.hgetall(keys.layers(guild_id, result_id))
     if not fields:
         return None
     try:
@@ -145,7 +149,7 @@ def edit_cover(payload: dict[str, Any]) -> dict[str, Any]:
     rq_job = get_current_job()
     settings = _settings()
     add_secret(settings.discord_token)
-    redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
+    redis = worker_state_redis(settings, rq_job.connection if rq_job is not None else None)
     with job_context(job.job_id, job.guild_id):
         return EditTask(job, settings, redis, rq_job).run()
 
@@ -184,7 +188,7 @@ class EditTask:
     def _edit(self) -> dict[str, Any]:
         job = self.job
         started = time.perf_counter()
-        layers = load_layers(self.redis, job.result_id)
+        layers = load_layers(self.redis, job.guild_id, job.result_id)
         if layers is None:
             kept = self._photo_kept()
             self._tell(layers_gone_text(self.settings.limits, kept), reroll=kept)
@@ -207,7 +211,9 @@ class EditTask:
         return {"status": "edited", "result_id": job.result_id, "seconds": round(seconds, 3)}
 
     def _photo_kept(self) -> bool:
-        photo_hash = self.redis.hget(keys.reroll(self.job.result_id), "photo_hash")
+        photo_hash = self.redis.hget(
+            keys.reroll(self.job.guild_id, self.job.result_id), "photo_hash"
+        )
         return bool(photo_hash) and bool(self.redis.exists(keys.photo(photo_hash.decode())))
 
     def _token_alive(self) -> bool:
@@ -238,7 +244,12 @@ class EditTask:
             "lettering": "1" if job.lettering else "0",
         }
         pairs = [item for pair in changed.items() for item in pair]
-        self.redis.register_script(lua.RESULT_EDITED)(args=[job.result_id, meta, *pairs])
+        script = self.redis.register_script(lua.RESULT_EDITED)
+        edited = [
+            keys.reroll(job.guild_id, job.result_id),
+            keys.layers(job.guild_id, job.result_id),
+        ]
+        script(keys=edited, args=[meta, *pairs])
 
     def _tell(self, text: str, *, reroll: bool = False) -> None:
         """A private note to the member (best effort): the edit's follow-up."""

@@ -19,6 +19,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from albumify import keys
+from albumify.connections import worker_state_redis
 from albumify.logs import job_context
 from albumify.schema import JOB_FUNCTION, SchemaMismatch
 from worker.delivery import ANSWERED, Address, Courier
@@ -69,14 +70,13 @@ def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
         if address is None:
             log.warning("job %s failed and names no member to tell", job.id)
             return
-        redis = job.connection
-        if redis.exists(keys.job_result(address.job_id)) or job.get_meta(refresh=True).get(
-            ANSWERED
-        ):
+        settings = current_settings()
+        redis = worker_state_redis(settings, job.connection)
+        answered = redis.exists(keys.job_result(guild or 0, address.job_id))
+        if answered or job.get_meta(refresh=True).get(ANSWERED):
             return
         text = next((t for kind, t in TEXTS if exc_type and issubclass(exc_type, kind)), None)
         notice = f"⚠️ {text or FALLBACK_TEXT} Please try again in a few minutes."
-        settings = current_settings()
         budget = shared_budget(settings.limits.discord_invalid_budget)
         api = DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
         raw = redis.get(keys.token(address.job_id)) if address.application_id else None

@@ -25,6 +25,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from albumify import keys
+from albumify.connections import worker_state_redis
 from albumify.errors import AlbumifyError, MissingAsset
 from albumify.forget import forgotten_since
 from albumify.logs import add_secret, job_context
@@ -95,7 +96,7 @@ def make_cover(payload: dict[str, Any]) -> dict[str, Any]:
     rq_job = get_current_job()
     settings = current_settings()
     add_secret(settings.discord_token)
-    redis = rq_job.connection if rq_job is not None else Redis.from_url(settings.redis_url)
+    redis = worker_state_redis(settings, rq_job.connection if rq_job is not None else None)
     with job_context(job.job_id, job.guild_id):
         return CoverTask(job, settings, redis, rq_job).run().to_dict()
 
@@ -155,7 +156,7 @@ class CoverTask:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> CoverOutcome:
-        if self.redis.exists(keys.admission_cancelled(self.job.job_id)):
+        if self.redis.exists(keys.admission_cancelled(self.job.guild_id, self.job.job_id)):
             # The bot gave up queueing it and told the member to try again: not ours to make.
             log.info("job %s: cancelled by the bot at admission; not made", self.job.job_id)
             return CoverOutcome(status="refused", result_id=self.job.result_id)
@@ -270,7 +271,9 @@ class CoverTask:
             notes=list(result.notes),
             faces=result.faces,
         )
-        keep_layers(self.redis, result, result_id, reroll_ttl_s, payload, filename)  # for Edit
+        keep_layers(
+            self.redis, result, result_id, reroll_ttl_s, payload, filename, guild_id=job.guild_id
+        )  # for Edit
         message = self._deliver(payload, [UploadFile(filename, data, content_type)])
         message_id = int(message["id"]) if message.get("id") else None
         remove_status_message(self.api, self.cancel, job.channel_id)
@@ -278,16 +281,12 @@ class CoverTask:
         if message_id is not None:  # the record and "answered" in one step: a retry posts nothing
             channel_id = int(message.get("channel_id") or job.channel_id)
             result_posted(
-                self.redis,
-                result_id,
-                channel_id,
-                message_id,
-                self.clock(),
-                job_id=job.job_id,
-                answered_ttl_s=answered_ttl,
-            )
+                self.redis, result_id, channel_id, message_id, self.clock(),
+                guild_id=job.guild_id, requester_id=job.requester_id,
+                photo_author_id=job.photo_author_id, job_id=job.job_id, answered_ttl_s=answered_ttl,
+            )  # fmt: skip
         else:
-            self.redis.set(keys.job_result(job.job_id), result_id, ex=answered_ttl)
+            self.redis.set(keys.job_result(job.guild_id, job.job_id), result_id, ex=answered_ttl)
         self._set_stage("done")
         return CoverOutcome(
             status="posted",
@@ -367,7 +366,7 @@ class CoverTask:
         earlier = (self.redis.get(key) or b"").decode()
         if earlier in ("", job.job_id):
             return None
-        result_id = (self.redis.get(keys.job_result(earlier)) or b"").decode()
+        result_id = (self.redis.get(keys.job_result(job.guild_id, earlier)) or b"").decode()
         link = self._jump_link(result_id) if result_id else None
         if link:
             text = f"You sent this same photo a moment ago — here is its cover: {link}"
@@ -379,13 +378,14 @@ class CoverTask:
     def _already_answered(self) -> CoverOutcome | None:
         """A retry of a job whose cover was posted (its worker died before RQ heard back)
         must not post it again: the member gets exactly one answer."""
-        result_id = (self.redis.get(keys.job_result(self.job.job_id)) or b"").decode()
+        job = self.job
+        result_id = (self.redis.get(keys.job_result(job.guild_id, job.job_id)) or b"").decode()
         if not result_id:
             return None
         log.info(
             "job %s: already answered (result %s); not posting again", self.job.job_id, result_id
         )
-        record = load_result(self.redis, result_id)
+        record = load_result(self.redis, self.job.guild_id, result_id)
         return CoverOutcome(
             status="posted",
             result_id=result_id,
@@ -410,7 +410,7 @@ class CoverTask:
             self._dedup_key = None
 
     def _jump_link(self, result_id: str) -> str | None:
-        record = load_result(self.redis, result_id)
+        record = load_result(self.redis, self.job.guild_id, result_id)
         return record.jump_url if record is not None else None
 
     # -- talking to Discord ---------------------------------------------------------------
@@ -480,7 +480,7 @@ class CoverTask:
     def _fail(self, err: Undeliverable) -> CoverOutcome:
         """Discord will not take this cover: no record of it stays, the member hears why."""
         self._set_stage("failed")
-        discard_result(self.redis, self.job.result_id)
+        discard_result(self.redis, self.job.guild_id, self.job.result_id)
         text = err.member_text(self.job.channel_id)
         self._tell(text)
         return CoverOutcome(status="failed", result_id=self.job.result_id, error=text)

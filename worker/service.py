@@ -40,7 +40,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from albumify import keys, logs
-from albumify.connections import sync_redis
+from albumify.connections import sync_redis, worker_state_redis
 from albumify.migrations import migrate
 from albumify.settings import Settings
 from worker import job as job_module
@@ -257,7 +257,8 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     while True:
         worker = build_worker(settings, connection=connection, name=name)
         try:
-            migrate(connection, settings.queue_name)  # an older release's data stays readable
+            state = worker_state_redis(settings, connection)
+            migrate(state, settings.queue_name, queue_connection=connection)  # older data stays
             worker.work(burst=burst, with_scheduler=True, logging_level=level)
         except StopRequested:
             return 0

@@ -155,7 +155,7 @@ class AwardMaker:
                 message = await self.bot.http.get_message(top.channel_id, top.message_id)
             except discord.NotFound as err:
                 if err.code in GONE_CODES and top.result_id:
-                    await self.bot.results.delete(top.result_id)  # gone: the next one wins
+                    await self.bot.results.delete(guild_id, top.result_id)  # gone: next wins
                     continue
                 return entries, None
             except discord.HTTPException:

@@ -113,6 +113,7 @@ class Canceller:
         if removed:  # it will never run: its interaction token is not needed any more
             await self.redis.delete(keys.token(job_id))
         await self.bot.intake.quota.release(
+            guild_id=job.guild_id,
             member_key=keys.member_quota(job.guild_id, job.requester_id),
             guild_key=keys.guild_quota(job.guild_id),
             job_id=job_id,

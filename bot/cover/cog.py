@@ -364,7 +364,7 @@ class Covers(commands.Cog):
         request = self._interaction_request(interaction, None, interaction.user.id)
 
         async def decide(response_message_id: int | None) -> CoverJob | str:
-            record = await self.bot.results.get(result_id)
+            record = await self.bot.results.get(request.guild_id, result_id)
             admission, job = await admit(record, request)
             if not admission.ok or job is None:
                 return admission.message or NO_IMAGE
@@ -382,7 +382,8 @@ class Covers(commands.Cog):
         await self.consent.answer(interaction, request_id, author_id, approve=approve)
 
     async def delete(self, interaction: discord.Interaction, result_id: str) -> None:
-        result = await self.bot.results.get(result_id)
+        guild_id = interaction.guild_id or 0  # a result's buttons are in its guild
+        result = await self.bot.results.get(guild_id, result_id)
         manages = interaction.permissions.manage_messages
         allowed = (
             manages
@@ -407,7 +408,7 @@ class Covers(commands.Cog):
             log.warning("could not delete result %s: %s", result_id, err)
             await interaction.followup.send(CANNOT_DELETE, ephemeral=True)
             return  # the cover is still up: its record (and buttons) stay
-        await self.bot.results.delete(result_id)
+        await self.bot.results.delete(guild_id, result_id)
         await interaction.followup.send("Deleted.", ephemeral=True)
 
 

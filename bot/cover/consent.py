@@ -261,8 +261,9 @@ class ConsentFlow:
         except discord.HTTPException as err:
             log.warning("consent answer %s was not acknowledged: %s", request_id, err)
             return
+        guild_id = interaction.guild_id or 0  # the prompt is in its request's guild
         found = await self._within_budget(
-            lambda: self.store.answer(request_id, author_id, approve=approve)
+            lambda: self.store.answer(guild_id, request_id, author_id, approve=approve)
         )
         if found is None:
             await self._tell_privately(interaction, BUSY)

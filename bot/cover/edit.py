@@ -122,8 +122,8 @@ def reroll_view(result_id: str) -> discord.ui.View:
     return view
 
 
-async def _layers_meta(bot: AlbumifyBot, result_id: str) -> dict[str, Any] | None:
-    raw = await bot.redis.hget(keys.layers(result_id), "meta")
+async def _layers_meta(bot: AlbumifyBot, record: ResultRecord) -> dict[str, Any] | None:
+    raw = await bot.redis.hget(keys.layers(record.guild_id, record.result_id), "meta")
     if raw is None:
         return None
     try:
@@ -174,9 +174,9 @@ async def open_form(interaction: discord.Interaction[AlbumifyBot], result_id: st
     bot = interaction.client
     try:
         async with asyncio.timeout(bot.settings.limits.admission_timeout_s):
-            record = await bot.results.get(result_id)
+            record = await bot.results.get(interaction.guild_id or 0, result_id)
             refusal = _refusal(record, interaction.user.id)
-            meta = None if refusal or record is None else await _layers_meta(bot, result_id)
+            meta = None if refusal or record is None else await _layers_meta(bot, record)
     except Exception as err:
         log.warning("edit %s: Redis did not answer in time: %r", result_id, err)
         await _tell(interaction, BUSY)
@@ -276,12 +276,12 @@ class CoverEdits(commands.Cog):
     ) -> str | None:
         """Admit and queue the edit; the refusal's text, or None once it is queued."""
         bot = self.bot
-        record = await bot.results.get(result_id)
+        record = await bot.results.get(interaction.guild_id or 0, result_id)
         refusal = _refusal(record, interaction.user.id)
         if refusal:
             return refusal
         assert record is not None
-        if not await bot.redis.exists(keys.layers(result_id)):
+        if not await bot.redis.exists(keys.layers(record.guild_id, result_id)):
             await _gone(interaction, bot, record)
             return None
         admission = await bot.intake.reserve(request, job_id)

@@ -151,7 +151,7 @@ async def _enqueue_detect(
     bot: AlbumifyBot, interaction: discord.Interaction, result_id: str
 ) -> str | None:
     """None once the detect job is queued; else the member's refusal."""
-    record = await bot.results.get(result_id)
+    record = await bot.results.get(interaction.guild_id or 0, result_id)
     why = refusal(record, interaction.user.id)
     if why is not None or record is None:
         return why

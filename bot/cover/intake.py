@@ -140,10 +140,14 @@ class Intake:
         self.settings = settings
         self.limits = settings.limits
         self.clock = clock
-        self.quota = QuotaGate(redis, settings.limits, queue.key)
+        self.quota = QuotaGate(redis, settings.limits, queue_length=self._queue_length)
         self.guilds = GuildSettingsStore(redis)
         self.results = ResultStore(redis)
         self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
+
+    async def _queue_length(self) -> int:
+        """On the queue's own connection: it may be another Redis than the state's."""
+        return int(await asyncio.to_thread(self.queue.connection.llen, self.queue.key))
 
     # -- admission ------------------------------------------------------------------------
 
@@ -205,7 +209,7 @@ class Intake:
         if reservation.ok:
             return Admission(True, job_id=job_id)
         if reservation.code == DUPLICATE and dedup_key is not None:
-            earlier = await self.earlier_request(reservation.value)
+            earlier = await self.earlier_request(request.guild_id, reservation.value)
             text = self._pointer(earlier)
             if text is not None:
                 return Admission(False, text, job_id=reservation.value, reused=True)
@@ -229,8 +233,9 @@ class Intake:
             text = f"I'm very busy right now: too many covers in line. Try again {when}."
         return Admission(False, text)
 
-    def _quota_keys(self, request: CoverRequest) -> dict[str, str]:
+    def _quota_keys(self, request: CoverRequest) -> dict[str, Any]:
         return {
+            "guild_id": request.guild_id,
             "member_key": keys.member_quota(request.guild_id, request.requester_id),
             "guild_key": keys.guild_quota(request.guild_id),
         }
@@ -243,12 +248,12 @@ class Intake:
 
     # -- the earlier of two identical requests --------------------------------------------
 
-    async def earlier_request(self, job_id: str) -> EarlierRequest:
+    async def earlier_request(self, guild_id: int, job_id: str) -> EarlierRequest:
         """What became of an earlier identical request: posted (with its cover's link), still
         coming (with its message's link), or nothing that will answer."""
-        result_id = await self.redis.get(keys.job_result(job_id))
+        result_id = await self.redis.get(keys.job_result(guild_id, job_id))
         if result_id:
-            record = await self.results.get(as_str(result_id))
+            record = await self.results.get(guild_id, as_str(result_id))
             if record is None or record.jump_url is None:
                 return EarlierRequest("deleted")
             return EarlierRequest(JobStatus.FINISHED.value, record.jump_url)
@@ -354,7 +359,9 @@ class Intake:
         The job is indexed under each member it concerns (`keys.member_jobs`), so
         `/albumify-forget` can cancel it or remove its hash.
         """
-        pipe = self.redis.pipeline(transaction=True)
+        for member in sorted({job.requester_id, job.photo_author_id}):  # spans guilds: apart
+            await self.redis.sadd(keys.user_guilds(member), job.guild_id)
+        pipe = self.redis.pipeline(transaction=False)  # the token is not under the guild's tag
         if token and job.token_expires_at:
             ttl = int(job.token_expires_at - self.clock())
             if ttl > 0:
@@ -362,7 +369,6 @@ class Intake:
         for member in {job.requester_id, job.photo_author_id}:
             pipe.sadd(keys.member_jobs(job.guild_id, member), job.job_id)
             pipe.expire(keys.member_jobs(job.guild_id, member), JOB_INDEX_TTL_S)
-            pipe.sadd(keys.user_guilds(member), job.guild_id)
         await pipe.execute()
         await asyncio.to_thread(
             self.queue.enqueue,

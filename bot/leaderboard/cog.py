@@ -76,7 +76,8 @@ class Leaderboard(commands.Cog):
     async def vote(self, interaction: discord.Interaction, result_id: str) -> None:
         """Toggle the member's vote, then show the live count on the button."""
         try:
-            outcome = await self.store.toggle_vote(result_id, interaction.user.id)
+            guild_id = interaction.guild_id or 0  # a result's buttons are in its guild
+            outcome = await self.store.toggle_vote(guild_id, result_id, interaction.user.id)
         except REDIS_UNAVAILABLE as err:  # full: the vote script was refused whole
             await answer_busy(interaction, err)
             return
@@ -102,7 +103,7 @@ class Leaderboard(commands.Cog):
                 return None
             found = await self.watch.fetch(entry.channel_id, entry.message_id)
             if found is GONE and entry.result_id:
-                await self.results.delete(entry.result_id)  # deleted while we were away
+                await self.results.delete(entry.guild_id, entry.result_id)  # deleted meanwhile
             if found is None or found is GONE:
                 return None
             message = found
@@ -118,7 +119,8 @@ class Leaderboard(commands.Cog):
         page = await self.store.page(guild_id, period, by, number)
         messages: dict[int, discord.Message] = {}
         if page.by == "covers" and page.entries:
-            gone, messages = await self.watch.check([e.result_id or "" for e in page.entries])
+            ids = [e.result_id or "" for e in page.entries]
+            gone, messages = await self.watch.check(guild_id, ids)
             if gone:  # the next covers moved up
                 page = await self.store.page(guild_id, period, by, number)
         image = None
@@ -158,7 +160,7 @@ class Leaderboard(commands.Cog):
         await interaction.response.defer(thinking=True)  # before the reads and the fetch
         entry = await self.store.top_cover(interaction.guild_id, "week")
         if entry is not None and entry.result_id:
-            gone, _ = await self.watch.check([entry.result_id])
+            gone, _ = await self.watch.check(interaction.guild_id, [entry.result_id])
             if gone:  # deleted while we were away: the next one is the top
                 entry = await self.store.top_cover(interaction.guild_id, "week")
         if entry is None:
@@ -216,12 +218,13 @@ class Leaderboard(commands.Cog):
         if not interaction.permissions.manage_messages:
             text = "You need the Manage Messages permission to do that."
         else:
-            result_id = await self.results.resolve(cover)
-            record = await self.results.get(result_id) if result_id else None
+            guild_id = interaction.guild_id or 0
+            result_id = await self.results.resolve(guild_id, cover)
+            record = await self.results.get(guild_id, result_id) if result_id else None
             if record is None or record.guild_id != interaction.guild_id:
                 text = "I can't find that cover on this server's boards."
             else:
-                await self.results.unboard(record.result_id)
+                await self.results.unboard(guild_id, record.result_id)
                 text = "Removed from the leaderboards."
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -293,19 +296,21 @@ class Leaderboard(commands.Cog):
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         """A deleted result leaves every board and the records (whoever deleted it, however)."""
-        await self._forget_messages([payload.message_id])
+        await self._forget_messages(payload.guild_id, [payload.message_id])
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        await self._forget_messages(list(payload.message_ids))
+        await self._forget_messages(payload.guild_id, list(payload.message_ids))
 
-    async def _forget_messages(self, message_ids: list[int]) -> None:
+    async def _forget_messages(self, guild_id: int | None, message_ids: list[int]) -> None:
+        if guild_id is None:  # a direct message: no cover is ever posted there
+            return
         for message_id in message_ids:
-            result_id = await self.results.for_message(message_id)
+            result_id = await self.results.for_message(guild_id, message_id)
             if result_id is None:
                 continue
             try:
-                await self.results.delete(result_id)
+                await self.results.delete(guild_id, result_id)
             except Exception:  # a listener must not die on one bad key; the log says which
                 log.exception("could not remove deleted result %s from the boards", result_id)
 

@@ -2,8 +2,9 @@
 
 A connected bot hears of each deleted message (`on_raw_message_delete` drops the result at
 once), but not of messages deleted while it was offline, nor one by one of the messages of a
-deleted channel. `keys.POSTED` remembers when each posted result's message was last seen, and
-a result is looked at again when it was last seen before this bot started, or `RECHECK_S` ago:
+deleted channel. `keys.POSTED` (one per guild) remembers when each posted result's message
+was last seen, and a result is looked at again when it was last seen before this bot started,
+or `RECHECK_S` ago:
 
 - a board page looks at its covers before it is shown (the answer is deferred first), so
   members never see a cover that is gone;
@@ -85,17 +86,21 @@ class MessageWatch:
             if answer is GONE:
                 gone = True
                 log.info("result %s: its message is gone; dropping it", result.result_id)
-                await self.results.delete(result.result_id)
+                await self.results.delete(result.guild_id, result.result_id)
                 continue
-            looked.append(result.result_id)
+            looked.append(result)
             if answer is not None:
                 messages[result.message_id] = answer
-        await self.results.seen(looked, self.clock())
+        for guild_id in sorted({p.guild_id for p in looked}):
+            seen = [p.result_id for p in looked if p.guild_id == guild_id]
+            await self.results.seen(guild_id, seen, self.clock())
         return gone, messages
 
-    async def check(self, result_ids: Sequence[str]) -> tuple[bool, dict[int, discord.Message]]:
+    async def check(
+        self, guild_id: int, result_ids: Sequence[str]
+    ) -> tuple[bool, dict[int, discord.Message]]:
         """Look at those of these results that are due (a board page, before it is shown)."""
-        posted = await self.results.where_posted([r for r in result_ids if r])
+        posted = await self.results.where_posted(guild_id, [r for r in result_ids if r])
         before = self.due_before()
         return await self.look([p for p in posted if p.seen_at < before])
 

@@ -24,7 +24,7 @@ class Status(commands.Cog):
         self._logger: asyncio.Task[None] | None = None
 
     async def current(self) -> QueueStatus:
-        return await queue_status(self.bot.redis, self.bot.queue)
+        return await queue_status(self.bot.queue_redis, self.bot.queue)
 
     async def cog_load(self) -> None:
         self._logger = asyncio.create_task(log_status_forever(self.current))

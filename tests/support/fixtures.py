@@ -1,6 +1,7 @@
 """Fixtures for the bot and worker tests (registered by tests/conftest.py's pytest_plugins).
 
 - a private redis-server for the session (never the default port), flushed per test;
+- a private 3-master Redis Cluster for the state (`state_url`: single and cluster);
 - a loopback fake of Discord's REST API + CDN (`devtools.fakediscord.rest`);
 - on a machine without redis-server, the tests that start one are skipped, not failed.
 """
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from devtools.fakediscord.rest import FakeDiscordREST
+from devtools.redis_cluster import RedisClusterProcesses
 from devtools.redis_server import RedisProcess, RedisServerMissing
 
 
@@ -57,3 +59,23 @@ def fake_rest() -> Iterator[FakeDiscordREST]:
     server = FakeDiscordREST().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A throwaway local 3-master Redis Cluster (`devtools.redis_cluster`)."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def state_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """Where the state lives, each test run twice: with the queue on one redis-server
+    (`REDIS_URL` only), and on the local Redis Cluster (`ALBUMIFY_STATE_REDIS_URL`), the
+    queue staying on the single server. Flushed either way."""
+    if request.param == "single":
+        return redis_url
+    cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return cluster.url
