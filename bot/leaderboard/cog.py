@@ -57,7 +57,8 @@ class Leaderboard(commands.Cog):
         self._sweeper: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self._sweeper = asyncio.create_task(self.watch.sweep_forever())
+        # One process sweeps for the whole deployment (the lease's holder), not one per shard.
+        self._sweeper = self.bot.lead("retention", self.watch.sweep_forever)
 
     async def cog_unload(self) -> None:
         if self._sweeper is not None:

@@ -27,7 +27,8 @@ class Status(commands.Cog):
         return await queue_status(self.bot.redis, self.bot.queue)
 
     async def cog_load(self) -> None:
-        self._logger = asyncio.create_task(log_status_forever(self.current))
+        # The queue is the deployment's: one process logs its depth (the lease's holder).
+        self._logger = self.bot.lead("status", lambda: log_status_forever(self.current))
 
     async def cog_unload(self) -> None:
         if self._logger is not None:
