@@ -193,11 +193,14 @@ class Stack:
         assert self.fake.protocol_errors == [], self.fake.protocol_errors
 
     def reset(self) -> None:
-        """Between scenarios: an idle queue, no app state, a fresh fake conversation."""
+        """Between scenarios: an idle queue, no app state, a fresh fake conversation (the
+        bot processes keep their leader leases and IDENTIFY windows)."""
         self.wait_idle()
         client = self.redis()
         try:
-            names = list(client.scan_iter("albumify:*"))
+            # The bot processes' own coordination (leases, IDENTIFY pacing) is not app state.
+            kept = (b"albumify:leader:", b"albumify:gateway:")
+            names = [n for n in client.scan_iter("albumify:*") if not n.startswith(kept)]
             if names:
                 client.delete(*names)
         finally:
