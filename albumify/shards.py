@@ -67,7 +67,6 @@ def parse_shards(raw: str | None) -> ShardRange | None:
         raise ConfigError(f"{SHARDS_ENV}: the range {first}-{last} runs backwards ({raw!r})")
     if last >= count:
         raise ConfigError(
-            f"{SHARDS_ENV}: shard ids run from 0 to {count - 1} for a count of {count}, "
-            f"got {raw!r}"
+            f"{SHARDS_ENV}: shard ids run from 0 to {count - 1} for a count of {count}, got {raw!r}"
         )
     return ShardRange(first, last, count)

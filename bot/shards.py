@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from albumify import keys
@@ -91,3 +92,14 @@ async def max_concurrency(bot: Any) -> int:
             limits.reset_after / 1000,
         )
     return max(1, int(limits.max_concurrency))
+
+
+def once_per_deployment(
+    bot: Any, loop: str, work: Callable[[], Awaitable[object]]
+) -> asyncio.Task[Any]:
+    """Start a loop that must run in one bot process of the deployment (`AlbumifyBot.lead`:
+    the holder of its Redis lease). A plain discord.py bot (a tool, a test) just runs it."""
+    lead = getattr(bot, "lead", None)
+    if lead is None:
+        return asyncio.create_task(work())
+    return lead(loop, work)

@@ -30,6 +30,7 @@ from bot.leaderboard.embeds import (
 )
 from bot.leaderboard.retention import GONE, MessageWatch
 from bot.leaderboard.views import BoardView, VoteButton, relabel_vote
+from bot.shards import once_per_deployment
 from bot.utils.busy import REDIS_UNAVAILABLE, answer_busy
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Leaderboard(commands.Cog):
 
     async def cog_load(self) -> None:
         # One process sweeps for the whole deployment (the lease's holder), not one per shard.
-        self._sweeper = self.bot.lead("retention", self.watch.sweep_forever)
+        self._sweeper = once_per_deployment(self.bot, "retention", self.watch.sweep_forever)
 
     async def cog_unload(self) -> None:
         if self._sweeper is not None:

@@ -61,6 +61,7 @@ class Guild(FakeDiscordREST):
         self.other_guilds: dict[int, int] = {}
         """More guilds the bot is in (`add_guild`): guild id → its one channel. The members,
         roles and permissions are the first guild's; only ids (and so shards) differ."""
+        self._guild_by_channel: dict[int, int] = {}
         self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         """Synced application commands per guild id (None = global)."""
@@ -122,7 +123,9 @@ class Guild(FakeDiscordREST):
             stamp += (shard - stamp) % shard_count
             guild_id = (stamp << 22) | (guild_id & 0x3FFFFF)
         with self._model_lock:
-            self.other_guilds[guild_id] = self.snowflakes.next()
+            channel_id = self.snowflakes.next()
+            self.other_guilds[guild_id] = channel_id
+            self._guild_by_channel[channel_id] = guild_id
         return guild_id
 
     def guild_ids(self) -> list[int]:
@@ -138,10 +141,7 @@ class Guild(FakeDiscordREST):
         """The guild a channel is in; None for a DM channel."""
         if self.is_dm(channel_id):
             return None
-        for guild_id, other in self.other_guilds.items():
-            if other == channel_id:
-                return guild_id
-        return self.guild_id
+        return self._guild_by_channel.get(channel_id, self.guild_id)
 
     # -- attachments -----------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class Routes(Gateway):
                 return await self._followup(token, req)
             case "GET", ["gateway", "bot"]:
                 return json_response(200, self._gateway_bot())
-            case "GET", ["channels", channel_id] if int(channel_id) in self._guild_channels():
+            case "GET", ["channels", channel_id] if self._guild_channel(int(channel_id)):
                 return json_response(200, self.channel_payload(int(channel_id)))
             case "GET", ["channels", channel_id, "messages", message_id]:
                 return self._fetch_message(int(channel_id), int(message_id))
@@ -327,14 +327,13 @@ class Routes(Gateway):
             await self._dispatch("MESSAGE_DELETE", event)
         return web.Response(status=204)
 
-
     def _gateway_bot(self) -> dict[str, Any]:
         """`GET /gateway/bot`: where to connect, how many shards, the session-start limit."""
         limit = self.session_start_limit()
         return {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit}
 
-    def _guild_channels(self) -> set[int]:
-        return {self.channel_id, *self.other_guilds.values()}
+    def _guild_channel(self, channel_id: int) -> bool:
+        return channel_id == self.channel_id or channel_id in self._guild_by_channel
 
 
 def _unknown(message: str, code: int = 0) -> web.Response:

@@ -1,0 +1,327 @@
+"""Sizing: many guilds over sharded bot processes, Redis memory per guild and per cover, votes/s.
+
+`python -m bench.bench_sizing [--guilds N] [--covers N] [--quick]` measures, in one run, a
+sharded deployment against a baseline of the same code:
+
+- Gateway and acks (real `albumify bot` processes, real Redis, the loopback Discord): the
+  baseline is one process, one shard, 4 guilds; the sharded case is 2 processes × 2 shards
+  (`ALBUMIFY_SHARDS=0-1/4`, `2-3/4`) over `--guilds` guilds (10,000 by default) spread evenly
+  over the 4 shards. Reported: start → every shard's process ready, the bot processes' RSS, and
+  ack p50/p99 of 100 `/albumify` interactions at once (INTERACTION_CREATE leaving the fake →
+  the defer callback arriving there) in guilds picked at random, one cold burst and warm ones.
+  No worker runs: the jobs are dropped from the queue after each burst (as bench_e2e does).
+- Redis memory (a private redis-server, the real stores): `used_memory` before and after
+  configuring `--guilds` guilds (`GuildSettingsStore.update`: channels + Cover of the Week),
+  saving and posting `--covers` covers (`save_result`, `result_posted`) across those guilds,
+  and one vote on each (`LeaderboardStore.toggle_vote`); MEMORY USAGE of one cover's keys.
+- Votes/s through the real vote path (the Lua script, 64 concurrent), on a Redis holding
+  1,000 covers of one guild (baseline) and on the full one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from albumify import keys
+from albumify.boards import LeaderboardStore
+from albumify.guilds import GuildSettingsStore
+from albumify.results import ResultRecord, result_posted, save_result
+from bench.bench_e2e import percentile, small_photo, stack_queued
+from bench.bench_leaderboard import _Server, _wait
+from bench.report import Table
+from devtools.fakediscord.gateway import shard_of
+from devtools.fakediscord.stack import Stack
+
+GUILDS = 10_000
+COVERS = 100_000
+BASELINE_GUILDS = 4
+BASELINE_COVERS = 1_000
+BURST = 100
+WARM_BURSTS = 3
+CONCURRENCY = 64
+SHARDED = {"bot-a": "0-1/4", "bot-b": "2-3/4"}
+
+
+# -- gateway and acks --------------------------------------------------------------------------
+
+
+def start_stack(guilds: int, shard_count: int, bots: dict[str, dict[str, str]]) -> Stack:
+    """The fake holds `guilds` guilds spread evenly over `shard_count` shards."""
+    stack = Stack({"DEV_GUILD_ID": "", "ALBUMIFY_PROGRESS_INTERVAL": "2.0"})
+    fake = stack.fake
+    fake.shard_count = shard_count
+    fake.max_concurrency = shard_count  # every shard identifies at once
+    first = shard_of(fake.guild_id, shard_count)
+    for n in range(1, guilds):
+        fake.add_guild(shard=(first + n) % shard_count, shard_count=shard_count)
+    return stack.start(worker=False, bots=bots, timeout=900)
+
+
+def wait_ready(stack: Stack, names: list[str], timeout: float = 900) -> None:
+    """Until every bot process logged on_ready (all its shards' guilds arrived)."""
+    stack.fake.wait_until(
+        lambda: all("ready as" in stack.log(n) for n in names), "every bot ready", timeout, 0.2
+    )
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def burst(stack: Stack, first: int, rng: random.Random) -> list[float]:
+    """Ack latencies (s) of BURST `/albumify` at once, in guilds picked at random."""
+    fake = stack.fake
+    guild_ids = fake.guild_ids()
+    prepared = []
+    for n in range(first, first + BURST):
+        member = fake.add_member(f"sizing{n}")
+        photo = fake.upload(f"s{n}.png", small_photo(n))
+        guild_id = rng.choice(guild_ids)
+        prepared.append(fake.prepare_slash("albumify", member, {"image": photo}, guild_id=guild_id))
+    fake.send(*prepared)
+    fake.wait_until(lambda: all(i.acknowledged for i in prepared), "every ack", 120)
+    fake.wait_until(lambda: stack_queued(stack) >= BURST - 5, "the burst's jobs", 120)
+    client = stack.redis()
+    try:
+        stack.queue(client).empty()
+    finally:
+        client.close()
+    stack.wait_idle(timeout=300)
+    return [i.ack_latency or float("inf") for i in prepared]
+
+
+def measure_stack(label: str, guilds: int, shard_count: int, bots: dict[str, dict[str, str]]):
+    started = time.monotonic()
+    stack = start_stack(guilds, shard_count, bots)
+    try:
+        wait_ready(stack, list(bots))
+        ready_s = time.monotonic() - started
+        rss = [rss_mib(stack.processes[name].pid) for name in bots]
+        rng = random.Random(18)
+        cold = burst(stack, 0, rng)
+        warm = [burst(stack, BURST * (k + 1), rng) for k in range(WARM_BURSTS)]
+        assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
+        for name in bots:
+            assert not re.search(r"Traceback", stack.log(name)), stack.log(name)[-3000:]
+        return {
+            "label": label,
+            "guilds": guilds,
+            "ready_s": ready_s,
+            "rss": rss,
+            "cold": (percentile(cold, 0.5), percentile(cold, 0.99)),
+            "warm": (
+                statistics.median(percentile(b, 0.5) for b in warm),
+                statistics.median(percentile(b, 0.99) for b in warm),
+            ),
+        }
+    finally:
+        stack.stop()
+
+
+# -- Redis memory and votes --------------------------------------------------------------------
+
+
+async def used_memory(client: aioredis.Redis) -> int:
+    return int((await client.info("memory"))["used_memory"])
+
+
+async def bounded(calls: list[Callable[[], Awaitable[Any]]]) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(call: Callable[[], Awaitable[Any]]) -> None:
+        async with gate:
+            await call()
+
+    await asyncio.gather(*(one(call) for call in calls))
+
+
+async def configure_guilds(client: aioredis.Redis, guild_ids: list[int]) -> None:
+    store = GuildSettingsStore(client)
+    await bounded(
+        [
+            lambda g=g: store.update(
+                g, channels=(g + 1,), awards_channel=g + 1, awards_period="week"
+            )
+            for g in guild_ids
+        ]
+    )
+
+
+def cover(n: int, guild_id: int, now: float) -> ResultRecord:
+    return ResultRecord(
+        f"r{n}",
+        guild_id,
+        guild_id + 1,
+        5_000_000 + n % 50_000,
+        5_000_000 + n % 50_000,
+        message_id=9_000_000_000 + n,
+        library_id=f"lib{n % 3000}",
+        library_title=f"Library cover {n % 3000}",
+        created_at=now,
+    )
+
+
+async def post_covers(
+    client: aioredis.Redis, guild_ids: list[int], count: int, now: float, first: int = 0
+) -> list[str]:
+    """`count` covers as the worker records and posts them (pipelined, as bench_leaderboard)."""
+    ids = []
+    for start in range(first, first + count, 2_000):
+        pipe = client.pipeline(transaction=False)
+        for n in range(start, min(first + count, start + 2_000)):
+            record = cover(n, guild_ids[n % len(guild_ids)], now)
+            save_result(pipe, record)
+            result_posted(pipe, record.result_id, record.channel_id, record.message_id, now)
+            ids.append(record.result_id)
+        await pipe.execute()
+    return ids
+
+
+async def votes_per_s(store: LeaderboardStore, result_ids: list[str], first_voter: int) -> float:
+    started = time.perf_counter()
+    await bounded(
+        [lambda r=r, v=v: store.toggle_vote(r, first_voter + v) for v, r in enumerate(result_ids)]
+    )
+    return len(result_ids) / (time.perf_counter() - started)
+
+
+async def memory_and_votes(guilds: int, covers: int) -> dict[str, float]:
+    server = _Server()
+    pool = aioredis.BlockingConnectionPool.from_url(
+        server.url, max_connections=CONCURRENCY, timeout=30
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        await _wait(client)
+        now = time.time()
+        store = LeaderboardStore(client, clock=lambda: now)
+        empty = await used_memory(client)
+        # Baseline votes/s: one guild, BASELINE_COVERS covers, then they are dropped.
+        small = await post_covers(client, [1 << 40], BASELINE_COVERS, now, first=10_000_000)
+        baseline_vps = await votes_per_s(store, small, 1_000_000_000)
+        await client.flushdb()
+        empty = await used_memory(client)
+        guild_ids = [(n << 22) | n for n in range(1, guilds + 1)]
+        await configure_guilds(client, guild_ids)
+        after_guilds = await used_memory(client)
+        ids = await post_covers(client, guild_ids, covers, now)
+        after_covers = await used_memory(client)
+        vps = await votes_per_s(store, ids, 1_000_000_000)
+        after_votes = await used_memory(client)
+        one = ids[len(ids) // 2]
+        usage = 0
+        for key in (keys.result(one), keys.voters(one)):
+            usage += int(await client.memory_usage(key) or 0)
+        return {
+            "per_guild": (after_guilds - empty) / guilds,
+            "per_100k_covers": (after_covers - after_guilds) / covers * 100_000,
+            "per_100k_votes": (after_votes - after_covers) / covers * 100_000,
+            "one_cover_keys": usage,
+            "baseline_vps": baseline_vps,
+            "vps": vps,
+            "total": after_votes,
+        }
+    finally:
+        await client.aclose()
+        await pool.aclose()
+        server.close()
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def mib(value: float) -> str:
+    return f"{value / 1024 / 1024:.1f} MiB"
+
+
+def run(guilds: int = GUILDS, covers: int = COVERS) -> Table:
+    table = Table(
+        f"Sizing: {guilds:,} guilds on 2 bot processes × 2 shards vs 1 process, 1 shard, "
+        f"{BASELINE_GUILDS} guilds (loopback Discord, local Redis)",
+        ["measure", "baseline", "sharded", "ratio"],
+    )
+    print("sizing: baseline stack …", file=sys.stderr)
+    base = measure_stack("1 process, 1 shard", BASELINE_GUILDS, 1, {"bot": {}})
+    print(f"sizing: {guilds:,} guilds on 2 × 2 shards …", file=sys.stderr)
+    bots = {name: {"ALBUMIFY_SHARDS": shards} for name, shards in SHARDED.items()}
+    big = measure_stack("2 processes × 2 shards", guilds, 4, bots)
+    table.add("guilds", f"{BASELINE_GUILDS}", f"{guilds:,}", f"{guilds / BASELINE_GUILDS:,.0f}×")
+    table.add(
+        "start → every process ready",
+        f"{base['ready_s']:.1f} s",
+        f"{big['ready_s']:.1f} s",
+        f"{big['ready_s'] / base['ready_s']:.2f}×",
+    )
+    per_process = statistics.mean(big["rss"])
+    table.add(
+        "bot process RSS (each)",
+        f"{base['rss'][0]:.0f} MiB",
+        " / ".join(f"{r:.0f}" for r in big["rss"]) + " MiB",
+        f"{per_process / base['rss'][0]:.2f}×",
+    )
+    extra_kib = (per_process - base["rss"][0]) * 1024 / (guilds / 2)
+    table.add("bot RSS per guild (sharded − baseline)", "", f"{extra_kib:.1f} KiB", "")
+    for name, key in (("cold burst", "cold"), (f"median of {WARM_BURSTS} warm bursts", "warm")):
+        (b50, b99), (s50, s99) = base[key], big[key]
+        table.add(
+            f"ack p50 / p99, {BURST} `/albumify` at once, {name}",
+            f"{b50 * 1000:.0f} / {b99 * 1000:.0f} ms",
+            f"{s50 * 1000:.0f} / {s99 * 1000:.0f} ms",
+            f"p99 {s99 / b99:.2f}×",
+        )
+    print(f"sizing: Redis with {guilds:,} guilds and {covers:,} covers …", file=sys.stderr)
+    memory = asyncio.run(memory_and_votes(guilds, covers))
+    table.add(
+        "Redis per configured guild (settings + awards set)", "", f"{memory['per_guild']:.0f} B", ""
+    )
+    table.add(
+        "Redis per 100k posted covers (record, posted, message index)",
+        "",
+        mib(memory["per_100k_covers"]),
+        "",
+    )
+    table.add(
+        "Redis per 100k votes (voters, boards, member stats)", "", mib(memory["per_100k_votes"]), ""
+    )
+    table.add(
+        "MEMORY USAGE of one voted cover's record + voters", "", f"{memory['one_cover_keys']} B", ""
+    )
+    table.add(
+        f"votes/s, Lua vote script, {CONCURRENCY} concurrent",
+        f"{memory['baseline_vps']:,.0f} ({BASELINE_COVERS:,} covers, 1 guild)",
+        f"{memory['vps']:,.0f} ({covers:,} covers, {guilds:,} guilds)",
+        f"{memory['vps'] / memory['baseline_vps']:.2f}×",
+    )
+    table.add("Redis used_memory at the end", "", mib(memory["total"]), "")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--guilds", type=int, default=GUILDS)
+    parser.add_argument("--covers", type=int, default=COVERS)
+    parser.add_argument("--quick", action="store_true", help="1,000 guilds, 20,000 covers")
+    args = parser.parse_args(argv)
+    guilds, covers = (1_000, 20_000) if args.quick else (args.guilds, args.covers)
+    started = time.perf_counter()
+    print(run(guilds, covers).markdown())
+    print(f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
