@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from albumify import keys
@@ -175,28 +176,41 @@ def cover(n: int, guild_id: int, now: float) -> ResultRecord:
     )
 
 
-async def post_covers(
-    client: aioredis.Redis, guild_ids: list[int], count: int, now: float, first: int = 0
+def post_covers(
+    url: str, guild_ids: list[int], count: int, now: float, first: int = 0
 ) -> list[str]:
-    """`count` covers as the worker records and posts them (pipelined, as bench_leaderboard)."""
+    """`count` covers as the worker records and posts them: the synchronous client, pipelined
+    (as bench_leaderboard populates)."""
+    client = redis.Redis.from_url(url)
     ids = []
-    for start in range(first, first + count, 2_000):
-        pipe = client.pipeline(transaction=False)
-        for n in range(start, min(first + count, start + 2_000)):
-            record = cover(n, guild_ids[n % len(guild_ids)], now)
-            save_result(pipe, record)
-            result_posted(pipe, record.result_id, record.channel_id, record.message_id, now)
-            ids.append(record.result_id)
-        await pipe.execute()
+    try:
+        for start in range(first, first + count, 2_000):
+            pipe = client.pipeline(transaction=False)
+            for n in range(start, min(first + count, start + 2_000)):
+                record = cover(n, guild_ids[n % len(guild_ids)], now)
+                save_result(pipe, record)
+                result_posted(pipe, record.result_id, record.channel_id, record.message_id, now)
+                ids.append(record.result_id)
+            pipe.execute()
+    finally:
+        client.close()
     return ids
 
 
 async def votes_per_s(store: LeaderboardStore, result_ids: list[str], first_voter: int) -> float:
+    """One vote on each cover by its own member, CONCURRENCY at a time; each must count."""
+    outcomes: list[str] = []
+
+    async def vote(result_id: str, voter: int) -> None:
+        outcomes.append((await store.toggle_vote(result_id, voter)).status)
+
     started = time.perf_counter()
-    await bounded(
-        [lambda r=r, v=v: store.toggle_vote(r, first_voter + v) for v, r in enumerate(result_ids)]
-    )
-    return len(result_ids) / (time.perf_counter() - started)
+    await bounded([lambda r=r, v=v: vote(r, first_voter + v) for v, r in enumerate(result_ids)])
+    elapsed = time.perf_counter() - started
+    counted = outcomes.count("added")
+    if counted != len(result_ids):
+        raise RuntimeError(f"{counted} of {len(result_ids)} votes counted: {set(outcomes)}")
+    return len(result_ids) / elapsed
 
 
 async def memory_and_votes(guilds: int, covers: int) -> dict[str, float]:
@@ -211,14 +225,14 @@ async def memory_and_votes(guilds: int, covers: int) -> dict[str, float]:
         store = LeaderboardStore(client, clock=lambda: now)
         empty = await used_memory(client)
         # Baseline votes/s: one guild, BASELINE_COVERS covers, then they are dropped.
-        small = await post_covers(client, [1 << 40], BASELINE_COVERS, now, first=10_000_000)
+        small = post_covers(server.url, [1 << 40], BASELINE_COVERS, now, first=10_000_000)
         baseline_vps = await votes_per_s(store, small, 1_000_000_000)
         await client.flushdb()
         empty = await used_memory(client)
         guild_ids = [(n << 22) | n for n in range(1, guilds + 1)]
         await configure_guilds(client, guild_ids)
         after_guilds = await used_memory(client)
-        ids = await post_covers(client, guild_ids, covers, now)
+        ids = post_covers(server.url, guild_ids, covers, now)
         after_covers = await used_memory(client)
         vps = await votes_per_s(store, ids, 1_000_000_000)
         after_votes = await used_memory(client)
