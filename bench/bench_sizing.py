@@ -8,7 +8,8 @@ sharded deployment against a baseline of the same code:
   (`ALBUMIFY_SHARDS=0-1/4`, `2-3/4`) over `--guilds` guilds (10,000 by default) spread evenly
   over the 4 shards. Reported: start → every shard's process ready, the bot processes' RSS, and
   ack p50/p99 of 100 `/albumify` interactions at once (INTERACTION_CREATE leaving the fake →
-  the defer callback arriving there) in guilds picked at random, one cold burst and warm ones.
+  the defer callback arriving there) in guilds picked at random, one cold burst and 5 warm ones,
+  the two deployments running side by side and their bursts interleaved.
   No worker runs: the jobs are dropped from the queue after each burst (as bench_e2e does).
 - Redis memory (a private redis-server, the real stores): `used_memory` before and after
   configuring `--guilds` guilds (`GuildSettingsStore.update`: channels + Cover of the Week),
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import statistics
 import sys
 import time
@@ -49,8 +49,12 @@ COVERS = 100_000
 BASELINE_GUILDS = 4
 BASELINE_COVERS = 1_000
 BURST = 100
-WARM_BURSTS = 3
+WARM_BURSTS = 5
 CONCURRENCY = 64
+VOTER = 1_000_000_000
+VOTE_ROUNDS = 5
+ROUND_VOTES = 2_000
+QUICK = (1_000, 20_000)
 SHARDED = {"bot-a": "0-1/4", "bot-b": "2-3/4"}
 
 
@@ -105,32 +109,59 @@ def burst(stack: Stack, first: int, rng: random.Random) -> list[float]:
     return [i.ack_latency or float("inf") for i in prepared]
 
 
-def measure_stack(label: str, guilds: int, shard_count: int, bots: dict[str, dict[str, str]]):
-    started = time.monotonic()
-    stack = start_stack(guilds, shard_count, bots)
-    try:
-        wait_ready(stack, list(bots))
-        ready_s = time.monotonic() - started
-        rss = [rss_mib(stack.processes[name].pid) for name in bots]
-        rng = random.Random(18)
-        cold = burst(stack, 0, rng)
-        warm = [burst(stack, BURST * (k + 1), rng) for k in range(WARM_BURSTS)]
-        assert stack.fake.protocol_errors == [], stack.fake.protocol_errors
-        for name in bots:
-            assert not re.search(r"Traceback", stack.log(name)), stack.log(name)[-3000:]
+class Deployment:
+    """One running stack and what was measured on it."""
+
+    def __init__(self, guilds: int, shard_count: int, bots: dict[str, dict[str, str]]) -> None:
+        started = time.monotonic()
+        self.guilds = guilds
+        self.bots = list(bots)
+        self.stack = start_stack(guilds, shard_count, bots)
+        wait_ready(self.stack, self.bots)
+        self.ready_s = time.monotonic() - started
+        self.rss = [rss_mib(self.stack.processes[name].pid) for name in self.bots]
+        self.bursts: list[list[float]] = []
+        self.rng = random.Random(18)
+
+    def burst(self) -> None:
+        self.bursts.append(burst(self.stack, BURST * len(self.bursts), self.rng))
+
+    def acks(self) -> dict[str, tuple[float, float]]:
+        cold, warm = self.bursts[0], self.bursts[1:]
         return {
-            "label": label,
-            "guilds": guilds,
-            "ready_s": ready_s,
-            "rss": rss,
             "cold": (percentile(cold, 0.5), percentile(cold, 0.99)),
             "warm": (
                 statistics.median(percentile(b, 0.5) for b in warm),
                 statistics.median(percentile(b, 0.99) for b in warm),
             ),
         }
+
+    def check(self) -> None:
+        assert self.stack.fake.protocol_errors == [], self.stack.fake.protocol_errors
+        for name in self.bots:
+            assert "Traceback" not in self.stack.log(name), self.stack.log(name)[-3000:]
+
+
+def measure_both(guilds: int) -> tuple[Deployment, Deployment]:
+    """The baseline and the sharded deployment, their bursts interleaved (the machine's load
+    then weighs on both alike)."""
+    print("sizing: baseline stack …", file=sys.stderr)
+    base = Deployment(BASELINE_GUILDS, 1, {"bot": {}})
+    big = None
+    try:
+        print(f"sizing: {guilds:,} guilds on 2 × 2 shards …", file=sys.stderr)
+        bots = {name: {"ALBUMIFY_SHARDS": shards} for name, shards in SHARDED.items()}
+        big = Deployment(guilds, 4, bots)
+        for _ in range(1 + WARM_BURSTS):
+            base.burst()
+            big.burst()
+        base.check()
+        big.check()
+        return base, big
     finally:
-        stack.stop()
+        base.stack.stop()
+        if big is not None:
+            big.stack.stop()
 
 
 # -- Redis memory and votes --------------------------------------------------------------------
@@ -198,7 +229,8 @@ def post_covers(
 
 
 async def votes_per_s(store: LeaderboardStore, result_ids: list[str], first_voter: int) -> float:
-    """One vote on each cover by its own member, CONCURRENCY at a time; each must count."""
+    """One vote per entry (a cover may repeat) by a member of its own, CONCURRENCY at a time;
+    each must count."""
     outcomes: list[str] = []
 
     async def vote(result_id: str, voter: int) -> None:
@@ -215,43 +247,57 @@ async def votes_per_s(store: LeaderboardStore, result_ids: list[str], first_vote
 
 async def memory_and_votes(guilds: int, covers: int) -> dict[str, float]:
     server = _Server()
-    pool = aioredis.BlockingConnectionPool.from_url(
-        server.url, max_connections=CONCURRENCY, timeout=30
-    )
-    client = aioredis.Redis(connection_pool=pool)
+    pools = [
+        aioredis.BlockingConnectionPool.from_url(
+            f"{server.url[:-1]}{db}", max_connections=CONCURRENCY, timeout=30
+        )
+        for db in (0, 1)
+    ]
+    full, small = (aioredis.Redis(connection_pool=pool) for pool in pools)
     try:
-        await _wait(client)
+        await _wait(full)
         now = time.time()
-        store = LeaderboardStore(client, clock=lambda: now)
-        empty = await used_memory(client)
-        # Baseline votes/s: one guild, BASELINE_COVERS covers, then they are dropped.
-        small = post_covers(server.url, [1 << 40], BASELINE_COVERS, now, first=10_000_000)
-        baseline_vps = await votes_per_s(store, small, 1_000_000_000)
-        await client.flushdb()
-        empty = await used_memory(client)
+        # Open the pool's connections first: their buffers are not the data's memory.
+        await bounded([full.ping for _ in range(CONCURRENCY * 4)])
+        empty = await used_memory(full)
         guild_ids = [(n << 22) | n for n in range(1, guilds + 1)]
-        await configure_guilds(client, guild_ids)
-        after_guilds = await used_memory(client)
+        await configure_guilds(full, guild_ids)
+        after_guilds = await used_memory(full)
         ids = post_covers(server.url, guild_ids, covers, now)
-        after_covers = await used_memory(client)
-        vps = await votes_per_s(store, ids, 1_000_000_000)
-        after_votes = await used_memory(client)
+        after_covers = await used_memory(full)
+        full_store = LeaderboardStore(full, clock=lambda: now)
+        bulk_vps = await votes_per_s(full_store, ids, VOTER)
+        after_votes = await used_memory(full)
         one = ids[len(ids) // 2]
         usage = 0
         for key in (keys.result(one), keys.voters(one)):
-            usage += int(await client.memory_usage(key) or 0)
+            usage += int(await full.memory_usage(key) or 0)
+        # Votes/s, baseline vs full, in interleaved rounds of fresh voters (db 1: one guild).
+        few = post_covers(server.url[:-1] + "1", [1 << 40], BASELINE_COVERS, now, first=covers)
+        small_store = LeaderboardStore(small, clock=lambda: now)
+        rng = random.Random(6)
+        rates: dict[str, list[float]] = {"baseline": [], "full": []}
+        for round_ in range(VOTE_ROUNDS):
+            voter = VOTER * 2 + round_ * ROUND_VOTES
+            on_few = [few[n % len(few)] for n in range(ROUND_VOTES)]
+            rates["baseline"].append(await votes_per_s(small_store, on_few, voter))
+            on_full = rng.sample(ids, ROUND_VOTES)
+            rates["full"].append(await votes_per_s(full_store, on_full, voter))
         return {
             "per_guild": (after_guilds - empty) / guilds,
             "per_100k_covers": (after_covers - after_guilds) / covers * 100_000,
             "per_100k_votes": (after_votes - after_covers) / covers * 100_000,
             "one_cover_keys": usage,
-            "baseline_vps": baseline_vps,
-            "vps": vps,
+            "bulk_vps": bulk_vps,
+            "baseline_vps": statistics.median(rates["baseline"]),
+            "vps": statistics.median(rates["full"]),
             "total": after_votes,
         }
     finally:
-        await client.aclose()
-        await pool.aclose()
+        for client in (full, small):
+            await client.aclose()
+        for pool in pools:
+            await pool.aclose()
         server.close()
 
 
@@ -262,35 +308,34 @@ def mib(value: float) -> str:
     return f"{value / 1024 / 1024:.1f} MiB"
 
 
-def run(guilds: int = GUILDS, covers: int = COVERS) -> Table:
+def run(guilds: int = GUILDS, covers: int = COVERS, *, quick: bool = False) -> Table:
+    """`quick` (`python -m bench --quick`): 1,000 guilds and 20,000 covers."""
+    if quick:
+        guilds, covers = QUICK
     table = Table(
         f"Sizing: {guilds:,} guilds on 2 bot processes × 2 shards vs 1 process, 1 shard, "
         f"{BASELINE_GUILDS} guilds (loopback Discord, local Redis)",
         ["measure", "baseline", "sharded", "ratio"],
     )
-    print("sizing: baseline stack …", file=sys.stderr)
-    base = measure_stack("1 process, 1 shard", BASELINE_GUILDS, 1, {"bot": {}})
-    print(f"sizing: {guilds:,} guilds on 2 × 2 shards …", file=sys.stderr)
-    bots = {name: {"ALBUMIFY_SHARDS": shards} for name, shards in SHARDED.items()}
-    big = measure_stack("2 processes × 2 shards", guilds, 4, bots)
+    base, big = measure_both(guilds)
     table.add("guilds", f"{BASELINE_GUILDS}", f"{guilds:,}", f"{guilds / BASELINE_GUILDS:,.0f}×")
     table.add(
         "start → every process ready",
-        f"{base['ready_s']:.1f} s",
-        f"{big['ready_s']:.1f} s",
-        f"{big['ready_s'] / base['ready_s']:.2f}×",
+        f"{base.ready_s:.1f} s",
+        f"{big.ready_s:.1f} s",
+        f"{big.ready_s / base.ready_s:.2f}×",
     )
-    per_process = statistics.mean(big["rss"])
+    per_process = statistics.mean(big.rss)
     table.add(
-        "bot process RSS (each)",
-        f"{base['rss'][0]:.0f} MiB",
-        " / ".join(f"{r:.0f}" for r in big["rss"]) + " MiB",
-        f"{per_process / base['rss'][0]:.2f}×",
+        "bot process RSS (each), once ready",
+        f"{base.rss[0]:.0f} MiB",
+        " / ".join(f"{r:.0f}" for r in big.rss) + " MiB",
+        f"{per_process / base.rss[0]:.2f}×",
     )
-    extra_kib = (per_process - base["rss"][0]) * 1024 / (guilds / 2)
+    extra_kib = (per_process - base.rss[0]) * 1024 / (guilds / 2)
     table.add("bot RSS per guild (sharded − baseline)", "", f"{extra_kib:.1f} KiB", "")
     for name, key in (("cold burst", "cold"), (f"median of {WARM_BURSTS} warm bursts", "warm")):
-        (b50, b99), (s50, s99) = base[key], big[key]
+        (b50, b99), (s50, s99) = base.acks()[key], big.acks()[key]
         table.add(
             f"ack p50 / p99, {BURST} `/albumify` at once, {name}",
             f"{b50 * 1000:.0f} / {b99 * 1000:.0f} ms",
@@ -315,10 +360,17 @@ def run(guilds: int = GUILDS, covers: int = COVERS) -> Table:
         "MEMORY USAGE of one voted cover's record + voters", "", f"{memory['one_cover_keys']} B", ""
     )
     table.add(
-        f"votes/s, Lua vote script, {CONCURRENCY} concurrent",
+        f"votes/s, Lua vote script, {CONCURRENCY} concurrent, median of {VOTE_ROUNDS} "
+        f"interleaved rounds of {ROUND_VOTES:,}",
         f"{memory['baseline_vps']:,.0f} ({BASELINE_COVERS:,} covers, 1 guild)",
         f"{memory['vps']:,.0f} ({covers:,} covers, {guilds:,} guilds)",
         f"{memory['vps'] / memory['baseline_vps']:.2f}×",
+    )
+    table.add(
+        f"votes/s, the first vote on each of the {covers:,} covers",
+        "",
+        f"{memory['bulk_vps']:,.0f}",
+        "",
     )
     table.add("Redis used_memory at the end", "", mib(memory["total"]), "")
     return table
@@ -330,9 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--covers", type=int, default=COVERS)
     parser.add_argument("--quick", action="store_true", help="1,000 guilds, 20,000 covers")
     args = parser.parse_args(argv)
-    guilds, covers = (1_000, 20_000) if args.quick else (args.guilds, args.covers)
     started = time.perf_counter()
-    print(run(guilds, covers).markdown())
+    print(run(args.guilds, args.covers, quick=args.quick).markdown())
     print(f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return 0
 
