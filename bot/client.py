@@ -183,6 +183,10 @@ class AlbumifyBot(commands.AutoShardedBot):
         )
 
     async def close(self) -> None:
+        if not isinstance(self.loop, asyncio.AbstractEventLoop):
+            # Never entered nor started (a tool or a test that only loads extensions): the
+            # sharded client's close needs what `__aenter__` sets up first.
+            await self._async_setup_hook()
         await super().close()
         if getattr(self, "redis", None) is not None:
             await self.redis.aclose()
