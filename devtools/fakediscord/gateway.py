@@ -6,8 +6,9 @@ heartbeats, RESUME (or INVALID_SESSION for a forgotten session).
 Sharding as Discord does it: `GET /gateway/bot` (routes) recommends `shard_count` shards and
 says `max_concurrency`; an IDENTIFY carries `shard: [id, count]`, and that connection gets
 READY and GUILD_CREATE for the guilds it owns (`(guild_id >> 22) % count`), and each guild's
-events, DMs on shard 0. Per shard, events go to its newest session. IDENTIFYs of one rate-limit
-bucket (`shard_id % max_concurrency`) closer than 5 s apart are a protocol error.
+events, DMs on shard 0 (a shard of more than 2,500 guilds is refused: 4011). Per shard, events
+go to its newest session. IDENTIFYs of one rate-limit bucket (`shard_id % max_concurrency`)
+closer than 5 s apart are a protocol error.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from devtools.fakediscord.model import (
 GATEWAY_PATH = "/gateway"
 HEARTBEAT_INTERVAL_MS = 41_250
 MESSAGE_CONTENT_INTENT = 1 << 15
+MAX_GUILDS_PER_SHARD = 2_500
+"""Discord closes a session with more guilds than this (4011, sharding required)."""
 IDENTIFY_WINDOW_S = 5.0
 """Discord: one IDENTIFY per rate-limit bucket per 5 s."""
 IDENTIFY_SLACK_S = 1.0
@@ -174,12 +177,15 @@ class Gateway(Guild):
         if not 0 <= shard_id < count:
             await session.ws.close(code=4010, message=b"Invalid shard.")
             return
+        owned = [g for g in self.guild_ids() if shard_of(g, count) == shard_id]
+        if len(owned) > MAX_GUILDS_PER_SHARD:
+            await session.ws.close(code=4011, message=b"Sharding required.")
+            return
         self._check_identify_rate(shard_id)
         session.shard = (shard_id, count)
         session.session_id = f"{self._session_id}:{shard_id}"
         self._take_over(session)
         self.identify_log.append((time.monotonic(), shard_id, count))
-        owned = [g for g in self.guild_ids() if shard_of(g, count) == shard_id]
         user = {**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0}
         await self._send(
             session,
