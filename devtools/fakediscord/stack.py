@@ -73,7 +73,9 @@ class Stack:
             self._start_redis()
             if worker:
                 self.start_worker()
-            for name, env in (bots or {"bot": {}}).items():
+            if bots is None:
+                self.start_bot()
+            for name, env in (bots or {}).items():
                 self.start_bot(name, env)
             self.wait_ready(timeout, worker=worker)
         except BaseException:
