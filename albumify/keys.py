@@ -124,6 +124,12 @@ WORKER_HEARTBEAT = PREFIX + ":worker:{name}:heartbeat"
 WORKERS = PREFIX + ":workers"
 """Sorted set: worker name → when its heartbeat lapses (unix s). One ZCOUNT counts the live
 workers, where a SCAN for heartbeat keys would walk the whole keyspace."""
+LEADER = PREFIX + ":leader:{loop}"
+"""Which bot process runs a "done once" loop (`albumify.lease`): its owner id, with a TTL of
+`Limits.leader_lease_s` that the holder renews; SET NX decides, so one process holds it."""
+IDENTIFY_BUCKET = PREFIX + ":gateway:identify:{bucket}"
+"""Taken for 5 s before a shard IDENTIFYs (`bot.shards`): bucket = shard id % Discord's
+`max_concurrency`, shared by every bot process of the application."""
 LAYOUT = PREFIX + ":meta:layout"
 """Which key layout the data is in (`albumify.migrations`)."""
 
@@ -275,6 +281,14 @@ def awards_done(guild_id: int | str, period: str) -> str:
 
 def awards_role_holder(guild_id: int | str) -> str:
     return AWARDS_ROLE_HOLDER.format(guild=guild_id)
+
+
+def leader(loop: str) -> str:
+    return LEADER.format(loop=loop)
+
+
+def identify_bucket(bucket: int) -> str:
+    return IDENTIFY_BUCKET.format(bucket=bucket)
 
 
 def worker_heartbeat(name: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from albumify.errors import ConfigError
+from albumify.shards import ShardRange, parse_shards
 
 DISCORD_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -145,6 +146,10 @@ class Limits:
     period ends; at least `vote_grace_s` (the default leaves 5 minutes for clock skew)."""
     awards_interval_s: float = field(default=60.0, metadata={"env": "ALBUMIFY_AWARDS_INTERVAL"})
     """How often each bot process looks for an award that is due."""
+    leader_lease_s: float = field(default=30.0, metadata={"env": "ALBUMIFY_LEADER_LEASE"})
+    """The "done once" loops (status log line, retention sweep) run in one bot process: the
+    holder of a Redis lease this long, renewed every third of it. When the holder stops, another
+    process takes over within about this long (`albumify.lease`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.nsfw_threshold < 1.0:
@@ -199,6 +204,10 @@ class Settings:
     clock_offset_file: Path | None = None
     """Tests and demos only (`ALBUMIFY_CLOCK_OFFSET_FILE`): a file holding seconds that the
     awards scheduler adds to the time, so a test can move past a period's end."""
+    shards: ShardRange | None = None
+    """`ALBUMIFY_SHARDS`: None (`auto`, the default) = this one process opens every shard,
+    as many as `GET /gateway/bot` says; `0-3/16` = this process owns shards 0 to 3 of 16
+    (`albumify.shards`, docs/operating.md "Sharding")."""
 
     def __post_init__(self) -> None:
         parse_compile_mode(self.compile_mode)  # a typo fails at start-up, not silently
@@ -227,6 +236,7 @@ class Settings:
             compile_mode=parse_compile_mode(os.environ.get("ALBUMIFY_COMPILE")),
             limits=Limits.from_env(),
             clock_offset_file=Path(offset_file) if offset_file else None,
+            shards=parse_shards(os.environ.get("ALBUMIFY_SHARDS")),
         )
 
 

@@ -25,6 +25,7 @@ SUITE = (
     "bench.bench_index",
     "bench.bench_variety",
     "bench.bench_leaderboard",
+    "bench.bench_sizing",
     "bench.bench_e2e",
 )
 

@@ -131,6 +131,7 @@ def test_env_example_documents_every_setting():
         "DISCORD_GATEWAY_URL",
         "ALBUMIFY_CDN_HOSTS",
         "ALBUMIFY_MESSAGE_CONTENT",
+        "ALBUMIFY_SHARDS",
     ):
         assert name in text
     from dataclasses import fields

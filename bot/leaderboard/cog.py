@@ -30,6 +30,7 @@ from bot.leaderboard.embeds import (
 )
 from bot.leaderboard.retention import GONE, MessageWatch
 from bot.leaderboard.views import BoardView, VoteButton, relabel_vote
+from bot.shards import once_per_deployment
 from bot.utils.busy import REDIS_UNAVAILABLE, answer_busy
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ class Leaderboard(commands.Cog):
         self._sweeper: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self._sweeper = asyncio.create_task(self.watch.sweep_forever())
+        # One process sweeps for the whole deployment (the lease's holder), not one per shard.
+        self._sweeper = once_per_deployment(self.bot, "retention", self.watch.sweep_forever)
 
     async def cog_unload(self) -> None:
         if self._sweeper is not None:

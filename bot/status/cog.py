@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.shards import once_per_deployment
 from bot.status.health import QueueStatus, log_status_forever, queue_status
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ class Status(commands.Cog):
         return await queue_status(self.bot.queue_redis, self.bot.queue)
 
     async def cog_load(self) -> None:
-        self._logger = asyncio.create_task(log_status_forever(self.current))
+        # The queue is the deployment's: one process logs its depth (the lease's holder).
+        self._logger = once_per_deployment(
+            self.bot, "status", lambda: log_status_forever(self.current)
+        )
 
     async def cog_unload(self) -> None:
         if self._logger is not None:

@@ -58,6 +58,10 @@ class Guild(FakeDiscordREST):
         """Role grants the bot made, in order: (PUT or DELETE, member id, role id)."""
         self.guild_id = self.snowflakes.next()
         self.channel_id = self.snowflakes.next()
+        self.other_guilds: dict[int, int] = {}
+        """More guilds the bot is in (`add_guild`): guild id → its one channel. The members,
+        roles and permissions are the first guild's; only ids (and so shards) differ."""
+        self._guild_by_channel: dict[int, int] = {}
         self.members: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         """Synced application commands per guild id (None = global)."""
@@ -104,7 +108,40 @@ class Guild(FakeDiscordREST):
         rule = self.bot_overwrites.get(channel_id)
         overwrites = [overwrite(self.bot.id, *rule)] if rule else []
         nsfw = channel_id in self.nsfw_channels
-        return channel_payload(self.guild_id, channel_id, overwrites, nsfw=nsfw)
+        guild_id = self.guild_of(channel_id) or self.guild_id
+        return channel_payload(guild_id, channel_id, overwrites, nsfw=nsfw)
+
+    # -- more guilds -----------------------------------------------------------------------
+
+    def add_guild(self, *, shard: int | None = None, shard_count: int = 1) -> int:
+        """Another guild with one channel; with `shard`, its id is chosen so that Discord's
+        rule `(guild_id >> 22) % shard_count` puts it on that shard. Returns the guild id
+        (its channel: `other_guilds[guild_id]`). Call before the bot identifies."""
+        guild_id = self.snowflakes.next()
+        if shard is not None:
+            stamp = guild_id >> 22
+            stamp += (shard - stamp) % shard_count
+            guild_id = (stamp << 22) | (guild_id & 0x3FFFFF)
+        with self._model_lock:
+            channel_id = self.snowflakes.next()
+            self.other_guilds[guild_id] = channel_id
+            self._guild_by_channel[channel_id] = guild_id
+        return guild_id
+
+    def guild_ids(self) -> list[int]:
+        return [self.guild_id, *self.other_guilds]
+
+    def channel_of(self, guild_id: int | None) -> int:
+        """A guild's channel (the first guild's for None)."""
+        if guild_id is None or guild_id == self.guild_id:
+            return self.channel_id
+        return self.other_guilds[guild_id]
+
+    def guild_of(self, channel_id: int) -> int | None:
+        """The guild a channel is in; None for a DM channel."""
+        if self.is_dm(channel_id):
+            return None
+        return self._guild_by_channel.get(channel_id, self.guild_id)
 
     # -- attachments -----------------------------------------------------------------------
 
@@ -195,7 +232,7 @@ class Guild(FakeDiscordREST):
     # -- the message model -----------------------------------------------------------------
 
     def _new_message(self, channel_id: int, author: FakeUser) -> FakeMessage:
-        guild_id = None if self.is_dm(channel_id) else self.guild_id
+        guild_id = self.guild_of(channel_id)
         message = FakeMessage(self.snowflakes.next(), channel_id, guild_id, author)
         self.messages[message.id] = message
         return message

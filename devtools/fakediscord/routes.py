@@ -99,8 +99,10 @@ class Routes(Gateway):
                 return await self._webhook_message(method, token, which, req)
             case "POST", ["webhooks", _app, token]:
                 return await self._followup(token, req)
-            case "GET", ["channels", channel_id] if int(channel_id) == self.channel_id:
-                return json_response(200, self.channel_payload(self.channel_id))
+            case "GET", ["gateway", "bot"]:
+                return json_response(200, self._gateway_bot())
+            case "GET", ["channels", channel_id] if self._guild_channel(int(channel_id)):
+                return json_response(200, self.channel_payload(int(channel_id)))
             case "GET", ["channels", channel_id, "messages", message_id]:
                 return self._fetch_message(int(channel_id), int(message_id))
             case "GET", ["channels", channel_id, "messages"]:
@@ -332,6 +334,14 @@ class Routes(Gateway):
                 event["guild_id"] = str(message.guild_id)
             await self._dispatch("MESSAGE_DELETE", event)
         return web.Response(status=204)
+
+    def _gateway_bot(self) -> dict[str, Any]:
+        """`GET /gateway/bot`: where to connect, how many shards, the session-start limit."""
+        limit = self.session_start_limit()
+        return {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+
+    def _guild_channel(self, channel_id: int) -> bool:
+        return channel_id == self.channel_id or channel_id in self._guild_by_channel
 
 
 def _modal_problem(interaction_type: int, data: dict[str, Any]) -> str | None:

@@ -208,13 +208,15 @@ class FakeDiscord(Routes):
         options: dict[str, Any] | None = None,
         *,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> FakeInteraction:
         """An INTERACTION_CREATE for a slash command, not sent yet (see `send`).
 
         `dm`: used in the member's DM with the bot, where only global commands that allow
-        the bot-DM context exist (a guild command never shows up there).
+        the bot-DM context exist (a guild command never shows up there). `guild_id`: used in
+        another guild's channel (`add_guild`) instead of the first guild's.
         """
-        command = self._command(name, SLASH, dm=dm)
+        command = self._command(name, SLASH, dm=dm, guild_id=guild_id)
         resolved: dict[str, dict[str, Any]] = {}
         option_list = []
         for option_name, value in (options or {}).items():
@@ -228,7 +230,7 @@ class FakeDiscord(Routes):
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
-        return self._interaction(COMMAND_INTERACTION, user, data, dm=dm)
+        return self._interaction(COMMAND_INTERACTION, user, data, dm=dm, guild_id=guild_id)
 
     def slash(
         self,
@@ -237,8 +239,10 @@ class FakeDiscord(Routes):
         options: dict[str, Any] | None = None,
         *,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> FakeInteraction:
-        return self.send(self.prepare_slash(name, user, options, dm=dm))[0]
+        interaction = self.prepare_slash(name, user, options, dm=dm, guild_id=guild_id)
+        return self.send(interaction)[0]
 
     def context_menu(self, name: str, user: FakeUser, target: FakeMessage) -> FakeInteraction:
         """Apps → NAME on a message: the target arrives in full (no intent needed)."""
@@ -356,8 +360,10 @@ class FakeDiscord(Routes):
 
     # -- interaction payloads --------------------------------------------------------------
 
-    def _command(self, name: str, command_type: int, *, dm: bool = False) -> dict[str, Any]:
-        scopes: tuple[int | None, ...] = (None,) if dm else (self.guild_id, None)
+    def _command(
+        self, name: str, command_type: int, *, dm: bool = False, guild_id: int | None = None
+    ) -> dict[str, Any]:
+        scopes: tuple[int | None, ...] = (None,) if dm else (guild_id or self.guild_id, None)
         with self._model_lock:
             for scope in scopes:
                 for command in self.commands.get(scope, []):
@@ -376,11 +382,13 @@ class FakeDiscord(Routes):
         message: FakeMessage | None = None,
         *,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next()
         secret = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}"
         token = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")
-        channel_id = self.dm_channel(user) if dm else self.channel_id
+        guild_id = guild_id or self.guild_id
+        channel_id = self.dm_channel(user) if dm else self.channel_of(guild_id)
         where: dict[str, Any]
         if dm:
             channel = {"id": str(channel_id), "type": 1, "recipients": [user.payload()]}
@@ -392,7 +400,7 @@ class FakeDiscord(Routes):
             }
         else:
             where = {
-                "guild_id": str(self.guild_id),
+                "guild_id": str(guild_id),
                 "channel": {**self.channel_payload(channel_id), "permissions": "0"},
                 "member": user.member_payload(with_permissions=True),
                 "context": 0,
@@ -410,7 +418,7 @@ class FakeDiscord(Routes):
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(guild_id)},
             "attachment_size_limit": ATTACHMENT_LIMIT,
         }
         if message is not None:

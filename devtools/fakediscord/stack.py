@@ -58,14 +58,25 @@ class Stack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, *, timeout: float = 120.0, worker: bool = True) -> Stack:
-        """``worker=False``: no worker yet (a cold-start benchmark starts its own)."""
+    def start(
+        self,
+        *,
+        timeout: float = 120.0,
+        worker: bool = True,
+        bots: dict[str, dict[str, str]] | None = None,
+    ) -> Stack:
+        """``worker=False``: no worker yet (a cold-start benchmark starts its own).
+        ``bots``: bot processes by name with their own settings (e.g. each its
+        `ALBUMIFY_SHARDS`) instead of the one `bot`; ready once every shard identified."""
         try:
             self.fake.start()
             self._start_redis()
             if worker:
                 self.start_worker()
-            self.start_bot()
+            if bots is None:
+                self.start_bot()
+            for name, env in (bots or {}).items():
+                self.start_bot(name, env)
             self.wait_ready(timeout, worker=worker)
         except BaseException:
             self.stop()
@@ -88,31 +99,37 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = open(self.directory / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "albumify", *args],
             cwd=CHECKOUT or self.directory,
-            env=self.environment(),
+            env={**self.environment(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
 
-    def start_bot(self, name: str = "bot") -> None:
-        """`albumify bot`; another `name` starts a second bot process beside the first."""
-        self._spawn(name, "bot")
+    def start_bot(self, name: str = "bot", env: dict[str, str] | None = None) -> None:
+        """`albumify bot`; another `name` starts a second bot process beside the first;
+        `env` is this process's own settings (e.g. `ALBUMIFY_SHARDS`)."""
+        self._spawn(name, "bot", env=env)
 
     def start_worker(self, name: str = "worker") -> None:
         self._spawn(name, "worker", "--name", f"e2e-{name}-{os.getpid()}")
 
     def wait_ready(self, timeout: float = 120.0, *, worker: bool = True) -> None:
-        """The bot has synced commands and identified; a worker has loaded its pipeline."""
+        """The bot has synced commands and identified (every shard `GET /gateway/bot`
+        recommends); a worker has loaded its pipeline."""
         deadline = time.monotonic() + timeout
         client = self.redis()
         try:
+            shards = set(range(self.fake.shard_count))
             while not (
-                self.fake.connected and self.fake.commands and (Worker.count(client) or not worker)
+                self.fake.connected
+                and self.fake.connected_shards() >= shards
+                and self.fake.commands
+                and (Worker.count(client) or not worker)
             ):
                 self.check_alive()
                 if time.monotonic() > deadline:
@@ -178,11 +195,14 @@ class Stack:
         assert self.fake.protocol_errors == [], self.fake.protocol_errors
 
     def reset(self) -> None:
-        """Between scenarios: an idle queue, no app state, a fresh fake conversation."""
+        """Between scenarios: an idle queue, no app state, a fresh fake conversation (the
+        bot processes keep their leader leases and IDENTIFY windows)."""
         self.wait_idle()
         client = self.redis()
         try:
-            names = list(client.scan_iter("albumify:*"))
+            # The bot processes' own coordination (leases, IDENTIFY pacing) is not app state.
+            kept = (b"albumify:leader:", b"albumify:gateway:")
+            names = [n for n in client.scan_iter("albumify:*") if not n.startswith(kept)]
             if names:
                 client.delete(*names)
         finally:
