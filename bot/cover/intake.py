@@ -27,6 +27,7 @@ from rq.job import Job, JobStatus
 
 from albumify import keys
 from albumify.edits import EditJob
+from albumify.fairqueue import FairQueue
 from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
 from albumify.progress import QUEUE_EDIT_LEASE_S
@@ -50,6 +51,7 @@ from albumify.schema import (
 )
 from albumify.settings import Settings
 from albumify.urls import NOT_ALLOWED, is_allowed_url
+from bot.cover.fairness import goes_first, queue_refusal
 from bot.utils.busy import BUSY
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
@@ -141,6 +143,7 @@ class Intake:
         self.limits = settings.limits
         self.clock = clock
         self.quota = QuotaGate(redis, settings.limits, queue_length=self._queue_length)
+        self.fair = FairQueue(queue, settings.limits)
         self.guilds = GuildSettingsStore(redis)
         self.results = ResultStore(redis)
         self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
@@ -206,8 +209,13 @@ class Intake:
             now=self.clock(),
             dedup_key=dedup_key,
         )
-        if reservation.ok:
-            return Admission(True, job_id=job_id)
+        if reservation.ok:  # then the queue caps (on the queue's Redis: `bot.cover.fairness`)
+            refusal = await queue_refusal(self.fair, request.guild_id, self.clock())
+            if refusal is None:
+                return Admission(True, job_id=job_id)
+            quota_keys = self._quota_keys(request)
+            await self.quota.release(**quota_keys, job_id=job_id, dedup_key=dedup_key)
+            return Admission(False, refusal)
         if reservation.code == DUPLICATE and dedup_key is not None:
             earlier = await self.earlier_request(request.guild_id, reservation.value)
             text = self._pointer(earlier)
@@ -353,8 +361,9 @@ class Intake:
         function: str = JOB_FUNCTION,
         at_front: bool = False,
     ) -> None:
-        """Store the token (a secret, never a job argument), then enqueue the job (an edit:
-        `EDIT_FUNCTION`, ahead of new covers).
+        """Store the token (a secret, never a job argument), then queue the job: a new cover
+        in its guild's turn (`albumify.fairqueue`, then RQ's queue is topped up), an edit
+        (`EDIT_FUNCTION`, `at_front`) straight to the front of RQ's queue, ahead of new covers.
 
         The job is indexed under each member it concerns (`keys.member_jobs`), so
         `/albumify-forget` can cancel it or remove its hash.
@@ -370,19 +379,30 @@ class Intake:
             pipe.sadd(keys.member_jobs(job.guild_id, member), job.job_id)
             pipe.expire(keys.member_jobs(job.guild_id, member), JOB_INDEX_TTL_S)
         await pipe.execute()
+        options: dict[str, Any] = {
+            "job_id": job.job_id,
+            "description": f"albumify cover {job.job_id}",
+            "retry": RETRY,
+            "result_ttl": self.limits.photo_ttl_s,
+            "failure_ttl": FAILED_JOB_TTL_S,
+            "meta": {"stage": "queued"},
+        }
+        timeout, payload = self.limits.job_timeout_s, job.to_dict()
+        if at_front:
+            await asyncio.to_thread(
+                self.queue.enqueue, function, payload, at_front=True, job_timeout=timeout, **options
+            )
+            return
         await asyncio.to_thread(
-            self.queue.enqueue,
+            self.fair.submit,
             function,
-            job.to_dict(),
-            job_id=job.job_id,
-            at_front=at_front,
-            description=f"albumify cover {job.job_id}",
-            job_timeout=self.limits.job_timeout_s,
-            retry=RETRY,
-            result_ttl=self.limits.photo_ttl_s,
-            failure_ttl=FAILED_JOB_TTL_S,
-            meta={"stage": "queued"},
+            payload,
+            guild_id=job.guild_id,
+            priority=goes_first(job),
+            timeout=timeout,
+            **options,
         )
+        await asyncio.to_thread(self.fair.feed)
 
     # -- re-roll --------------------------------------------------------------------------
 
@@ -454,9 +474,14 @@ class Intake:
             if job is None:
                 return "missing", None
             status_name = _status_name(job.get_status(refresh=False))
-            if status_name != JobStatus.QUEUED.value:
+            if status_name not in (JobStatus.DEFERRED.value, JobStatus.QUEUED.value):
                 return status_name, None
-            return status_name, self.queue.get_job_position(job_id)
+            # Deferred: waiting for its guild's turn (`albumify.fairqueue`), maybe moved since;
+            # either way it is in line, and its place counts both.
+            position = self.fair.position(job_id)
+            if position is None:
+                position = self.queue.get_job_position(job_id)
+            return JobStatus.QUEUED.value, position
 
         return await asyncio.to_thread(read)
 

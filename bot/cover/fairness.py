@@ -1,0 +1,59 @@
+"""The bot's side of the fair queue (`albumify.fairqueue`): the queue caps and the feeder loop.
+
+The caps are read on the queue's Redis, after the quota reservation on the state Redis (which
+may be another host), so a refused request gives its reservation back. Two requests that
+arrive together may both see room for one: a cap can be passed by the few requests admitted at
+the same instant, never by a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from albumify.edits import EditJob
+from albumify.fairqueue import FairQueue
+from albumify.schema import CoverJob
+from bot.utils.time import relative
+
+log = logging.getLogger(__name__)
+
+QUEUE_FULL_RETRY_S = 60
+
+
+async def queue_refusal(fair: FairQueue, guild_id: int, now: float) -> str | None:
+    """The member's refusal when the queue (all guilds) or the guild's share is full."""
+    room = await asyncio.to_thread(fair.room, guild_id)
+    if room.global_full:
+        when = relative(now + QUEUE_FULL_RETRY_S)
+        return f"I'm very busy right now: too many covers in line. Try again {when}."
+    if room.guild_full:
+        return (
+            f"This server already has {room.guild_queued} covers waiting in line. "
+            "Try again once some of them are done."
+        )
+    return None
+
+
+def goes_first(job: CoverJob | EditJob) -> bool:
+    """Re-rolls and picked faces: the member already has a cover and waits on its remake.
+    (Edits skip the turns altogether: `Intake.submit` puts them at RQ's front.)"""
+    return isinstance(job, CoverJob) and (job.rerolled_from is not None or job.picked_face)
+
+
+async def feed_forever(
+    fair: Callable[[], FairQueue],
+    *,
+    interval: float,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
+    """Top RQ's queue up from the fair queue every `interval` seconds (every bot process may:
+    each move is atomic). Workers feed too, before each job they take. `fair` is read at each
+    round: the bot builds its queue in `setup_hook`."""
+    while True:
+        try:
+            await asyncio.to_thread(fair().feed)
+        except Exception as err:  # Redis away: the next round tries again
+            log.warning("fair queue feed failed: %s", type(err).__name__)
+        await sleep(interval)
