@@ -46,19 +46,20 @@ ROUND = 1 << 20
 MAX_MOVES = 1000
 """One `feed` call moves at most this many jobs (a bound, not a rate)."""
 
-# KEYS: pending, job→guild, guilds, clock; ARGV: job id, guild, priority (1/0). 1 if added.
+# KEYS: pending, job→guild, guilds, rounds, clock; ARGV: job id, guild, priority (1/0).
+# Returns 1 if added (0: it waits already).
 SUBMIT_LUA = """#!lua
 local job, guild, priority = ARGV[1], ARGV[2], ARGV[3] == '1'
 if redis.call('ZSCORE', KEYS[1], job) then return 0 end
-local current = tonumber(redis.call('HGET', KEYS[4], 'round') or '0')
-local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1) % __ROUND__
+local current = tonumber(redis.call('HGET', KEYS[5], 'round') or '0')
+local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1) % __ROUND__
 local round
 if priority then
   round = current - 1
 else
-  local last = tonumber(redis.call('HGET', KEYS[3], 'r:' .. guild) or '0')
+  local last = tonumber(redis.call('ZSCORE', KEYS[4], guild) or '0')
   round = math.max(current, last + 1)
-  redis.call('HSET', KEYS[3], 'r:' .. guild, round)
+  redis.call('ZADD', KEYS[4], round, guild)
 end
 redis.call('ZADD', KEYS[1], round * __ROUND__ + seq, job)
 redis.call('HSET', KEYS[2], job, guild)
@@ -73,32 +74,35 @@ local function left(job)
   redis.call('HDEL', KEYS[2], job)
   if guild then
     if redis.call('HINCRBY', KEYS[3], 'n:' .. guild, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], 'n:' .. guild, 'r:' .. guild)
+      redis.call('HDEL', KEYS[3], 'n:' .. guild)
     end
   end
 end
 """
 
-# KEYS: pending, job→guild, guilds, clock, RQ queue, RQ workers of the queue, the job's hash;
+# KEYS: pending, job→guild, guilds, rounds, clock, RQ queue, RQ workers of the queue, the job's
+# hash;
 # ARGV: job id (the head the caller saw), buffer per worker, enqueued_at.
 MOVE_LUA = (
     "#!lua\n"
     + _LEFT
     + """
-local depth = math.max(1, tonumber(ARGV[2]) * redis.call('SCARD', KEYS[6]))
-if redis.call('LLEN', KEYS[5]) >= depth then return 'full' end
+local depth = math.max(1, tonumber(ARGV[2]) * redis.call('SCARD', KEYS[7]))
+if redis.call('LLEN', KEYS[6]) >= depth then return 'full' end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #head == 0 then return 'empty' end
 if head[1] ~= ARGV[1] then return 'stale' end
 redis.call('ZREM', KEYS[1], ARGV[1])
 left(ARGV[1])
 local round = math.floor(tonumber(head[2]) / __ROUND__)
-if round > tonumber(redis.call('HGET', KEYS[4], 'round') or '0') then
-  redis.call('HSET', KEYS[4], 'round', round)
+if round > tonumber(redis.call('HGET', KEYS[5], 'round') or '0') then
+  redis.call('HSET', KEYS[5], 'round', round)
+  -- A guild whose last round has passed gets the current one anyway: forget it.
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. round)
 end
-if redis.call('EXISTS', KEYS[7]) == 0 then return 'gone' end
-redis.call('HSET', KEYS[7], 'status', 'queued', 'enqueued_at', ARGV[3])
-redis.call('RPUSH', KEYS[5], ARGV[1])
+if redis.call('EXISTS', KEYS[8]) == 0 then return 'gone' end
+redis.call('HSET', KEYS[8], 'status', 'queued', 'enqueued_at', ARGV[3])
+redis.call('RPUSH', KEYS[6], ARGV[1])
 return 'moved'
 """.replace("__ROUND__", str(ROUND))
 )
@@ -139,6 +143,7 @@ class FairQueue:
             self.pending_key,
             keys.fair_job_guild(name),
             keys.fair_guilds(name),
+            keys.fair_rounds(name),
             keys.fair_clock(name),
         ]
         self._workers_key = WORKERS_BY_QUEUE_KEY % name

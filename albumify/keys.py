@@ -64,8 +64,11 @@ order the feeder will move them (round-robin by guild; re-rolls and picked faces
 FAIR_JOB_GUILD = PREFIX + ":fair:{queue}:job-guild"
 """Hash: a waiting job's id → its guild (its guild's count goes down when it leaves)."""
 FAIR_GUILDS = PREFIX + ":fair:{queue}:guilds"
-"""Hash: `n:<guild>` → how many of the guild's jobs wait (the per-guild queued cap),
-`r:<guild>` → the round of its last queued new cover. Fields go once nothing of it waits."""
+"""Hash: `n:<guild>` → how many of the guild's jobs wait (the per-guild queued cap); the field
+goes once nothing of the guild waits."""
+FAIR_ROUNDS = PREFIX + ":fair:{queue}:rounds"
+"""Sorted set: guild → the round of its last queued new cover; a guild whose round has passed
+is dropped at the next move (it would get the current round anyway)."""
 FAIR_CLOCK = PREFIX + ":fair:{queue}:clock"
 """Hash: `round` (the round of the last job moved into RQ), `seq` (arrivals, for ties)."""
 
@@ -317,6 +320,10 @@ def fair_job_guild(queue: str) -> str:
 
 def fair_guilds(queue: str) -> str:
     return FAIR_GUILDS.format(queue=queue)
+
+
+def fair_rounds(queue: str) -> str:
+    return FAIR_ROUNDS.format(queue=queue)
 
 
 def fair_clock(queue: str) -> str:
