@@ -25,6 +25,7 @@ SUITE = (
     "bench.bench_index",
     "bench.bench_variety",
     "bench.bench_leaderboard",
+    "bench.bench_fairness",
     "bench.bench_e2e",
 )
 
