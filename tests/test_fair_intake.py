@@ -3,10 +3,13 @@ places in line, duplicates of a waiting request, and re-rolls ahead of new cover
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from albumify import keys
+from albumify.forget import Forgetter
 from albumify.progress import stage_text
+from albumify.schema import job_id_for
 from albumify.settings import Limits
 from tests.support.jobs import cover_job
 from tests.test_bot_intake import harness, request  # noqa: F401 - a fixture
@@ -82,3 +85,18 @@ def test_rerolls_and_picked_faces_wait_ahead_of_new_covers(harness):  # noqa: F8
     # One new cover is in RQ's buffer; the two remakes come next, before A's waiting covers.
     assert (reroll, picked) == (("queued", 1), ("queued", 2))
     assert new[1] > picked[1]
+
+
+def test_forget_takes_a_members_waiting_covers_out_of_the_line(harness):  # noqa: F811
+    async def scenario(intake, clock):
+        for n in range(3):
+            await ask(intake, 9500 + n, A)
+        await ask(intake, 9600, A, requester_id=4, photo_author_id=4)
+        before = await asyncio.to_thread(intake.fair.room, A)
+        await Forgetter(intake.redis, intake.queue, intake.limits).forget(3, A)
+        after = await asyncio.to_thread(intake.fair.room, A)
+        return before, after, await intake.queue_state(job_id_for(9600))
+
+    before, after, other = harness(scenario, Limits(**RAISED))
+    assert (before.guild_queued, after.guild_queued) == (3, 1)  # member 4's cover stays
+    assert other == ("queued", 0)  # and moves up: member 3's covers are gone from the line
