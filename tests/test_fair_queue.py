@@ -103,6 +103,13 @@ def test_rerolls_and_picked_faces_go_ahead_of_new_covers(fair, queue):
     assert drain(fair, queue)[:2] == ["r-b", "r-a"]
 
 
+def test_a_job_queued_at_rqs_front_stays_ahead_of_what_the_feeder_moves(fair, queue):
+    burst(fair, A, 3, "a")
+    fair.feed()
+    queue.enqueue(RECORD, {}, job_id="detect", at_front=True)  # "Use another face"'s job
+    assert drain(fair, queue) == ["detect", "a0", "a1", "a2"]
+
+
 def test_the_buffer_in_rq_follows_the_live_workers(queue, redis_sync):
     fair = FairQueue(queue, Limits(fair_buffer_per_worker=2))
     burst(fair, A, 10, "a")
