@@ -81,10 +81,10 @@ end
 """
 
 # KEYS: pending, job→guild, guilds, rounds, clock, RQ queue, RQ workers of the queue, the job's
-# hash;
-# ARGV: job id (the head the caller saw), buffer per worker, enqueued_at.
+# hash; ARGV: job id (the head the caller saw), buffer per worker, enqueued_at. It may run on
+# a full Redis (allow-oom): a move frees about what it takes, and finishing jobs free more.
 MOVE_LUA = (
-    "#!lua\n"
+    "#!lua flags=allow-oom\n"
     + _LEFT
     + """
 local depth = math.max(1, tonumber(ARGV[2]) * redis.call('SCARD', KEYS[7]))
