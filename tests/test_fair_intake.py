@@ -11,6 +11,7 @@ from albumify.forget import Forgetter
 from albumify.progress import stage_text
 from albumify.schema import job_id_for
 from albumify.settings import Limits
+from bot.status.health import queue_status
 from tests.support.jobs import cover_job
 from tests.test_bot_intake import harness, request  # noqa: F401 - a fixture
 
@@ -100,3 +101,14 @@ def test_forget_takes_a_members_waiting_covers_out_of_the_line(harness):  # noqa
     before, after, other = harness(scenario, Limits(**RAISED))
     assert (before.guild_queued, after.guild_queued) == (3, 1)  # member 4's cover stays
     assert other == ("queued", 0)  # and moves up: member 3's covers are gone from the line
+
+
+def test_status_counts_the_covers_waiting_for_their_turn(harness):  # noqa: F811
+    async def scenario(intake, clock):
+        for n in range(4):
+            await ask(intake, 9700 + n, A if n % 2 else B)
+        return await queue_status(intake.redis, intake.queue), intake.fair.waiting()
+
+    status, waiting = harness(scenario, Limits(**RAISED))
+    assert waiting == 3  # no worker: one in RQ's list, three wait for their turn
+    assert status.queued == 4
