@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 
 from albumify import keys
+from albumify.edits import EDIT_FUNCTION, EditJob
 from albumify.forget import Forgetter
 from albumify.progress import stage_text
 from albumify.schema import job_id_for
@@ -112,3 +113,24 @@ def test_status_counts_the_covers_waiting_for_their_turn(harness):  # noqa: F811
     status, waiting = harness(scenario, Limits(**RAISED))
     assert waiting == 3  # no worker: one in RQ's list, three wait for their turn
     assert status.queued == 4
+
+
+def test_an_edit_goes_to_the_front_of_the_line_past_every_waiting_cover(harness):  # noqa: F811
+    async def scenario(intake, clock):
+        for n in range(4):
+            await ask(intake, 9800 + n, A if n % 2 else B)
+        edit = EditJob(
+            job_id="albumify-edit-1",
+            result_id="r1",
+            guild_id=A,
+            channel_id=2,
+            requester_id=3,
+            message_id=5,
+            photo_author_id=3,
+            title="New title",
+        )
+        await intake.submit(edit, None, function=EDIT_FUNCTION, at_front=True)
+        return await intake.queue_state(edit.job_id), intake.fair.waiting()
+
+    place, waiting = harness(scenario, Limits(**RAISED))
+    assert place == ("queued", 0) and waiting == 3  # ahead of the one in RQ and the three
