@@ -201,6 +201,11 @@ class FairQueue:
         in_rq, rank = pipe.execute()
         return None if rank is None else int(in_rq) + int(rank)
 
+    def place(self, job_id: str) -> int | None:
+        """A queued job's 0-based place in line, wherever it waits (here, or RQ's list)."""
+        position = self.position(job_id)
+        return position if position is not None else self.queue.get_job_position(job_id)
+
     def waiting(self) -> int:
         """How many jobs wait in the fair queue (not yet in RQ's list)."""
         return int(self.redis.zcard(self.pending_key))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from albumify.edits import EditJob
 from albumify.fairqueue import FairQueue
@@ -34,6 +35,21 @@ async def queue_refusal(fair: FairQueue, guild_id: int, now: float) -> str | Non
             "Try again once some of them are done."
         )
     return None
+
+
+def queue_job(
+    fair: FairQueue, job: CoverJob | EditJob, *, function: str, at_front: bool, **options: Any
+) -> None:
+    """Queue a job (synchronous: call in a thread). An `at_front` job (an edit) goes straight
+    to the front of RQ's queue; a cover waits for its guild's turn, then RQ's queue is topped
+    up. `options` are RQ's job options (`timeout`, `retry`, TTLs, …)."""
+    payload = job.to_dict()
+    if at_front:
+        timeout = options.pop("timeout")
+        fair.queue.enqueue(function, payload, at_front=True, job_timeout=timeout, **options)
+        return
+    fair.submit(function, payload, guild_id=job.guild_id, priority=goes_first(job), **options)
+    fair.feed()
 
 
 def goes_first(job: CoverJob | EditJob) -> bool:

@@ -51,7 +51,7 @@ from albumify.schema import (
 )
 from albumify.settings import Settings
 from albumify.urls import NOT_ALLOWED, is_allowed_url
-from bot.cover.fairness import goes_first, queue_refusal
+from bot.cover.fairness import queue_job, queue_refusal
 from bot.utils.busy import BUSY
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
@@ -379,30 +379,20 @@ class Intake:
             pipe.sadd(keys.member_jobs(job.guild_id, member), job.job_id)
             pipe.expire(keys.member_jobs(job.guild_id, member), JOB_INDEX_TTL_S)
         await pipe.execute()
-        options: dict[str, Any] = {
-            "job_id": job.job_id,
-            "description": f"albumify cover {job.job_id}",
-            "retry": RETRY,
-            "result_ttl": self.limits.photo_ttl_s,
-            "failure_ttl": FAILED_JOB_TTL_S,
-            "meta": {"stage": "queued"},
-        }
-        timeout, payload = self.limits.job_timeout_s, job.to_dict()
-        if at_front:
-            await asyncio.to_thread(
-                self.queue.enqueue, function, payload, at_front=True, job_timeout=timeout, **options
-            )
-            return
         await asyncio.to_thread(
-            self.fair.submit,
-            function,
-            payload,
-            guild_id=job.guild_id,
-            priority=goes_first(job),
-            timeout=timeout,
-            **options,
+            queue_job,
+            self.fair,
+            job,
+            function=function,
+            at_front=at_front,
+            job_id=job.job_id,
+            description=f"albumify cover {job.job_id}",
+            timeout=self.limits.job_timeout_s,
+            retry=RETRY,
+            result_ttl=self.limits.photo_ttl_s,
+            failure_ttl=FAILED_JOB_TTL_S,
+            meta={"stage": "queued"},
         )
-        await asyncio.to_thread(self.fair.feed)
 
     # -- re-roll --------------------------------------------------------------------------
 
@@ -476,12 +466,8 @@ class Intake:
             status_name = _status_name(job.get_status(refresh=False))
             if status_name not in (JobStatus.DEFERRED.value, JobStatus.QUEUED.value):
                 return status_name, None
-            # Deferred: waiting for its guild's turn (`albumify.fairqueue`), maybe moved since;
-            # either way it is in line, and its place counts both.
-            position = self.fair.position(job_id)
-            if position is None:
-                position = self.queue.get_job_position(job_id)
-            return JobStatus.QUEUED.value, position
+            # Deferred: waiting for its guild's turn (`albumify.fairqueue`): in line too.
+            return JobStatus.QUEUED.value, self.fair.place(job_id)
 
         return await asyncio.to_thread(read)
 
