@@ -42,6 +42,7 @@ FAST_LIMITS = {
     "ALBUMIFY_MEMBER_QUOTA": "1000",
     "ALBUMIFY_GUILD_QUOTA": "10000",
     "ALBUMIFY_QUEUE_CAP": "10000",
+    "ALBUMIFY_GUILD_QUEUE_CAP": "10000",
 }
 """Small covers and frequent progress edits keep the scenarios quick; quotas are raised."""
 
