@@ -30,7 +30,6 @@ named in `albumify.keys`; every script gets all its keys in KEYS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from rq import Queue
@@ -118,18 +117,6 @@ return 1
 )
 
 
-@dataclass(frozen=True)
-class Room:
-    """Whether a guild may queue one more cover (`FairQueue.room`)."""
-
-    queued: int
-    """Covers waiting in all (the fair queue and RQ's list)."""
-    guild_queued: int
-    """The guild's covers waiting in the fair queue."""
-    global_full: bool
-    guild_full: bool
-
-
 class FairQueue:
     """The fair queue in front of one RQ queue (synchronous: the bot calls it in a thread)."""
 
@@ -153,21 +140,17 @@ class FairQueue:
 
     # -- the bot ---------------------------------------------------------------------------
 
-    def room(self, guild_id: int) -> Room:
-        """How full the queues are for one more cover of `guild_id` (one snapshot)."""
+    def queued(self) -> int:
+        """Every cover waiting (for its turn here, and in RQ's list): the global cap's count."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.zcard(self.pending_key)
         pipe.llen(self.queue.key)
-        pipe.hget(self._keys[2], f"n:{guild_id}")
-        pending, in_rq, guild = pipe.execute()
-        queued = int(pending) + int(in_rq)
-        guild_queued = int(guild or 0)
-        return Room(
-            queued=queued,
-            guild_queued=guild_queued,
-            global_full=queued >= self.limits.queue_cap,
-            guild_full=guild_queued >= self.limits.guild_queue_cap,
-        )
+        pending, in_rq = pipe.execute()
+        return int(pending) + int(in_rq)
+
+    def guild_waiting(self, guild_id: int) -> int:
+        """How many of the guild's covers wait for their turn (the per-guild queued cap)."""
+        return int(self.redis.hget(self._keys[2], f"n:{guild_id}") or 0)
 
     def submit(
         self, function: str, payload: dict[str, Any], *, guild_id: int, priority: bool, **job: Any

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import redis.asyncio as aioredis
+
 from albumify import keys
 from albumify.edits import EDIT_FUNCTION, EditJob
 from albumify.forget import Forgetter
@@ -94,21 +96,25 @@ def test_forget_takes_a_members_waiting_covers_out_of_the_line(harness):  # noqa
         for n in range(3):
             await ask(intake, 9500 + n, A)
         await ask(intake, 9600, A, requester_id=4, photo_author_id=4)
-        before = await asyncio.to_thread(intake.fair.room, A)
+        before = await asyncio.to_thread(intake.fair.guild_waiting, A)
         await Forgetter(intake.redis, intake.queue, intake.limits).forget(3, A)
-        after = await asyncio.to_thread(intake.fair.room, A)
+        after = await asyncio.to_thread(intake.fair.guild_waiting, A)
         return before, after, await intake.queue_state(job_id_for(9600))
 
     before, after, other = harness(scenario, Limits(**RAISED))
-    assert (before.guild_queued, after.guild_queued) == (3, 1)  # member 4's cover stays
+    assert (before, after) == (3, 1)  # member 4's cover stays
     assert other == ("queued", 0)  # and moves up: member 3's covers are gone from the line
 
 
-def test_status_counts_the_covers_waiting_for_their_turn(harness):  # noqa: F811
+def test_status_counts_the_covers_waiting_for_their_turn(harness, redis_url):  # noqa: F811
     async def scenario(intake, clock):
         for n in range(4):
             await ask(intake, 9700 + n, A if n % 2 else B)
-        return await queue_status(intake.redis, intake.queue), intake.fair.waiting()
+        queue_redis = aioredis.Redis.from_url(redis_url, decode_responses=True)  # as the bot's
+        try:
+            return await queue_status(queue_redis, intake.queue), intake.fair.waiting()
+        finally:
+            await queue_redis.aclose()
 
     status, waiting = harness(scenario, Limits(**RAISED))
     assert waiting == 3  # no worker: one in RQ's list, three wait for their turn

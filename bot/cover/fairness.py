@@ -1,9 +1,11 @@
-"""The bot's side of the fair queue (`albumify.fairqueue`): the queue caps and the feeder loop.
+"""The bot's side of the fair queue (`albumify.fairqueue`): the per-guild queued cap, queueing
+a job, and the feeder loop.
 
-The caps are read on the queue's Redis, after the quota reservation on the state Redis (which
-may be another host), so a refused request gives its reservation back. Two requests that
-arrive together may both see room for one: a cap can be passed by the few requests admitted at
-the same instant, never by a burst.
+The global cap is the quota gate's (`albumify.quotas`, counting `FairQueue.queued`). The
+guild's share is read on the queue's Redis after the quota reservation on the state Redis
+(which may be another host), so a refused request gives its reservation back. Two requests
+that arrive together may both see room for one: the cap can be passed by the few requests
+admitted at the same instant, never by a burst.
 """
 
 from __future__ import annotations
@@ -16,22 +18,16 @@ from typing import Any
 from albumify.edits import EditJob
 from albumify.fairqueue import FairQueue
 from albumify.schema import CoverJob
-from bot.utils.time import relative
 
 log = logging.getLogger(__name__)
 
-QUEUE_FULL_RETRY_S = 60
 
-
-async def queue_refusal(fair: FairQueue, guild_id: int, now: float) -> str | None:
-    """The member's refusal when the queue (all guilds) or the guild's share is full."""
-    room = await asyncio.to_thread(fair.room, guild_id)
-    if room.global_full:
-        when = relative(now + QUEUE_FULL_RETRY_S)
-        return f"I'm very busy right now: too many covers in line. Try again {when}."
-    if room.guild_full:
+async def queue_refusal(fair: FairQueue, guild_id: int) -> str | None:
+    """The member's refusal when the guild's share of the line is full, else None."""
+    waiting = await asyncio.to_thread(fair.guild_waiting, guild_id)
+    if waiting >= fair.limits.guild_queue_cap:
         return (
-            f"This server already has {room.guild_queued} covers waiting in line. "
+            f"This server already has {waiting} covers waiting in line. "
             "Try again once some of them are done."
         )
     return None

@@ -149,8 +149,9 @@ class Intake:
         self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
 
     async def _queue_length(self) -> int:
-        """On the queue's own connection: it may be another Redis than the state's."""
-        return int(await asyncio.to_thread(self.queue.connection.llen, self.queue.key))
+        """On the queue's own connection: it may be another Redis than the state's. Every
+        cover waiting counts: in RQ's list and for its guild's turn (`albumify.fairqueue`)."""
+        return await asyncio.to_thread(self.fair.queued)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -209,8 +210,8 @@ class Intake:
             now=self.clock(),
             dedup_key=dedup_key,
         )
-        if reservation.ok:  # then the queue caps (on the queue's Redis: `bot.cover.fairness`)
-            refusal = await queue_refusal(self.fair, request.guild_id, self.clock())
+        if reservation.ok:  # then the guild's share of the line (`bot.cover.fairness`)
+            refusal = await queue_refusal(self.fair, request.guild_id)
             if refusal is None:
                 return Admission(True, job_id=job_id)
             quota_keys = self._quota_keys(request)
