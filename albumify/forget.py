@@ -31,6 +31,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 
 from albumify import keys, lua, plans
+from albumify.fairqueue import FairQueue
 from albumify.results import as_str
 from albumify.settings import Limits
 
@@ -106,6 +107,7 @@ class Forgetter:
     ) -> None:
         self.redis = redis
         self.queue = queue
+        self.fair = FairQueue(queue, limits)
         self.marker_ttl_s = marker_ttl_s(limits)
         self.clock = clock
         self._forget_result = redis.register_script(lua.FORGET_RESULT)
@@ -237,6 +239,7 @@ class Forgetter:
                 continue
             if status in NOT_STARTED and payload.get("job_id"):
                 found.cancelled.append(payload)
+            self.fair.remove(job.id)  # waiting for its guild's turn: its place goes too
             job.delete()
             found.removed.append(job.id)
         found.result_ids.discard("")

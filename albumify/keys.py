@@ -55,6 +55,23 @@ ADMISSION_CANCELLED = GUILD + ":job:{job_id}:cancelled"
 failed): a reservation or a job that lands late is refused, so a member told "busy" gets no
 surprise cover and keeps no quota slot."""
 
+# -- the fair queue: new covers wait here per guild, then move into RQ (`albumify.fairqueue`)
+# On the queue's Redis (RQ's connection), never on the state Redis: the feeder moves a job
+# from here into RQ's list atomically. `{queue}` is the RQ queue's name.
+FAIR_PENDING = PREFIX + ":fair:{queue}:pending"
+"""Sorted set: job id → its turn (round × 2^20 + arrival): the jobs waiting for RQ, in the
+order the feeder will move them (round-robin by guild; re-rolls and picked faces first)."""
+FAIR_JOB_GUILD = PREFIX + ":fair:{queue}:job-guild"
+"""Hash: a waiting job's id → its guild (its guild's count goes down when it leaves)."""
+FAIR_GUILDS = PREFIX + ":fair:{queue}:guilds"
+"""Hash: `n:<guild>` → how many of the guild's jobs wait (the per-guild queued cap); the field
+goes once nothing of the guild waits."""
+FAIR_ROUNDS = PREFIX + ":fair:{queue}:rounds"
+"""Sorted set: guild → the round of its last queued new cover; a guild whose round has passed
+is dropped at the next move (it would get the current round anyway)."""
+FAIR_CLOCK = PREFIX + ":fair:{queue}:clock"
+"""Hash: `round` (the round of the last job moved into RQ), `seq` (arrivals, for ties)."""
+
 # -- results: one hash per cover we made, and who voted for it ------------------------------
 RESULT = GUILD + ":result:{result_id}"
 """The record of a result (`albumify.results.ResultRecord`): ids, never CDN URLs. Kept while
@@ -305,3 +322,23 @@ def consent_asked(guild_id: int | str, requester_id: int | str, photo: str) -> s
 
 def consent_declined(guild_id: int | str, requester_id: int | str, photo: str) -> str:
     return CONSENT_DECLINED.format(guild=guild_id, requester=requester_id, photo=photo)
+
+
+def fair_pending(queue: str) -> str:
+    return FAIR_PENDING.format(queue=queue)
+
+
+def fair_job_guild(queue: str) -> str:
+    return FAIR_JOB_GUILD.format(queue=queue)
+
+
+def fair_guilds(queue: str) -> str:
+    return FAIR_GUILDS.format(queue=queue)
+
+
+def fair_rounds(queue: str) -> str:
+    return FAIR_ROUNDS.format(queue=queue)
+
+
+def fair_clock(queue: str) -> str:
+    return FAIR_CLOCK.format(queue=queue)

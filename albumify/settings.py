@@ -95,7 +95,21 @@ class Limits:
     guild_quota: int = field(default=60, metadata={"env": "ALBUMIFY_GUILD_QUOTA"})
     guild_window_s: int = field(default=600, metadata={"env": "ALBUMIFY_GUILD_WINDOW"})
     queue_cap: int = field(default=200, metadata={"env": "ALBUMIFY_QUEUE_CAP"})
-    """Requests beyond this many queued jobs are refused with a 'busy, try later'."""
+    """Requests beyond this many queued jobs (all guilds) are refused with a 'busy, try later'."""
+    guild_queue_cap: int = field(default=50, metadata={"env": "ALBUMIFY_GUILD_QUEUE_CAP"})
+    """A guild's requests beyond this many of its covers waiting in the fair queue are refused
+    ("this server has … in line"): one guild's burst cannot fill the global cap."""
+    fair_buffer_per_worker: int = field(
+        default=1, metadata={"env": "ALBUMIFY_FAIR_BUFFER_PER_WORKER"}
+    )
+    """New covers wait in the fair queue (round-robin by guild) and move into RQ's queue while
+    it holds fewer than this many jobs per live worker (at least 1): a smaller buffer keeps
+    the wait of a quiet guild's cover short (`albumify.fairqueue`)."""
+    fair_feed_interval_s: float = field(
+        default=0.5, metadata={"env": "ALBUMIFY_FAIR_FEED_INTERVAL"}
+    )
+    """How often each bot process tops RQ's queue up from the fair queue (workers also do so
+    before each job they take, and the bot right after each enqueue)."""
     dedup_window_s: int = field(default=60, metadata={"env": "ALBUMIFY_DEDUP_WINDOW"})
     """A member's identical request (same photo, same options) within this window is pointed
     at the first one: while it is made, and once it is posted (a link to the cover)."""

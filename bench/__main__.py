@@ -26,6 +26,7 @@ SUITE = (
     "bench.bench_variety",
     "bench.bench_leaderboard",
     "bench.bench_sizing",
+    "bench.bench_fairness",
     "bench.bench_e2e",
 )
 

@@ -91,10 +91,11 @@ def test_cover_vote_board_and_forget_with_the_state_on_a_cluster(stack: ClusterS
         assert not state.exists(keys.board(guild, "covers", "all"))  # off the boards
         assert not state.smembers(keys.user_guilds(ada.id))  # every guild walked
 
-        # The queue's Redis holds RQ and the workers' heartbeats, none of the state.
+        # The queue's Redis holds RQ, the fair queue's turns (`albumify.fairqueue`) and the
+        # workers' heartbeats, none of the state.
         on_queue = {k.decode() for k in queue_redis.scan_iter("albumify:*")}
         assert on_queue <= {keys.WORKERS} | {
-            k for k in on_queue if k.startswith("albumify:worker:")
+            k for k in on_queue if k.startswith(("albumify:worker:", "albumify:fair:"))
         }, on_queue
         assert fake.protocol_errors == []
     finally:

@@ -41,6 +41,7 @@ from rq.serializers import JSONSerializer
 
 from albumify import keys, logs
 from albumify.connections import sync_redis, worker_state_redis
+from albumify.fairqueue import FairQueue
 from albumify.migrations import migrate
 from albumify.settings import Settings
 from worker import job as job_module
@@ -126,6 +127,7 @@ class AlbumifyWorker(SimpleWorker):
         self.settings = settings
         self.current_job_id: str | None = None
         self.shutdown_requested = False
+        self.fair_queues = [FairQueue(queue, settings.limits) for queue in self.queues]
 
     def load_pipeline(self) -> None:
         job_module.set_pipeline(job_module.loaded_pipeline(), self.settings)
@@ -169,6 +171,18 @@ class AlbumifyWorker(SimpleWorker):
                 pipe.delete(keys.worker_heartbeat(self.name))
                 pipe.zrem(keys.WORKERS, self.name)
                 pipe.execute()
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """Top RQ's queue up from the fair queue (`albumify.fairqueue`) before taking a job:
+        the next guild's turn is ready when this worker is, even with no bot running."""
+        for fair in self.fair_queues:
+            try:
+                fair.feed()
+            except redis.RedisError as err:  # RQ's own dequeue meets the fault and handles it
+                log.info("fair queue feed failed: %s", type(err).__name__)
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     @property
     def dequeue_timeout(self) -> int:

@@ -155,7 +155,9 @@ class Canceller:
         """Take a waiting job out of the queue (synchronous). False when a worker has it
         (or a retry waits for its turn): the worker then sees the claim and stops."""
         connection, serializer = self.queue.connection, self.queue.serializer
-        removed = bool(self.queue.remove(job_id))
+        # Waiting for its guild's turn (`albumify.fairqueue`), else maybe in RQ's list: the
+        # feeder's move is atomic, so the job is found in one of the two or has started.
+        removed = self.bot.intake.fair.remove(job_id) or bool(self.queue.remove(job_id))
         try:
             rq_job = Job.fetch(job_id, connection=connection, serializer=serializer)
             if removed or rq_job.get_status(refresh=False) == JobStatus.SCHEDULED:

@@ -30,6 +30,7 @@ from bot.cover.channels import age_restricted
 from bot.cover.consent import ConsentFlow, PendingConsent
 from bot.cover.consent_buttons import ApproveButton, DeclineButton
 from bot.cover.faces import FacePicker, FacesButton
+from bot.cover.fairness import feed_forever
 from bot.cover.intake import NO_IMAGE, Admission, CoverRequest, Intake
 from bot.cover.queue_watch import watch_queue
 from bot.utils.busy import BUSY
@@ -80,6 +81,8 @@ class Covers(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
+        interval = self.bot.settings.limits.fair_feed_interval_s
+        self._background(feed_forever(lambda: self.intake.fair, interval=interval))
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)

@@ -27,6 +27,7 @@ from rq.job import Job, JobStatus
 
 from albumify import keys
 from albumify.edits import EditJob
+from albumify.fairqueue import FairQueue
 from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
 from albumify.progress import QUEUE_EDIT_LEASE_S
@@ -50,6 +51,7 @@ from albumify.schema import (
 )
 from albumify.settings import Settings
 from albumify.urls import NOT_ALLOWED, is_allowed_url
+from bot.cover.fairness import queue_job, queue_refusal
 from bot.utils.busy import BUSY
 from bot.utils.images import IMAGE_TYPES, ImageCandidate
 from bot.utils.time import relative
@@ -141,13 +143,15 @@ class Intake:
         self.limits = settings.limits
         self.clock = clock
         self.quota = QuotaGate(redis, settings.limits, queue_length=self._queue_length)
+        self.fair = FairQueue(queue, settings.limits)
         self.guilds = GuildSettingsStore(redis)
         self.results = ResultStore(redis)
         self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
 
     async def _queue_length(self) -> int:
-        """On the queue's own connection: it may be another Redis than the state's."""
-        return int(await asyncio.to_thread(self.queue.connection.llen, self.queue.key))
+        """On the queue's own connection: it may be another Redis than the state's. Every
+        cover waiting counts: in RQ's list and for its guild's turn (`albumify.fairqueue`)."""
+        return await asyncio.to_thread(self.fair.queued)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -206,8 +210,13 @@ class Intake:
             now=self.clock(),
             dedup_key=dedup_key,
         )
-        if reservation.ok:
-            return Admission(True, job_id=job_id)
+        if reservation.ok:  # then the guild's share of the line (`bot.cover.fairness`)
+            refusal = await queue_refusal(self.fair, request.guild_id)
+            if refusal is None:
+                return Admission(True, job_id=job_id)
+            quota_keys = self._quota_keys(request)
+            await self.quota.release(**quota_keys, job_id=job_id, dedup_key=dedup_key)
+            return Admission(False, refusal)
         if reservation.code == DUPLICATE and dedup_key is not None:
             earlier = await self.earlier_request(request.guild_id, reservation.value)
             text = self._pointer(earlier)
@@ -353,8 +362,9 @@ class Intake:
         function: str = JOB_FUNCTION,
         at_front: bool = False,
     ) -> None:
-        """Store the token (a secret, never a job argument), then enqueue the job (an edit:
-        `EDIT_FUNCTION`, ahead of new covers).
+        """Store the token (a secret, never a job argument), then queue the job: a new cover
+        in its guild's turn (`albumify.fairqueue`, then RQ's queue is topped up), an edit
+        (`EDIT_FUNCTION`, `at_front`) straight to the front of RQ's queue, ahead of new covers.
 
         The job is indexed under each member it concerns (`keys.member_jobs`), so
         `/albumify-forget` can cancel it or remove its hash.
@@ -371,13 +381,14 @@ class Intake:
             pipe.expire(keys.member_jobs(job.guild_id, member), JOB_INDEX_TTL_S)
         await pipe.execute()
         await asyncio.to_thread(
-            self.queue.enqueue,
-            function,
-            job.to_dict(),
-            job_id=job.job_id,
+            queue_job,
+            self.fair,
+            job,
+            function=function,
             at_front=at_front,
+            job_id=job.job_id,
             description=f"albumify cover {job.job_id}",
-            job_timeout=self.limits.job_timeout_s,
+            timeout=self.limits.job_timeout_s,
             retry=RETRY,
             result_ttl=self.limits.photo_ttl_s,
             failure_ttl=FAILED_JOB_TTL_S,
@@ -454,9 +465,10 @@ class Intake:
             if job is None:
                 return "missing", None
             status_name = _status_name(job.get_status(refresh=False))
-            if status_name != JobStatus.QUEUED.value:
+            if status_name not in (JobStatus.DEFERRED.value, JobStatus.QUEUED.value):
                 return status_name, None
-            return status_name, self.queue.get_job_position(job_id)
+            # Deferred: waiting for its guild's turn (`albumify.fairqueue`): in line too.
+            return JobStatus.QUEUED.value, self.fair.place(job_id)
 
         return await asyncio.to_thread(read)
 

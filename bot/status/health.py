@@ -1,9 +1,9 @@
 """Queue depth and worker health, for `/albumify-status` and a periodic log line.
 
 Reads Redis only (no RQ registry cleanup runs from the bot), in one round trip whatever the
-size of the keyspace: the queue's length, RQ's started / scheduled (retries waiting) / failed
-registries, and the workers whose heartbeat has not lapsed (`keys.WORKERS`, scored by
-`albumify worker`'s heartbeat).
+size of the keyspace: the queue's length (RQ's list and the fair queue), RQ's started /
+scheduled (retries waiting) / failed registries, and the workers whose heartbeat has not
+lapsed (`keys.WORKERS`, scored by `albumify worker`'s heartbeat).
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ async def queue_status(redis: Any, queue: Queue) -> QueueStatus:
     registries = (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry)
     pipe = redis.pipeline(transaction=False)
     pipe.llen(queue.key)
+    pipe.zcard(keys.fair_pending(queue.name))  # new covers waiting for their guild's turn
     for registry in registries:  # building a registry reads nothing: it names its key
         pipe.zcard(registry(queue=queue).key)
     pipe.zcount(keys.WORKERS, f"({time.time()}", "+inf")
-    queued, running, retrying, failed, workers = await pipe.execute()
-    return QueueStatus(int(queued), int(running), int(retrying), int(failed), int(workers))
+    in_rq, waiting, running, retrying, failed, workers = await pipe.execute()
+    queued = int(in_rq) + int(waiting)
+    return QueueStatus(queued, int(running), int(retrying), int(failed), int(workers))
 
 
 async def log_status_forever(

@@ -22,6 +22,7 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
+from albumify import keys
 from devtools.fakediscord.server import FakeDiscord
 from devtools.redis_server import RedisProcess
 
@@ -41,6 +42,7 @@ FAST_LIMITS = {
     "ALBUMIFY_MEMBER_QUOTA": "1000",
     "ALBUMIFY_GUILD_QUOTA": "10000",
     "ALBUMIFY_QUEUE_CAP": "10000",
+    "ALBUMIFY_GUILD_QUEUE_CAP": "10000",
 }
 """Small covers and frequent progress edits keep the scenarios quick; quotas are raised."""
 
@@ -178,7 +180,8 @@ class Stack:
         try:
             deadline = time.monotonic() + timeout
             queue = self.queue(client)
-            while queue.count or queue.started_job_registry.count:
+            waiting = keys.fair_pending(queue.name)  # new covers waiting for their guild's turn
+            while queue.count or queue.started_job_registry.count or client.zcard(waiting):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the queue did not drain:\n" + self.logs())
                 time.sleep(0.05)
