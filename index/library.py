@@ -439,6 +439,9 @@ def _atomic_save_unit_f16(path: Path, vectors: np.ndarray) -> np.ndarray:
     """`vectors` L2-normalised as float16 .npy, converted in chunks (a million 2048-d rows are
     8 GB as float32: never all at once); returns the written file memory-mapped."""
     rows, dim = vectors.shape
+    if rows <= _WRITE_CHUNK_ROWS:
+        _atomic_save_npy(path, l2_normalise(vectors).astype(np.float16))
+        return np.load(path, mmap_mode="r")
     with _atomic_file(path, "wb") as fh:
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
                   "fortran_order": False, "shape": (rows, dim)}  # fmt: skip

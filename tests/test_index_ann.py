@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import ann
+from index import ann, library
 from index.library import MANIFEST, CoverIndex, CoverRecord, IndexWriter
 from models.vectors import l2_normalise
 
@@ -175,3 +175,12 @@ def test_faiss_is_installed_on_workers_only():
     )
     assert "faiss" not in (root / "docker/bot.Dockerfile").read_text()
     assert '"faiss-cpu' in (root / "pyproject.toml").read_text()
+
+
+def test_large_vector_files_are_written_in_chunks_with_the_same_bytes(ann_index, vectors):
+    """Above one chunk the float16 file is written piecewise (a 1M × 2048 float32 copy would
+    be 8 GB); it holds exactly what a whole-array conversion would."""
+    assert ROWS > library._WRITE_CHUNK_ROWS
+    stored = np.load(ann_index.root / ann_index.embedders[EMBEDDER]["file"])
+    assert stored.dtype == np.float16
+    assert np.array_equal(stored, l2_normalise(vectors).astype(np.float16))
