@@ -34,7 +34,8 @@ from typing import IO, Any
 import numpy as np
 
 from albumify.errors import MissingAsset
-from index import ann as ann_file
+from index.ann import load_entry as load_ann_file
+from index.ann import write_file as write_ann_file
 from index.search import (
     HubnessScorer,
     VectorSearcher,
@@ -208,7 +209,7 @@ class CoverIndex:
                     ) from exc
                 if reduced.shape[0] != len(self.records) or basis.shape[0] != vectors.shape[1]:
                     raise MissingAsset(f"Index search files for '{embedder}' are inconsistent.")
-                ann = ann_file.load_entry(self.root, embedder, accel.get("ann"), len(self.records))
+                ann = load_ann_file(self.root, embedder, accel.get("ann"), len(self.records))
             self._searchers[embedder] = VectorSearcher(vectors, reduced, basis, ann=ann)
         return self._searchers[embedder]
 
@@ -384,7 +385,7 @@ class IndexWriter:
         }
         if wants_ann(*array.shape):
             ann_name = f"vectors.{name}.ann.{generation}.faiss"
-            ann = ann_file.write_file(self.root / ann_name, reduced, mean @ basis)
+            ann = write_ann_file(self.root / ann_name, reduced, mean @ basis)
             if ann is not None:
                 entry["ann"] = ann
         return entry
