@@ -184,3 +184,21 @@ def test_large_vector_files_are_written_in_chunks_with_the_same_bytes(ann_index,
     stored = np.load(ann_index.root / ann_index.embedders[EMBEDDER]["file"])
     assert stored.dtype == np.float16
     assert np.array_equal(stored, l2_normalise(vectors).astype(np.float16))
+
+
+def test_the_threshold_setting(monkeypatch):
+    from albumify.errors import ConfigError
+    from albumify.settings import DEFAULT_ANN_MIN_ROWS, ann_min_rows
+    from index.search import wants_ann
+
+    monkeypatch.delenv("ALBUMIFY_ANN_MIN_ROWS", raising=False)
+    assert ann_min_rows() == DEFAULT_ANN_MIN_ROWS
+    assert not wants_ann(DEFAULT_ANN_MIN_ROWS - 1, 2048)
+    assert wants_ann(DEFAULT_ANN_MIN_ROWS, 2048)
+    assert not wants_ann(DEFAULT_ANN_MIN_ROWS, 196)  # narrow descriptors are scanned
+    monkeypatch.setenv("ALBUMIFY_ANN_MIN_ROWS", "50000")
+    assert wants_ann(50_000, 2048)
+    for bad in ("0", "many"):
+        monkeypatch.setenv("ALBUMIFY_ANN_MIN_ROWS", bad)
+        with pytest.raises(ConfigError, match="ALBUMIFY_ANN_MIN_ROWS"):
+            ann_min_rows()
