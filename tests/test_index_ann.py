@@ -202,3 +202,14 @@ def test_the_threshold_setting(monkeypatch):
         monkeypatch.setenv("ALBUMIFY_ANN_MIN_ROWS", bad)
         with pytest.raises(ConfigError, match="ALBUMIFY_ANN_MIN_ROWS"):
             ann_min_rows()
+
+
+def test_match_uses_the_file_and_moves_away_from_shown_covers(ann_index, queries):
+    """The cover choice (`match`) takes its candidates from the file too; a re-roll never
+    returns a cover already shown."""
+    shown: list[str] = []
+    for seed in range(3):
+        hit = ann_index.match(queries[0], EMBEDDER, exclude=shown, seed=seed)
+        assert hit is not None and hit.record.library_id not in shown
+        shown.append(hit.record.library_id)
+    assert len(set(shown)) == 3
