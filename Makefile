@@ -11,7 +11,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(TORCH) -e '.[test]'
+	$(BIN)/pip install --quiet $(TORCH) -e '.[test,search,bench]'
 	# facenet-pytorch pins an old torch in its metadata but runs on current ones; its MTCNN
 	# weights ship inside the wheel. Its own imports (requests, tqdm) are our dependencies.
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0

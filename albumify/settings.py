@@ -257,3 +257,17 @@ class Settings:
 def starter_index_dir() -> Path:
     """Where the generated starter library lives (built on first use)."""
     return Path(_env_str("ALBUMIFY_CACHE", str(_cache_dir()))) / "starter-index"
+
+
+DEFAULT_ANN_MIN_ROWS = 200_000
+"""From this many covers (of a wide embedder) `albumify index build` also writes the
+approximate-search file (index/ann.py, needs faiss-cpu): the PCA scan it replaces takes
+~8 ms per query at 100k covers and ~66 ms at 1M on one core (README, Performance)."""
+
+
+def ann_min_rows() -> int:
+    """`ALBUMIFY_ANN_MIN_ROWS`: read when an index is written, not when it is searched."""
+    value = _env_int("ALBUMIFY_ANN_MIN_ROWS", DEFAULT_ANN_MIN_ROWS)
+    if value < 1:
+        raise ConfigError(f"ALBUMIFY_ANN_MIN_ROWS must be at least 1, got {value}")
+    return value

@@ -23,6 +23,7 @@ SUITE = (
     "bench.bench_gpu",
     "bench.bench_compile",
     "bench.bench_index",
+    "bench.bench_million",  # opt-in: ALBUMIFY_BENCH_MILLION=1 (GBs, many minutes)
     "bench.bench_variety",
     "bench.bench_leaderboard",
     "bench.bench_sizing",

@@ -22,7 +22,8 @@ COPY index ./index
 COPY worker ./worker
 # torch/torchvision come from the base image (CUDA build); pip keeps them when they satisfy
 # the project's ranges.
-RUN pip install --no-cache-dir .
+# [search]: faiss-cpu, the approximate-search file of very large indexes (index/ann.py).
+RUN pip install --no-cache-dir ".[search]"
 RUN useradd --create-home albumify && mkdir -p /models && chown albumify /models
 USER albumify
 CMD ["albumify", "worker"]

@@ -20,6 +20,8 @@ def describe_index(index_dir: str | Path) -> str:
     ]
     for name, info in index.embedders.items():
         search = (info.get("search") or {}).get("method", "exact")
+        if ann := (info.get("search") or {}).get("ann"):
+            search += f" + {ann['method']} ({ann['nlist']} lists, nprobe {ann['nprobe']})"
         lines.append(f"    {name} v{info['version']}: {info['dim']}-d, search {search}")
     if not index.embedders:
         lines.append("    none")

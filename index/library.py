@@ -9,6 +9,10 @@
       vectors.<embedder>.reduced.<gen>.npy, vectors.<embedder>.basis.<gen>.npy
                                large indexes only: the search accelerator (see index.search),
                                listed under the embedder's "search" entry in the manifest
+      vectors.<embedder>.ann.<gen>.faiss
+                               very large indexes only, optional: the approximate-search file
+                               (see index.ann), the "ann" entry inside "search"; readers that
+                               do not know it (or lack faiss) scan the reduced vectors instead
       covers/                  images of generated covers (real libraries point at their files)
 
 Every write goes to new file names and the manifest is replaced last with `os.replace`, so a
@@ -30,18 +34,22 @@ from typing import IO, Any
 import numpy as np
 
 from albumify.errors import MissingAsset
+from index.ann import load_entry as load_ann_file
+from index.ann import write_file as write_ann_file
 from index.search import (
     HubnessScorer,
     VectorSearcher,
     choose,
     fit_projection,
     project,
+    wants_ann,
     wants_reduced,
 )
 from models.vectors import l2_normalise
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+_WRITE_CHUNK_ROWS = 16_384
 
 
 @dataclass
@@ -190,7 +198,7 @@ class CoverIndex:
         if embedder not in self._searchers:
             vectors = self.vectors(embedder)
             accel = self.embedders[embedder].get("search")
-            reduced = basis = None
+            reduced = basis = ann = None
             if accel and accel.get("method") == "pca-rerank":
                 try:
                     reduced = np.load(self.root / accel["reduced"], mmap_mode="r")
@@ -201,7 +209,8 @@ class CoverIndex:
                     ) from exc
                 if reduced.shape[0] != len(self.records) or basis.shape[0] != vectors.shape[1]:
                     raise MissingAsset(f"Index search files for '{embedder}' are inconsistent.")
-            self._searchers[embedder] = VectorSearcher(vectors, reduced, basis)
+                ann = load_ann_file(self.root, embedder, accel.get("ann"), len(self.records))
+            self._searchers[embedder] = VectorSearcher(vectors, reduced, basis, ann=ann)
         return self._searchers[embedder]
 
     # -- search --------------------------------------------------------------------------
@@ -338,12 +347,11 @@ class IndexWriter:
         _atomic_write_text(
             self.root / manifest["metadata"], "".join(r.to_json() + "\n" for r in records)
         )
-        for name, (array, version) in vectors.items():
-            array = l2_normalise(array).astype(np.float16)
-            if array.shape[0] != len(records):
-                raise ValueError(f"{name}: {array.shape[0]} vectors for {len(records)} covers")
+        for name, (source, version) in vectors.items():
+            if source.shape[0] != len(records):
+                raise ValueError(f"{name}: {source.shape[0]} vectors for {len(records)} covers")
             file = f"vectors.{name}.{generation}.npy"
-            _atomic_save_npy(self.root / file, array)
+            array = _atomic_save_unit_f16(self.root / file, source)
             manifest["embedders"][name] = {
                 "file": file,
                 "version": version,
@@ -366,14 +374,21 @@ class IndexWriter:
         mean, basis = fit_projection(array)
         reduced_file = f"vectors.{name}.reduced.{generation}.npy"
         basis_file = f"vectors.{name}.basis.{generation}.npy"
-        _atomic_save_npy(self.root / reduced_file, project(array, mean, basis))
+        reduced = project(array, mean, basis)
+        _atomic_save_npy(self.root / reduced_file, reduced)
         _atomic_save_npy(self.root / basis_file, basis)
-        return {
+        entry: dict[str, Any] = {
             "method": "pca-rerank",
             "reduced": reduced_file,
             "basis": basis_file,
             "reduced_dim": int(basis.shape[1]),
         }
+        if wants_ann(*array.shape):
+            ann_name = f"vectors.{name}.ann.{generation}.faiss"
+            ann = write_ann_file(self.root / ann_name, reduced, mean @ basis)
+            if ann is not None:
+                entry["ann"] = ann
+        return entry
 
     def _next_generation(self) -> int:
         try:
@@ -388,6 +403,8 @@ class IndexWriter:
             live.add(info["file"])
             search = info.get("search") or {}
             live.update(search[key] for key in ("reduced", "basis") if key in search)
+            if search.get("ann"):
+                live.add(search["ann"]["file"])
         if manifest.get("wplus"):
             live.add(manifest["wplus"])
         for path in self.root.iterdir():
@@ -417,6 +434,23 @@ def _atomic_file(path: Path, mode: str) -> Iterator[IO[Any]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _atomic_save_unit_f16(path: Path, vectors: np.ndarray) -> np.ndarray:
+    """`vectors` L2-normalised as float16 .npy, converted in chunks (a million 2048-d rows are
+    8 GB as float32: never all at once); returns the written file memory-mapped."""
+    rows, dim = vectors.shape
+    if rows <= _WRITE_CHUNK_ROWS:
+        _atomic_save_npy(path, l2_normalise(vectors).astype(np.float16))
+        return np.load(path, mmap_mode="r")
+    with _atomic_file(path, "wb") as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+                  "fortran_order": False, "shape": (rows, dim)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(fh, header)
+        for start in range(0, rows, _WRITE_CHUNK_ROWS):
+            chunk = l2_normalise(vectors[start : start + _WRITE_CHUNK_ROWS])
+            fh.write(np.ascontiguousarray(chunk, dtype=np.float16).tobytes())
+    return np.load(path, mmap_mode="r")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

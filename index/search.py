@@ -8,15 +8,23 @@ then re-scored exactly from the float16 vectors. Image embeddings have a fast-de
 spectrum, so the projection keeps the neighbourhoods and the exact re-ranking fixes their
 order (`python -m bench.bench_index` measures latency and recall@10 against exact search).
 
-The writer decides which indexes get the reduced copy (`wants_reduced`), so the choice of
-search path is made once per index, not per query.
+At a million covers the reduced scan itself is the cost (512 MB per query), so very large
+indexes also get an approximate-search file (`index.ann`: an inverted file over the reduced
+vectors, `wants_ann`) that proposes the candidates instead; the exact re-ranking is the same.
+
+The writer decides which indexes get the reduced copy (`wants_reduced`) and the file, so the
+choice of search path is made once per index, not per query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from index.ann import AnnIndex
 
 REDUCED_MIN_ROWS = 20_000
 """Below this many covers exact search takes a few milliseconds: no reduced copy."""
@@ -32,6 +40,13 @@ _CHUNK_ROWS = 16_384
 
 def wants_reduced(rows: int, dim: int) -> bool:
     return rows >= REDUCED_MIN_ROWS and dim >= REDUCED_MIN_DIM
+
+
+def wants_ann(rows: int, dim: int) -> bool:
+    """Whether a written index gets the approximate-search file (`ALBUMIFY_ANN_MIN_ROWS`)."""
+    from albumify.settings import ann_min_rows
+
+    return wants_reduced(rows, dim) and rows >= ann_min_rows()
 
 
 def fit_projection(
@@ -69,13 +84,17 @@ class VectorSearcher:
     """float32 [N, reduced_dim]: (v - mean) @ basis, or None for exact search."""
     basis: np.ndarray | None = None
     rerank_depth: int = RERANK_DEPTH
+    ann: AnnIndex | None = None
+    """The approximate-search file (needs `reduced`'s basis), or None: scan `reduced`."""
 
     def __post_init__(self) -> None:
         self._exact_cache: np.ndarray | None = None
 
     @property
     def method(self) -> str:
-        return "exact" if self.reduced is None else "pca-rerank"
+        if self.reduced is None:
+            return "exact"
+        return "pca-rerank" if self.ann is None else "ivf-rerank"
 
     def top_k(
         self,
@@ -89,15 +108,39 @@ class VectorSearcher:
         `query` is float32 and L2-normalised; `skip_rows` are never returned (re-roll);
         when `keep_rows` is given only those rows are candidates (genre filter).
         """
-        if self.reduced is None:
-            scores = self._exact_scores(query)
-        else:
-            scores = matvec(self.reduced, matvec(self.basis.T, query))
-        candidates = _best(
-            scores, k if self.reduced is None else max(k, self.rerank_depth), skip_rows, keep_rows
-        )
-        if self.reduced is None:
-            return candidates, scores[candidates]
+        candidates = None
+        if self.ann is not None and keep_rows is None:
+            candidates = self._ann_candidates(query, k, skip_rows)
+        if candidates is None:
+            if self.reduced is None:
+                scores = self._exact_scores(query)
+            else:
+                scores = matvec(self.reduced, matvec(self.basis.T, query))
+            depth = k if self.reduced is None else max(k, self.rerank_depth)
+            candidates = _best(scores, depth, skip_rows, keep_rows)
+            if self.reduced is None:
+                return candidates, scores[candidates]
+        return self._rerank(candidates, query, k)
+
+    def _ann_candidates(
+        self, query: np.ndarray, k: int, skip_rows: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The ANN file's best rows, skipped ones filtered out after over-fetching by their
+        count; None (scan instead) when too few remain, e.g. almost everything was shown."""
+        depth = max(k, self.rerank_depth)
+        skipped = 0 if skip_rows is None else len(skip_rows)
+        rows = self.ann.candidates(matvec(self.basis.T, query), depth + skipped)
+        if skipped:
+            rows = rows[~np.isin(rows, skip_rows)]
+        available = self.vectors.shape[0] - skipped
+        if len(rows) < min(k, available):
+            return None
+        return rows[:depth]
+
+    def _rerank(
+        self, candidates: np.ndarray, query: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact cosine of the candidates from the float16 vectors; best `k`."""
         # `vectors[rows]` on a memory map reads only those rows; sort them for locality.
         rows = np.sort(candidates)
         exact = matvec(np.asarray(self.vectors[rows], dtype=np.float32), query)
