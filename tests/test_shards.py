@@ -114,10 +114,13 @@ def test_lead_forever_runs_the_work_in_one_of_two_processes_and_stops_it_when_lo
     redis_url: str,
 ) -> None:
     running: list[str] = []
+    most_at_once = 0
 
     def work(owner: str) -> Any:
         async def loop() -> None:
+            nonlocal most_at_once
             running.append(owner)
+            most_at_once = max(most_at_once, len(running))
             try:
                 await asyncio.Event().wait()
             finally:
@@ -125,23 +128,29 @@ def test_lead_forever_runs_the_work_in_one_of_two_processes_and_stops_it_when_lo
 
         return loop
 
+    async def until(predicate: Any, what: str, timeout: float = 20.0) -> None:
+        """Wait for a state, however loaded the machine is (the lease's pace is its TTL)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            assert asyncio.get_running_loop().time() < deadline, what
+            await asyncio.sleep(0.05)
+
     async def scenario(client: Any) -> None:
-        leases = [Lease(client, "loop", owner, ttl_s=0.3) for owner in ("a", "b")]
+        # A 3 s lease renewed every second: only a stall of 2 s could let it lapse.
+        leases = [Lease(client, "loop", owner, ttl_s=3.0) for owner in ("a", "b")]
         tasks = [asyncio.create_task(lead_forever(lease, work(lease.owner))) for lease in leases]
-        await asyncio.sleep(0.5)
-        assert len(running) == 1
+        await until(lambda: len(running) == 1, "nobody took the lease")
         leader = running[0]
-        # Someone else takes the key (as after a lapse): the leader stops its work.
-        await client.set(keys.leader("loop"), "intruder", px=600)
-        await asyncio.sleep(0.3)
-        assert running == []
-        await asyncio.sleep(0.7)  # the intruder's lease lapsed: one of ours leads again
-        assert len(running) == 1
+        # Someone else takes the key (as after a lapse): the leader stops its work at its
+        # next renewal, and one of ours leads again once the intruder's lease lapsed.
+        await client.set(keys.leader("loop"), "intruder", px=3000)
+        await until(lambda: running == [], "the leader kept working after losing its lease")
+        await until(lambda: len(running) == 1, "nobody took the lease back")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         assert running == [] and await client.get(keys.leader("loop")) is None
-        assert leader in ("a", "b")
+        assert leader in ("a", "b") and most_at_once == 1
 
     run(redis_url, scenario)
 
