@@ -40,6 +40,11 @@ STATUS_MESSAGE = PREFIX + ":job:{job_id}:status-message"
 """A reply-mention request's "working on it" reply (its message id): it carries the Cancel
 button, and whoever sees the cover posted (bot or worker) deletes it."""
 
+QUEUE_ACK = PREFIX + ":queue:ack"
+"""The bot's write after an enqueue, on the queue's Redis, that `WAIT` then waits for a
+replica to have (`albumify.replication`): WAIT counts a connection's last write, and
+replication is one ordered stream, so a replica that has this has the job queued before it."""
+
 # -- admission: quotas and duplicates -------------------------------------------------------
 MEMBER_QUOTA = GUILD + ":quota:member:{user}"
 GUILD_QUOTA = GUILD + ":quota:guild"

@@ -116,6 +116,12 @@ class Limits:
     admission_timeout_s: float = field(default=10.0, metadata={"env": "ALBUMIFY_ADMISSION_TIMEOUT"})
     """How long the bot waits on Redis to admit and queue an acknowledged request before it
     tells the member "busy, try again in a minute" (Redis restarting, paused or swamped)."""
+    queue_replicas: int = field(default=0, metadata={"env": "ALBUMIFY_QUEUE_REPLICAS"})
+    """Replicas that must have a job before the member is told it is queued (`WAIT`, see
+    `albumify.replication`): 0 for a single Redis; 1 with a Sentinel-managed primary/replica."""
+    queue_ack_timeout_s: float = field(default=2.0, metadata={"env": "ALBUMIFY_QUEUE_ACK_TIMEOUT"})
+    """How long an enqueue waits for those replicas; without them in time the job is taken
+    back and the member told to try again. Less than `admission_timeout_s`."""
     photo_ttl_s: int = field(default=3600, metadata={"env": "ALBUMIFY_PHOTO_TTL"})
     """How long a photo is kept for re-rolls; attachment URLs expire, so we keep bytes."""
     kept_photo_bytes: int = field(default=512 * 1024, metadata={"env": "ALBUMIFY_KEPT_PHOTO_BYTES"})
@@ -171,6 +177,12 @@ class Limits:
                 "ALBUMIFY_NSFW_THRESHOLD must be a number between 0 and 1 (exclusive; default "
                 f"0.5, lower refuses more), got {self.nsfw_threshold!r}: the content check "
                 "cannot be turned off"
+            )
+        if self.queue_replicas < 0:
+            raise ConfigError("ALBUMIFY_QUEUE_REPLICAS must be 0 (no replica) or more")
+        if self.queue_replicas and not 0 < self.queue_ack_timeout_s < self.admission_timeout_s:
+            raise ConfigError(
+                "ALBUMIFY_QUEUE_ACK_TIMEOUT must be above 0 and below ALBUMIFY_ADMISSION_TIMEOUT"
             )
         if self.awards_delay_s < self.vote_grace_s:
             raise ConfigError(

@@ -39,6 +39,57 @@ def test_compose_services_redis_flags_and_gpu():
     assert services["bot"]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def _compose_default(value: str) -> str:
+    """`${VAR:-default}` → default (what compose uses when VAR is unset)."""
+    match = re.fullmatch(r"\$\{(\w+):-(.*)\}", value)
+    assert match, value
+    return match.group(2)
+
+
+def test_compose_sentinel_profile_is_a_primary_a_replica_and_three_sentinels():
+    from albumify.connections import parse_sentinel_url
+
+    compose = load_compose()
+    services = compose["services"]
+    nodes = ("redis-primary", "redis-replica")
+    sentinels = [name for name in services if name.startswith("sentinel-")]
+    assert len(sentinels) == 3
+    for name in (*nodes, *sentinels):
+        assert services[name]["profiles"] == ["sentinel"], name  # off unless asked for
+        assert services[name]["image"].startswith("redis:7")
+    for name in nodes:  # the same durability and memory bound as the single `redis`
+        command = " ".join(services[name]["command"])
+        for flag in ("--appendonly yes", "--maxmemory-policy noeviction"):
+            assert flag in command, (name, flag)
+        assert re.search(r"--maxmemory \d+[kmg]b\b", command), command
+        assert f"--replica-announce-ip {name}" in command  # reachable by name once promoted
+        assert services[name]["volumes"] and "healthcheck" in services[name]
+    assert "--replicaof redis-primary 6379" in " ".join(services["redis-replica"]["command"])
+    monitors = set()
+    for name in sentinels:
+        script = "\n".join(services[name]["command"])
+        assert "--sentinel" in script
+        monitor = re.search(r"sentinel monitor (\S+) (\S+) (\d+) (\d+)", script)
+        assert monitor, script
+        service, host, port, quorum = monitor.groups()
+        assert (host, port) == ("redis-primary", "6379")
+        assert 2 * int(quorum) > len(sentinels)  # a majority agrees before a fail-over
+        monitors.add(service)
+        assert services[name]["environment"]["SENTINEL_NAME"] == name
+    # Without the profile's variables, bot and worker keep the single Redis.
+    for name in ("bot", "worker"):
+        url = services[name]["environment"]["REDIS_URL"]
+        assert _compose_default(url) == "redis://redis:6379/0"
+    # The URL the header tells operators to set names these sentinels and that service.
+    header = (ROOT / "docker-compose.yml").read_text().split("\nservices:", 1)[0]
+    documented = re.search(r"COMPOSE_REDIS_URL=(\S+)", header)
+    assert documented, "the header documents COMPOSE_REDIS_URL"
+    parsed = parse_sentinel_url(documented.group(1))
+    assert {host for host, _ in parsed.sentinels} == set(sentinels)
+    assert {parsed.service_name} == monitors
+    assert "ALBUMIFY_QUEUE_REPLICAS=1" in header
+
+
 def test_bot_image_installs_no_torch():
     text = (ROOT / "docker" / "bot.Dockerfile").read_text().lower()
     installs = [line for line in text.splitlines() if "pip install" in line]

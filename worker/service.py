@@ -17,6 +17,10 @@ Faults (see docs/operating.md):
 - Redis restarts: RQ retries its blocking dequeue itself, but a connection error anywhere
   else ends `work()`; `run()` then waits for Redis and starts a new worker loop in the same
   process (the models stay loaded);
+- a Sentinel fail-over (`redis+sentinel://` URL): the client asks the sentinels for the primary
+  again on each retry, so a blocking dequeue (RQ 3 uses BLMOVE) or a job's Redis call that
+  met the dead primary reaches the promoted replica; a demoted primary's READONLY answer does
+  the same (tests/test_e2e_sentinel.py);
 - Redis full (`maxmemory`, noeviction): writes are refused, which ends `work()` too; `run()`
   waits (backing off) until Redis takes writes again, then starts a new loop.
 """

@@ -40,6 +40,7 @@ from albumify.quotas import (
     QUEUE_FULL,
     QuotaGate,
 )
+from albumify.replication import ensure_replicated
 from albumify.results import ResultRecord, ResultStore, as_str, jump_url
 from albumify.schema import (
     JOB_FUNCTION,
@@ -394,6 +395,15 @@ class Intake:
             failure_ttl=FAILED_JOB_TTL_S,
             meta={"stage": "queued"},
         )
+        if self.limits.queue_replicas:  # a replica must have it before "queued" is said
+            await asyncio.to_thread(
+                ensure_replicated,
+                self.queue.connection,
+                self.queue.key,
+                job.job_id,
+                self.limits.queue_replicas,
+                self.limits.queue_ack_timeout_s,
+            )
 
     # -- re-roll --------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from albumify import keys
+from albumify.connections import sync_redis
 from devtools.fakediscord.server import FakeDiscord
 from devtools.redis_server import RedisProcess
 
@@ -169,7 +170,7 @@ class Stack:
     # -- helpers ---------------------------------------------------------------------------
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        return sync_redis(self.redis_url)  # a redis:// or a redis+sentinel:// URL
 
     def queue(self, client: redis.Redis) -> Queue:
         return Queue("albumify", connection=client, serializer=JSONSerializer)
