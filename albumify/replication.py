@@ -24,6 +24,7 @@ votes). WAIT confirms this job, and only the enqueue waits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -74,16 +75,29 @@ def withdraw(connection: Redis, queue_key: str, job_id: str) -> int:
 
 
 def ensure_replicated(
-    connection: Redis, queue_key: str, job_id: str, replicas: int, timeout_s: float
+    connection: Redis,
+    queue_key: str,
+    job_id: str,
+    replicas: int,
+    timeout_s: float,
+    *,
+    leave_line: Callable[[str], bool] | None = None,
 ) -> None:
     """Return once `replicas` replicas have the job (or a worker took it); else take it
-    back and raise EnqueueNotAcknowledged. Synchronous: the bot calls it in a thread."""
+    back and raise EnqueueNotAcknowledged. Synchronous: the bot calls it in a thread.
+
+    `leave_line` takes the job out of the line in front of RQ's list (`albumify.fairqueue`:
+    a new cover waits there for its guild's turn), True when it was waiting there."""
     if replicas <= 0:
         return
     confirmation = confirm(connection, job_id, replicas, timeout_s)
     if confirmation.present and confirmation.replicas >= replicas:
         return
-    outcome = withdraw(connection, queue_key, job_id)
+    if leave_line is not None and leave_line(job_id):
+        connection.delete(Job.key_for(job_id))
+        outcome = WITHDRAWN
+    else:  # in RQ's list (fed already, or an edit at the front), or a worker has it
+        outcome = withdraw(connection, queue_key, job_id)
     if outcome == TAKEN:
         return  # a worker dequeued it on the primary that holds it: it is being made
     raise EnqueueNotAcknowledged(

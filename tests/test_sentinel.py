@@ -128,6 +128,9 @@ def test_the_intake_refuses_and_gives_back_an_unconfirmed_request(
             assert admission.ok
             with pytest.raises(EnqueueNotAcknowledged):
                 await intake.enqueue(member, admission)
+            # Taken back wherever it waited: its guild's turn (a new cover) or RQ's list.
+            assert intake.fair.waiting() == 0 and queue.job_ids == []
+            assert not redis_sync.exists(Job.key_for(admission.job_id))
             await intake.release(member, admission.job_id)
             assert await client.zcard(keys.member_quota(1, 3)) == 0
             assert await client.exists(keys.admission_cancelled(1, admission.job_id))

@@ -403,6 +403,7 @@ class Intake:
                 job.job_id,
                 self.limits.queue_replicas,
                 self.limits.queue_ack_timeout_s,
+                leave_line=self.fair.remove,
             )
 
     # -- re-roll --------------------------------------------------------------------------
