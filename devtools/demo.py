@@ -77,7 +77,12 @@ def play(fake: FakeDiscord, stack: Stack, photo: bytes) -> None:
             fake.wait_until(lambda c=click: c.acknowledged, "the vote", 10)
         if any(c["name"] == "leaderboard" for c in fake.commands.get(fake.guild_id, [])):
             board = fake.slash("leaderboard", carol, {"period": "all"})
-            fake.wait_until(lambda: fake.response_to(board), "the leaderboard", 10)
+            # The board answers "thinking…" first, then edits its embed in: wait for that.
+            fake.wait_until(
+                lambda: (answer := fake.response_to(board)) is not None and answer.embeds,
+                "the leaderboard",
+                30,
+            )
 
     refused = fake.slash(
         "albumify", dave, {"image": fake.upload("notes.txt", b"not a photo\n", "text/plain")}
