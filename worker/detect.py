@@ -27,6 +27,7 @@ from albumify.logs import add_secret, job_context
 from albumify.settings import Settings
 from imaging.photo import decode_photo, encode_cover
 from imaging.preview import numbered_faces
+from worker.attempt import bot_api, stored_token
 from worker.discord_api import DiscordAPI, DiscordAPIError, DiscordUnavailable, UploadFile
 from worker.job import current_pipeline, current_settings
 from worker.message import NO_MENTIONS, notice_payload
@@ -73,15 +74,14 @@ class FacesTask:
         self.job = job
         self.settings = settings
         self.redis = redis
-        self.api = api or DiscordAPI(settings.api_base, settings.discord_token)
+        self.api = api or bot_api(settings)
         self.pipeline = pipeline
 
     def run(self) -> dict[str, Any]:
-        raw = self.redis.get(keys.token(self.job.job_id))
-        if not raw:  # the interaction is dead: nobody to show the faces to
+        token = stored_token(self.redis, self.job.job_id)
+        if not token:  # the interaction is dead: nobody to show the faces to
             log.info("faces job %s: no live interaction token; nothing shown", self.job.job_id)
             return {"status": "unanswerable"}
-        token = raw.decode() if isinstance(raw, bytes) else str(raw)
         try:
             answer = self.answer()
         except Exception:

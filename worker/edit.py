@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 from redis import Redis
 from rq import get_current_job
-from rq.job import Job
 
 from albumify import keys, lua
 from albumify.buttons import REROLL_EMOJI, REROLL_ID, SECONDARY
@@ -31,13 +29,12 @@ from albumify.logs import add_secret, job_context
 from albumify.settings import Limits, Settings
 from imaging.layers import CoverLayers, decode, encode, meta_json, render
 from imaging.photo import encode_cover
+from worker.attempt import JobAttempt
 from worker.discord_api import (
-    DiscordAPI,
     DiscordAPIError,
     DiscordUnavailable,
     TokenExpired,
     UploadFile,
-    shared_budget,
 )
 from worker.pipeline import CoverOptions, CoverResult, cover_lettering
 
@@ -154,34 +151,14 @@ def edit_cover(payload: dict[str, Any]) -> dict[str, Any]:
         return EditTask(job, settings, redis, rq_job).run()
 
 
-class EditTask:
+class EditTask(JobAttempt[EditJob]):
     """One attempt of one edit job."""
-
-    def __init__(
-        self,
-        job: EditJob,
-        settings: Settings,
-        redis: Redis,
-        rq_job: Job | None,
-        *,
-        api: DiscordAPI | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.job = job
-        self.settings = settings
-        self.redis = redis
-        self.rq_job = rq_job
-        self.clock = clock
-        budget = shared_budget(settings.limits.discord_invalid_budget)
-        self.api = api or DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
-        raw = redis.get(keys.token(job.job_id)) if job.via_interaction else None
-        self.token = raw.decode() if raw else None
 
     def run(self) -> dict[str, Any]:
         try:
             return self._edit()
         except Exception:
-            if self.rq_job is None or not self.rq_job.retries_left:
+            if self._last_attempt():
                 self._tell("⚠️ Something went wrong editing your cover. Please try again later.")
             raise
 

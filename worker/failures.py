@@ -22,8 +22,8 @@ from albumify import keys
 from albumify.connections import worker_state_redis
 from albumify.logs import job_context
 from albumify.schema import JOB_FUNCTION, SchemaMismatch
+from worker.attempt import bot_api, stored_token
 from worker.delivery import ANSWERED, Address, Courier
-from worker.discord_api import DiscordAPI, shared_budget
 from worker.job import current_settings
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,8 @@ def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
             return
         text = next((t for kind, t in TEXTS if exc_type and issubclass(exc_type, kind)), None)
         notice = f"⚠️ {text or FALLBACK_TEXT} Please try again in a few minutes."
-        budget = shared_budget(settings.limits.discord_invalid_budget)
-        api = DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
-        raw = redis.get(keys.token(address.job_id)) if address.application_id else None
-        token = raw.decode() if isinstance(raw, bytes) else raw
-        delivered = Courier(address, api, token).notify(notice)
+        token = stored_token(redis, address.job_id) if address.application_id else None
+        delivered = Courier(address, bot_api(settings), token).notify(notice)
         log.info(
             "job %s failed for good (%s); the member %s",
             job.id,

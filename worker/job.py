@@ -17,12 +17,9 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from redis import Redis
 from rq import get_current_job
-from rq.job import Job
 
 from albumify import keys
 from albumify.connections import worker_state_redis
@@ -40,6 +37,7 @@ from albumify.results import (
 from albumify.schema import CoverJob, CoverOutcome, cover_options_of, request_identity
 from albumify.settings import Settings
 from imaging.photo import Photo, decode_photo, encode_kept_photo
+from worker.attempt import JobAttempt
 from worker.cancel import CancelWatch, JobCancelled, remove_status_message, show_cancelled
 from worker.delivery import ANSWERED, Address, Courier, Undeliverable
 from worker.discord_api import (
@@ -48,7 +46,6 @@ from worker.discord_api import (
     DiscordUnavailable,
     TokenExpired,
     UploadFile,
-    shared_budget,
 )
 from worker.download import DownloadFailed, fetch_photo
 from worker.message import progress_payload, result_payload
@@ -119,39 +116,23 @@ def _image_type(data: bytes) -> tuple[str, str]:
     return "png", "image/png"
 
 
-class CoverTask:
-    """One run of one job (an attempt: RQ may run a job up to three times)."""
+class CoverTask(JobAttempt[CoverJob]):
+    """One attempt at one cover job."""
 
-    def __init__(
-        self,
-        job: CoverJob,
-        settings: Settings,
-        redis: Redis,
-        rq_job: Job | None,
-        *,
-        api: DiscordAPI | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.job = job
-        self.settings = settings
-        self.redis = redis
-        self.rq_job = rq_job
-        self.clock = clock
-        budget = shared_budget(settings.limits.discord_invalid_budget)
-        self.api = api or DiscordAPI(settings.api_base, settings.discord_token, budget=budget)
+    def _prepare(self) -> None:
         # Progress edits are best effort: one attempt, never a wait on a rate limit.
         self.progress_api = DiscordAPI(
-            settings.api_base,
-            settings.discord_token,
+            self.settings.api_base,
+            self.settings.discord_token,
             session=self.api.session,
             max_attempts=1,
             budget=self.api.budget,
         )
-        self.throttle = Throttle(settings.limits.progress_interval_s)
+        self.throttle = Throttle(self.settings.limits.progress_interval_s)
         self.started = time.monotonic()
-        self.courier = Courier(Address.of(job), self.api, self._load_token(), clock=clock)
+        self.courier = Courier(Address.of(self.job), self.api, self.token, clock=self.clock)
         self._dedup_key: str | None = None
-        self.cancel = CancelWatch(redis, job.job_id)
+        self.cancel = CancelWatch(self.redis, self.job.job_id)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -484,15 +465,6 @@ class CoverTask:
         text = err.member_text(self.job.channel_id)
         self._tell(text)
         return CoverOutcome(status="failed", result_id=self.job.result_id, error=text)
-
-    def _load_token(self) -> str | None:
-        if not self.job.via_interaction:
-            return None
-        raw = self.redis.get(keys.token(self.job.job_id))
-        return raw.decode() if raw else None
-
-    def _last_attempt(self) -> bool:
-        return self.rq_job is None or not self.rq_job.retries_left
 
 
 class PhotoExpired(AlbumifyError):
