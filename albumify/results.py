@@ -28,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from albumify import keys, lua, plans
 from albumify.periods import Periods
+from albumify.schema import CoverLook
 
 UNPOSTED_TTL_S = 24 * 3600
 """A record whose cover was never posted (every attempt failed) expires after this long: the
@@ -67,8 +68,8 @@ def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class ResultRecord:
-    """What Redis keeps about one result (`keys.result`)."""
+class ResultRecord(CoverLook):
+    """What Redis keeps about one result (`keys.result`), with its job's `CoverLook`."""
 
     result_id: str
     guild_id: int
@@ -85,14 +86,6 @@ class ResultRecord:
     """Library ids shown so far for this photo: a re-roll excludes them."""
     photo_hash: str = ""
     spoiler: bool = False
-    title: str | None = None
-    artist: str | None = None
-    advisory: bool = False
-    display_name: str | None = None
-    lettering: bool = True
-    """Re-rolls keep the lettering choice and the artist's name."""
-    face: int = 1
-    """The face the cover was built on (1: the most prominent); re-rolls keep it."""
     seed: int = 0
     job_id: str = ""
     created_at: float = 0.0

@@ -17,17 +17,28 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 1
 JOB_FUNCTION = "worker.job.make_cover"
 
-COVER_OPTIONS: tuple[str, ...] = (
-    "title",
-    "artist",
-    "advisory",
-    "lettering",
-    "display_name",
-    "face",
-)
-"""The fields of a request (the bot's `CoverRequest`) and of its job (`CoverJob`) that change
-how the cover looks. Two requests of one photo with equal values here are the same request
-(`request_identity`); a new look option is added to both classes and named here."""
+
+@dataclass(frozen=True, kw_only=True)
+class CoverLook:
+    """The member's choices that change how a cover looks, shared by a request (the bot's
+    `CoverRequest`), its job (`CoverJob`) and its result (`albumify.results.ResultRecord`):
+    a re-roll keeps them. Two requests of one photo with equal looks are the same request
+    (`request_identity`). A new look option is a field here, and nowhere else."""
+
+    title: str | None = None
+    artist: str | None = None
+    advisory: bool = False
+    display_name: str | None = None
+    """The photo author's server display name: the artist when none was typed."""
+    lettering: bool = True
+    """False: the member turned lettering off (no artist, no title on the cover)."""
+    face: int = 1
+    """Which face the cover is built on: 1 = the most prominent (the default), then by
+    prominence (`models.faces.by_prominence`), as the numbered preview shows them."""
+
+
+COVER_OPTIONS: tuple[str, ...] = tuple(f.name for f in fields(CoverLook))
+"""The names of `CoverLook`'s fields."""
 
 
 def cover_options_of(source: Any) -> dict[str, Any]:
@@ -78,8 +89,8 @@ class PhotoRef:
 
 
 @dataclass(frozen=True)
-class CoverJob:
-    """Everything a worker needs to make a cover and post it back."""
+class CoverJob(CoverLook):
+    """Everything a worker needs to make a cover and post it back (and its `CoverLook`)."""
 
     job_id: str
     result_id: str
@@ -88,16 +99,6 @@ class CoverJob:
     requester_id: int
     photo_author_id: int
     photo: PhotoRef
-    title: str | None = None
-    artist: str | None = None
-    advisory: bool = False
-    display_name: str | None = None
-    """The photo author's server display name: the artist when none was typed."""
-    lettering: bool = True
-    """False: the member turned lettering off (no artist, no title on the cover)."""
-    face: int = 1
-    """Which face the cover is built on: 1 = the most prominent (the default), then by
-    prominence (`models.faces.by_prominence`), as the numbered preview shows them."""
     picked_face: bool = False
     """Made because the member picked a face in the preview: the same match, that face."""
     keep_cover: str | None = None

@@ -1,4 +1,4 @@
-"""Where a request was made, as the worker's content check needs to know it."""
+"""Where a request was made and how it is answered, as the job needs to know them."""
 
 from __future__ import annotations
 
@@ -19,3 +19,17 @@ def age_restricted(channel: Any) -> bool:
         return bool(is_nsfw())
     except AttributeError:  # a thread whose parent is not cached
         return False
+
+
+def answered_through(interaction: Any) -> dict[str, Any]:
+    """A `CoverRequest`'s fields for a request answered through `interaction`: its token (the
+    answer edits its response), when it was made (the token lives 15 minutes), the upload
+    limit and the bot's permissions there, and whether its channel is age-restricted."""
+    return {
+        "application_id": interaction.application_id,
+        "token": interaction.token,
+        "created_at": interaction.created_at.timestamp(),
+        "attachment_size_limit": interaction.filesize_limit,
+        "app_permissions": interaction.app_permissions.value,
+        "channel_nsfw": age_restricted(interaction.channel),
+    }

@@ -26,7 +26,7 @@ from albumify.results import ResultRecord
 from albumify.schema import CoverJob, job_id_for
 from bot.cover.buttons import DeleteButton, RerollButton
 from bot.cover.cancel import CancelButton, cancel_view, post_status
-from bot.cover.channels import age_restricted
+from bot.cover.channels import age_restricted, answered_through
 from bot.cover.consent import ConsentFlow, PendingConsent
 from bot.cover.consent_buttons import ApproveButton, DeclineButton
 from bot.cover.faces import FacePicker, FacesButton
@@ -242,12 +242,7 @@ class Covers(commands.Cog):
             requester_id=interaction.user.id,
             photo_author_id=photo_author_id,
             image=image,
-            application_id=interaction.application_id,
-            token=interaction.token,
-            created_at=interaction.created_at.timestamp(),
-            attachment_size_limit=interaction.filesize_limit,
-            app_permissions=interaction.app_permissions.value,
-            channel_nsfw=age_restricted(interaction.channel),
+            **answered_through(interaction),
             **look,
         )
 

@@ -42,7 +42,7 @@ from albumify.consent import (
 )
 from albumify.results import jump_url
 from albumify.schema import CoverJob, cover_options_of, job_id_for
-from bot.cover.channels import age_restricted
+from bot.cover.channels import answered_through
 from bot.cover.consent_buttons import consent_view
 from bot.cover.intake import NO_IMAGE, CoverRequest, Intake
 from bot.utils.busy import BUSY
@@ -137,13 +137,9 @@ def approved_request(consent: ConsentRequest, interaction: discord.Interaction) 
         requester_id=consent.requester_id,
         photo_author_id=consent.author_id,
         image=image,
-        application_id=interaction.application_id,
-        token=interaction.token,
-        created_at=interaction.created_at.timestamp(),
-        attachment_size_limit=interaction.filesize_limit,
-        app_permissions=interaction.app_permissions.value,
-        channel_nsfw=age_restricted(interaction.channel),  # the prompt's: the request's channel
-        author_approved=True,  # no reply_to: a channel fallback replies to the prompt
+        # The prompt's channel is the request's; no reply_to: a fallback replies to the prompt.
+        **answered_through(interaction),
+        author_approved=True,
         **fields,
     )
 

@@ -45,6 +45,7 @@ from albumify.results import ResultRecord, ResultStore, as_str, jump_url
 from albumify.schema import (
     JOB_FUNCTION,
     CoverJob,
+    CoverLook,
     PhotoRef,
     cover_options_of,
     job_id_for,
@@ -75,8 +76,9 @@ NOT_YOURS = (
 
 
 @dataclass(frozen=True)
-class CoverRequest:
-    """One member's request, as plain data (from a slash command, menu, or mention)."""
+class CoverRequest(CoverLook):
+    """One member's request, as plain data (from a slash command, menu, or mention), with the
+    `CoverLook` it asks for."""
 
     request_id: int
     """The interaction id (or the mentioning message's id): unique per request."""
@@ -85,14 +87,6 @@ class CoverRequest:
     requester_id: int
     photo_author_id: int
     image: ImageCandidate | None
-    title: str | None = None
-    artist: str | None = None
-    advisory: bool = False
-    display_name: str | None = None
-    """The photo author's server display name (the artist when none was typed)."""
-    lettering: bool = True
-    face: int = 1
-    """Which face to build on (1: the most prominent; `CoverJob.face`)."""
     application_id: int | None = None
     token: str | None = field(default=None, repr=False)
     created_at: float | None = None
@@ -322,12 +316,7 @@ class Intake:
             requester_id=request.requester_id,
             photo_author_id=request.photo_author_id,
             photo=photo,
-            title=request.title,
-            artist=request.artist,
-            advisory=request.advisory,
-            display_name=request.display_name,
-            lettering=request.lettering,
-            face=request.face,
+            **cover_options_of(request),
             seed=request.request_id % 1_000_003,
             **self._reply_fields(request, response_message_id),
         )
