@@ -29,6 +29,7 @@ from typing import Any
 
 from albumify import keys
 from albumify.boards import Entry, LeaderboardStore
+from albumify.lease import RELEASE_IF_HELD_LUA
 from albumify.periods import month_end, month_key, week_end, week_key
 from albumify.results import as_int, as_str
 
@@ -42,11 +43,6 @@ RUNNERS_UP = 4
 
 POSTED, EMPTY, UNDELIVERABLE = "posted", "empty", "undeliverable"
 """What became of an award: posted; nobody voted (no post); the channel refused the post."""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ class AwardsStore:
     def __init__(self, redis: Any, boards: LeaderboardStore) -> None:
         self.redis = redis
         self.boards = boards
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(RELEASE_IF_HELD_LUA)
 
     async def guilds(self) -> list[int]:
         """Guilds with awards on (`GuildSettingsStore.update` keeps the set)."""

@@ -28,10 +28,12 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-_RELEASE = """
+RELEASE_IF_HELD_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+"""Delete KEYS[1] only while it holds ARGV[1]: a lease, lock or claim let go by its holder
+alone, never one that expired and was taken by someone else meanwhile."""
 
 
 def process_owner() -> str:
@@ -49,7 +51,7 @@ class Lease:
         self.owner = owner
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(RELEASE_IF_HELD_LUA)
 
     async def acquire(self) -> bool:
         """Take the lease if nobody holds it (or renew it when we do)."""

@@ -35,6 +35,12 @@ class StalePlan(RedisError):
     """The record kept changing under a script: the caller says "busy, try again"."""
 
 
+def _fingerprint(name: str) -> property:
+    """A `Plan` field read from its `fields` by the name `lua.FINGERPRINT_FIELDS` gives it."""
+    index = lua.FINGERPRINT_FIELDS.index(name)
+    return property(lambda plan: plan.fields[index], doc=f"The record's `{name}` when planned.")
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a result's record said when its keys were planned."""
@@ -46,25 +52,11 @@ class Plan:
     voters: tuple[str, ...] | None = None
     """The voters, when the script needs their votes sets (None: it does not)."""
 
-    @property
-    def creator(self) -> str:
-        return self.fields[1]
-
-    @property
-    def author(self) -> str:
-        return self.fields[2]
-
-    @property
-    def message(self) -> str:
-        return self.fields[5]
-
-    @property
-    def week(self) -> str:
-        return self.fields[3]
-
-    @property
-    def month(self) -> str:
-        return self.fields[4]
+    creator = _fingerprint("requester")
+    author = _fingerprint("photo_author")
+    message = _fingerprint("message")
+    week = _fingerprint("week")
+    month = _fingerprint("month")
 
     def keys(self) -> list[str]:
         """`lua.RESULT_KEYS` keys, then the planned voters' votes sets."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from albumify import keys
+from albumify.lease import RELEASE_IF_HELD_LUA
 from albumify.settings import Limits
 
 OK, MEMBER_LIMIT, GUILD_LIMIT, QUEUE_FULL, DUPLICATE, CANCELLED = 0, 1, 2, 3, 4, 5
@@ -75,11 +76,6 @@ if #KEYS >= 4 and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', K
 return 1
 """
 
-COMPARE_AND_DELETE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class Reservation:
@@ -113,7 +109,7 @@ class QuotaGate:
         self._queue_length = queue_length
         self._script = redis.register_script(RESERVE_LUA)
         self._release = redis.register_script(RELEASE_LUA)
-        self._compare_and_delete = redis.register_script(COMPARE_AND_DELETE_LUA)
+        self._compare_and_delete = redis.register_script(RELEASE_IF_HELD_LUA)
 
     async def queue_length(self) -> int:
         """The RQ queue's length now (0 when no queue is named)."""

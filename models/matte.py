@@ -23,6 +23,7 @@ import numpy as np
 from models.align import compose_affine, invert_affine
 from models.faces import Face
 from models.litert import LiteRTModel, square_window
+from models.segmenter import FaceSeededMatte
 
 SIDE = 256
 """Both models' input side."""
@@ -52,7 +53,7 @@ EDGE_CONTRAST = 1.6
 """Steepen the filtered edge around 0.5: the guided filter leaves a wide soft ramp."""
 
 
-class SelfieMatte:
+class SelfieMatte(FaceSeededMatte):
     """`matte(image, face, others) -> alpha float32 [H, W] in [0, 1]`, or None."""
 
     name = "selfie"
@@ -66,15 +67,7 @@ class SelfieMatte:
         )
         self.pose = LiteRTModel.from_mediapipe("pose_landmark/pose_landmark_full.tflite", threads)
 
-    @classmethod
-    def load(cls, weights_dir: object = None, device: object = None) -> SelfieMatte:
-        return cls()
-
-    def __call__(
-        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
-    ) -> np.ndarray | None:
-        if face is None:
-            return None
+    def cut(self, image: np.ndarray, face: Face, others: Sequence[Face]) -> np.ndarray | None:
         height, width = image.shape[:2]
         for faces_high in (WINDOW_FACES, WINDOW_FACES * WIDEN):
             centre, side = selfie_window(face, width, height, faces_high)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import cv2
 import numpy as np
@@ -44,6 +44,26 @@ class Segmenter(Protocol):
     ) -> np.ndarray | None: ...
 
 
+class FaceSeededMatte:
+    """A segmenter that starts from the member's face, so a photo without one has no matte.
+    Its weights, if any, ship inside a package: `load` just makes one."""
+
+    name: str
+
+    @classmethod
+    def load(cls, weights_dir: object = None, device: object = None) -> Self:
+        return cls()
+
+    def __call__(
+        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
+    ) -> np.ndarray | None:
+        return None if face is None else self.cut(image, face, others)
+
+    def cut(self, image: np.ndarray, face: Face, others: Sequence[Face]) -> np.ndarray | None:
+        """The matte of the person holding `face` (float32 [H, W] in [0, 1]), or None."""
+        raise NotImplementedError
+
+
 def person_box(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
     """Where a person whose face is `face` probably is: head, shoulders and torso below."""
     fw, fh = face.width, face.height
@@ -62,17 +82,13 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (size, size), radius / 2), 0, 1)
 
 
-class OvalMatte:
+class OvalMatte(FaceSeededMatte):
     """A head-and-shoulders oval under the face: the cutout's last resort, which never fails
     when there is a face (the other segmenters can find no person)."""
 
     name = "oval"
 
-    def __call__(
-        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
-    ) -> np.ndarray | None:
-        if face is None:
-            return None
+    def cut(self, image: np.ndarray, face: Face, others: Sequence[Face]) -> np.ndarray:
         height, width = image.shape[:2]
         mask = np.zeros((height, width), np.float32)
         cx, cy = face.centre
@@ -81,22 +97,14 @@ class OvalMatte:
         return feather(mask, radius=face.width * 0.15)
 
 
-class GrabCutSegmenter:
+class GrabCutSegmenter(FaceSeededMatte):
     name = "grabcut"
 
     def __init__(self, iterations: int = 4, converged: float = CONVERGED):
         self.iterations = iterations
         self.converged = converged
 
-    @classmethod
-    def load(cls, weights_dir: object = None, device: object = None) -> GrabCutSegmenter:
-        return cls()
-
-    def __call__(
-        self, image: np.ndarray, face: Face | None, others: Sequence[Face] = ()
-    ) -> np.ndarray | None:
-        if face is None:
-            return None
+    def cut(self, image: np.ndarray, face: Face, others: Sequence[Face]) -> np.ndarray | None:
         height, width = image.shape[:2]
         scale = min(1.0, WORK_SIDE / max(height, width))
         small = cv2.resize(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from redis.cluster import key_slot
 
-from albumify import awards, cancel, consent, keys, lua, migrations, quotas
+from albumify import cancel, consent, keys, lease, lua, migrations, quotas
 from albumify.awards import AwardsStore, last_closed
 from albumify.boards import LeaderboardStore
 from albumify.connections import async_state_redis, sync_state_redis
@@ -38,12 +38,12 @@ G1, G2, CREATOR, AUTHOR, VOTER = 111111, 222222, 500001, 500002, 700001
 SCRIPTS = {
     **{f"lua.{name}": source for name, source in lua.SCRIPTS.items()},
     "quotas.RESERVE_LUA": quotas.RESERVE_LUA,
-    "quotas.RELEASE_LUA": quotas.RELEASE_LUA,
-    "quotas.COMPARE_AND_DELETE_LUA": quotas.COMPARE_AND_DELETE_LUA,
+    "quotas.RELEASE_IF_HELD_LUA": quotas.RELEASE_IF_HELD_LUA,
+    "lease.RELEASE_IF_HELD_LUA": lease.RELEASE_IF_HELD_LUA,
+    "lease._RENEW": lease._RENEW,
     "consent.ASK_LUA": consent.ASK_LUA,
     "consent.ANSWER_LUA": consent.ANSWER_LUA,
     "cancel.CLAIM_LUA": cancel.CLAIM_LUA,
-    "awards._RELEASE": awards._RELEASE,
     "migrations._MERGE_COVER": migrations._MERGE_COVER,
     "migrations._SPLIT_RESULT": migrations._SPLIT_RESULT,
 }

@@ -39,8 +39,8 @@ from albumify.cancel import (
     request_dedup_key,
 )
 from albumify.forget import job_payload
+from albumify.lease import RELEASE_IF_HELD_LUA
 from albumify.progress import QUEUE_EDIT_LEASE_S
-from albumify.quotas import COMPARE_AND_DELETE_LUA
 from albumify.schema import CoverJob, SchemaMismatch
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class Canceller:
             log.info("job %s: 'Cancelled' not shown: %s", job_id, err)
         finally:
             with contextlib.suppress(Exception):
-                await self.redis.eval(COMPARE_AND_DELETE_LUA, 1, lock, holder)
+                await self.redis.eval(RELEASE_IF_HELD_LUA, 1, lock, holder)
 
 
 async def post_status(redis: Any, message: discord.Message, job_id: str) -> None:

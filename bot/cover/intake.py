@@ -30,10 +30,10 @@ from albumify.edits import EditJob
 from albumify.fairqueue import FairQueue
 from albumify.forget import FAILED_JOB_TTL_S, JOB_INDEX_TTL_S
 from albumify.guilds import GuildSettingsStore
+from albumify.lease import RELEASE_IF_HELD_LUA
 from albumify.progress import QUEUE_EDIT_LEASE_S
 from albumify.quotas import (
     CANCELLED,
-    COMPARE_AND_DELETE_LUA,
     DUPLICATE,
     GUILD_LIMIT,
     MEMBER_LIMIT,
@@ -141,7 +141,7 @@ class Intake:
         self.fair = FairQueue(queue, settings.limits)
         self.guilds = GuildSettingsStore(redis)
         self.results = ResultStore(redis)
-        self._release_lock = redis.register_script(COMPARE_AND_DELETE_LUA)
+        self._release_lock = redis.register_script(RELEASE_IF_HELD_LUA)
 
     async def _queue_length(self) -> int:
         """On the queue's own connection: it may be another Redis than the state's. Every
