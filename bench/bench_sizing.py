@@ -38,7 +38,7 @@ from albumify import keys
 from albumify.boards import LeaderboardStore
 from albumify.guilds import GuildSettingsStore
 from albumify.results import ResultRecord, result_posted, save_result
-from bench.bench_e2e import percentile, small_photo, stack_queued
+from bench.bench_e2e import BURST, burst_acks, percentile
 from bench.bench_leaderboard import _Server, _wait
 from bench.report import Table
 from devtools.fakediscord.gateway import shard_of
@@ -48,7 +48,6 @@ GUILDS = 10_000
 COVERS = 100_000
 BASELINE_GUILDS = 4
 BASELINE_COVERS = 1_000
-BURST = 100
 WARM_BURSTS = 5
 CONCURRENCY = 64
 VOTER = 1_000_000_000
@@ -87,28 +86,6 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def burst(stack: Stack, first: int, rng: random.Random) -> list[float]:
-    """Ack latencies (s) of BURST `/albumify` at once, in guilds picked at random."""
-    fake = stack.fake
-    guild_ids = fake.guild_ids()
-    prepared = []
-    for n in range(first, first + BURST):
-        member = fake.add_member(f"sizing{n}")
-        photo = fake.upload(f"s{n}.png", small_photo(n))
-        guild_id = rng.choice(guild_ids)
-        prepared.append(fake.prepare_slash("albumify", member, {"image": photo}, guild_id=guild_id))
-    fake.send(*prepared)
-    fake.wait_until(lambda: all(i.acknowledged for i in prepared), "every ack", 120)
-    fake.wait_until(lambda: stack_queued(stack) >= BURST - 5, "the burst's jobs", 120)
-    client = stack.redis()
-    try:
-        stack.queue(client).empty()
-    finally:
-        client.close()
-    stack.wait_idle(timeout=300)
-    return [i.ack_latency or float("inf") for i in prepared]
-
-
 class Deployment:
     """One running stack and what was measured on it."""
 
@@ -124,7 +101,12 @@ class Deployment:
         self.rng = random.Random(18)
 
     def burst(self) -> None:
-        self.bursts.append(burst(self.stack, BURST * len(self.bursts), self.rng))
+        first = BURST * len(self.bursts)
+        fake = self.stack.fake
+        acks = burst_acks(
+            fake, self.stack, first, guild_ids=fake.guild_ids(), rng=self.rng, timeout=120
+        )
+        self.bursts.append(acks)
 
     def acks(self) -> dict[str, tuple[float, float]]:
         cold, warm = self.bursts[0], self.bursts[1:]
@@ -209,9 +191,9 @@ def cover(n: int, guild_id: int, now: float) -> ResultRecord:
 
 def post_covers(
     url: str, guild_ids: list[int], count: int, now: float, first: int = 0
-) -> list[str]:
+) -> list[tuple[int, str]]:
     """`count` covers as the worker records and posts them: the synchronous client, pipelined
-    (as bench_leaderboard populates)."""
+    (as bench_leaderboard populates). Returns their (guild id, result id)s."""
     client = redis.Redis.from_url(url)
     ids = []
     try:
@@ -220,21 +202,32 @@ def post_covers(
             for n in range(start, min(first + count, start + 2_000)):
                 record = cover(n, guild_ids[n % len(guild_ids)], now)
                 save_result(pipe, record)
-                result_posted(pipe, record.result_id, record.channel_id, record.message_id, now)
-                ids.append(record.result_id)
+                result_posted(
+                    pipe,
+                    record.result_id,
+                    record.channel_id,
+                    record.message_id or 0,
+                    now,
+                    guild_id=record.guild_id,
+                    requester_id=record.requester_id,
+                    photo_author_id=record.photo_author_id,
+                )
+                ids.append((record.guild_id, record.result_id))
             pipe.execute()
     finally:
         client.close()
     return ids
 
 
-async def votes_per_s(store: LeaderboardStore, result_ids: list[str], first_voter: int) -> float:
+async def votes_per_s(
+    store: LeaderboardStore, result_ids: list[tuple[int, str]], first_voter: int
+) -> float:
     """One vote per entry (a cover may repeat) by a member of its own, CONCURRENCY at a time;
     each must count."""
     outcomes: list[str] = []
 
-    async def vote(result_id: str, voter: int) -> None:
-        outcomes.append((await store.toggle_vote(result_id, voter)).status)
+    async def vote(result: tuple[int, str], voter: int) -> None:
+        outcomes.append((await store.toggle_vote(*result, voter)).status)
 
     started = time.perf_counter()
     await bounded([lambda r=r, v=v: vote(r, first_voter + v) for v, r in enumerate(result_ids)])
@@ -270,7 +263,7 @@ async def memory_and_votes(guilds: int, covers: int) -> dict[str, float]:
         after_votes = await used_memory(full)
         one = ids[len(ids) // 2]
         usage = 0
-        for key in (keys.result(one), keys.voters(one)):
+        for key in (keys.result(*one), keys.voters(*one)):
             usage += int(await full.memory_usage(key) or 0)
         # Votes/s, baseline vs full, in interleaved rounds of fresh voters (db 1: one guild).
         few = post_covers(server.url[:-1] + "1", [1 << 40], BASELINE_COVERS, now, first=covers)
