@@ -15,28 +15,21 @@ import redis.asyncio as aioredis
 from albumify import cancel, keys
 from albumify.buttons import CANCEL_ID, cancel_id_pattern, cancel_row
 from albumify.schema import CoverOutcome
-from albumify.settings import Limits, Settings
+from albumify.settings import Settings
 from bot.cover.intake import Intake
 from tests.support import fake_pipeline
-from tests.support.jobs import cover_job
+from tests.support.jobs import TOKEN, cover_job, cover_task, worker_settings
 from tests.test_bot_intake import harness, request  # noqa: F401 - a fixture
 from worker.cancel import CancelWatch, JobCancelled
-from worker.discord_api import DiscordAPI
 from worker.job import CoverTask
 
-TOKEN = "interaction-token-secret"
 JOB = "albumify-cover-111"
 
 
 @pytest.fixture
 def settings(fake_rest, redis_url) -> Settings:
-    return Settings(
-        discord_token="bot-token",
-        redis_url=redis_url,
-        api_base=fake_rest.api_base,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(max_download_bytes=200_000, progress_interval_s=0.0),
+    return worker_settings(
+        fake_rest.api_base, redis_url, max_download_bytes=200_000, progress_interval_s=0.0
     )
 
 
@@ -46,10 +39,7 @@ def pipeline(settings):
 
 
 def task_for(job, settings, redis_sync, *, token: str | None = TOKEN) -> CoverTask:
-    if token:
-        redis_sync.set(keys.token(job.job_id), token, ex=900)
-    api = DiscordAPI(settings.api_base, settings.discord_token, sleep=lambda _s: None)
-    return CoverTask(job, settings, redis_sync, None, api=api)
+    return cover_task(job, settings, redis_sync, token=token)
 
 
 # -- the claim -----------------------------------------------------------------------------

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from devtools.fakediscord import FakeDiscord
-from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.model import (
     ATTACH_FILES,
     EMBED_LINKS,
@@ -21,15 +19,9 @@ from devtools.fakediscord.model import (
     SEND_MESSAGES,
     VIEW_CHANNEL,
 )
+from tests.support.bare_discord import BOT, bare_discord
 
-BOT = {"Authorization": f"Bot {BOT_TOKEN}"}
-
-
-@pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    server = FakeDiscord().start()
-    yield server
-    server.stop()
+discord = bare_discord()
 
 
 def post(discord: FakeDiscord, channel_id: int, payload: dict, files: bool = False):

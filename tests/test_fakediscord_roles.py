@@ -3,23 +3,13 @@ and a role below the bot's, answered with Discord's codes. Plain HTTP, no bot.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import requests
 
 from devtools.fakediscord import FakeDiscord
-from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.model import MANAGE_ROLES
+from tests.support.bare_discord import BOT, bare_discord
 
-BOT = {"Authorization": f"Bot {BOT_TOKEN}"}
-
-
-@pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    server = FakeDiscord().start()
-    yield server
-    server.stop()
+discord = bare_discord()
 
 
 def grant(discord: FakeDiscord, method: str, member_id: int, role_id: int) -> requests.Response:

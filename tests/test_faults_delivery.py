@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -38,6 +37,7 @@ from devtools.fakediscord.model import (
 )
 from devtools.fakediscord.rest import ScriptedReply
 from tests.support import fake_pipeline
+from tests.support.bare_discord import bare_discord
 from tests.support.processes import (
     FINAL_STATES,
     Workers,
@@ -51,12 +51,7 @@ from tests.support.worker_main import POSTED_KEY, RECORDED_KEY, STARTED_KEY
 
 JOB_TIMEOUT_S = 6
 
-
-@pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    server = FakeDiscord().start()  # no bot: the jobs below are what the bot would enqueue
-    yield server
-    server.stop()
+discord = bare_discord()  # no bot: the jobs below are what the bot would enqueue
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import time
 import pytest
 
 from albumify import keys
-from albumify.settings import Limits, Settings
+from albumify.settings import Settings
 from devtools.fakediscord import FakeDiscord
 from devtools.fakediscord.guild import BOT_TOKEN
 from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
-from tests.support.jobs import cover_job
+from tests.support.jobs import cover_job, worker_settings
 from worker.delivery import TOKEN_MARGIN_S
 from worker.discord_api import (
     DiscordAPI,
@@ -43,14 +43,7 @@ def fresh_shared_budget():
 
 @pytest.fixture
 def settings(fake_rest, redis_url) -> Settings:
-    return Settings(
-        discord_token="bot-token",
-        redis_url=redis_url,
-        api_base=fake_rest.api_base,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(discord_invalid_budget=5),
-    )
+    return worker_settings(fake_rest.api_base, redis_url, discord_invalid_budget=5)
 
 
 def final_answers(fake_rest):

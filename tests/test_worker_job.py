@@ -14,23 +14,15 @@ from albumify.schema import PhotoRef
 from albumify.settings import Limits, Settings
 from devtools.fakediscord.rest import ScriptedReply, rate_limited
 from tests.support import fake_pipeline
-from tests.support.jobs import cover_job
+from tests.support.jobs import TOKEN, cover_job, cover_task, worker_settings
 from worker.discord_api import DiscordAPI, DiscordUnavailable
 from worker.download import fetch_photo
-from worker.job import CoverTask
-
-TOKEN = "interaction-token-secret"
 
 
 @pytest.fixture
 def settings(fake_rest, redis_url) -> Settings:
-    return Settings(
-        discord_token="bot-token",
-        redis_url=redis_url,
-        api_base=fake_rest.api_base,
-        cdn_hosts=("127.0.0.1",),
-        cdn_hosts_explicit=True,
-        limits=Limits(max_download_bytes=200_000, progress_interval_s=2.0),
+    return worker_settings(
+        fake_rest.api_base, redis_url, max_download_bytes=200_000, progress_interval_s=2.0
     )
 
 
@@ -40,10 +32,7 @@ def pipeline(settings):
 
 
 def run_task(job, settings, redis_sync, *, sleeps=None, token=TOKEN):
-    if token:
-        redis_sync.set(keys.token(job.job_id), token, ex=900)
-    api = DiscordAPI(settings.api_base, settings.discord_token, sleep=(sleeps or []).append)
-    return CoverTask(job, settings, redis_sync, None, api=api).run()
+    return cover_task(job, settings, redis_sync, token=token, sleep=(sleeps or []).append).run()
 
 
 def test_cover_edits_the_original_response_with_file_embed_and_buttons(
