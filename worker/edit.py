@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 EDIT_FORMAT = "jpeg"
 EPHEMERAL = 1 << 6
+FAILED = "⚠️ Something went wrong editing your cover. Please try again later."
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 TOKEN_MARGIN_S = 30.0
 
@@ -159,7 +160,7 @@ class EditTask(JobAttempt[EditJob]):
             return self._edit()
         except Exception:
             if self._last_attempt():
-                self._tell("⚠️ Something went wrong editing your cover. Please try again later.")
+                self._tell(FAILED)
             raise
 
     def _edit(self) -> dict[str, Any]:

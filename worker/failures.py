@@ -7,6 +7,10 @@ the job's final failure (no retries left; a payload of another schema version co
 since retrying cannot make it readable) the member is told through the first path that works
 (`worker.delivery.Courier.notify`), unless the job already answered: its cover is on record as
 posted (`keys.job_result`), or it told the member itself (`job.meta[ANSWERED]`).
+
+An edit or detect job (`SIDE_JOBS`) tells its member of every failure it sees itself; the two
+it cannot see — its worker died, or it could not read its payload — are told here, through
+its interaction, once no attempt is left.
 """
 
 from __future__ import annotations
@@ -20,11 +24,18 @@ from rq.timeouts import JobTimeoutException
 
 from albumify import keys
 from albumify.connections import worker_state_redis
+from albumify.edits import EDIT_FUNCTION
+from albumify.faces import FACES_JOB_FUNCTION
 from albumify.logs import job_context
 from albumify.schema import JOB_FUNCTION, SchemaMismatch
 from worker.attempt import bot_api, stored_token
 from worker.delivery import ANSWERED, Address, Courier
+from worker.detect import FAILED as FACES_FAILED
+from worker.discord_api import DiscordAPIError, DiscordUnavailable
+from worker.edit import EPHEMERAL
+from worker.edit import FAILED as EDIT_FAILED
 from worker.job import current_settings
+from worker.message import NO_MENTIONS, notice_payload
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +45,9 @@ TEXTS: tuple[tuple[type[BaseException], str], ...] = (
     (JobTimeoutException, "Your cover took too long to make."),
 )
 FALLBACK_TEXT = "Something went wrong making your cover."
+SIDE_JOBS = {EDIT_FUNCTION: EDIT_FAILED, FACES_JOB_FUNCTION: FACES_FAILED}
+"""Jobs that answer through their own interaction, and what their member is told when one
+fails unseen (`AbandonedJobError`, `SchemaMismatch`): the same words as the job's own."""
 
 
 def answer_final_failure(
@@ -55,6 +69,9 @@ def answer_final_failure(
 
 def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
     try:
+        if job.func_name in SIDE_JOBS:
+            _answer_side_job(job, exc_type)
+            return
         if job.func_name != JOB_FUNCTION:
             return
         payload = job.args[0] if job.args else None
@@ -87,3 +104,38 @@ def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
         )
         job.meta[ANSWERED] = "notice" if delivered else "unreachable"
         job.save_meta()
+
+
+def _answer_side_job(job: Job, exc_type: type[BaseException] | None) -> None:
+    """An edit or detect job whose failure its own attempt never saw, on its last attempt:
+    the detect job's private "thinking…" becomes the notice; an edit gets a private follow-up
+    (its click was acknowledged silently)."""
+    if exc_type is None or not issubclass(exc_type, (AbandonedJobError, SchemaMismatch)):
+        return  # the attempt caught it and told the member itself
+    if issubclass(exc_type, SchemaMismatch):
+        job.retries_left = 0
+    if job.retries_left:
+        return
+    payload = job.args[0] if job.args else None
+    if not isinstance(payload, dict):
+        return
+    job_id, application_id = payload.get("job_id"), payload.get("application_id")
+    with job_context(job.id, payload.get("guild_id")):
+        settings = current_settings()
+        redis = worker_state_redis(settings, job.connection)
+        token = stored_token(redis, str(job_id)) if job_id and application_id else None
+        if token is None:
+            log.info("job %s failed for good; its interaction is gone: nobody to tell", job.id)
+            return
+        text = SIDE_JOBS[job.func_name]
+        api = bot_api(settings)
+        try:
+            if job.func_name == FACES_JOB_FUNCTION:
+                api.edit_original(int(application_id), token, notice_payload(text))
+            else:
+                note = {"content": text, "flags": EPHEMERAL, "allowed_mentions": NO_MENTIONS}
+                api.followup(int(application_id), token, note)
+        except (DiscordAPIError, DiscordUnavailable) as err:
+            log.warning("job %s failed for good; the member could not be told: %s", job.id, err)
+            return
+        log.info("job %s failed for good (%s); the member was told", job.id, exc_type.__name__)
