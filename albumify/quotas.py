@@ -152,6 +152,29 @@ class QuotaGate:
             value = value.decode()
         return Reservation(int(code), str(value))
 
+    async def peek(
+        self, *, guild_id: int, member_key: str, guild_key: str, now: float
+    ) -> Reservation | None:
+        """The member or guild quota a request would exceed now (with when to retry), or
+        None. Reserves nothing: asking a photo's author first must not spend a slot, nor
+        ping the author for a request the requester could not have made anyway."""
+        limits, now_ms = self.limits, int(now * 1000)
+        windows = (
+            (MEMBER_LIMIT, member_key, limits.member_quota, limits.member_window_s * 1000),
+            (GUILD_LIMIT, guild_key, limits.guild_quota, limits.guild_window_s * 1000),
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for _, key, _, window_ms in windows:
+            since = f"({now_ms - window_ms}"  # as the reserve script keeps a window
+            pipe.zcount(key, since, "+inf")
+            pipe.zrangebyscore(key, since, "+inf", start=0, num=1, withscores=True)
+        found = await pipe.execute()
+        for n, (code, _, quota, window_ms) in enumerate(windows):
+            count, oldest = found[2 * n], found[2 * n + 1]
+            if count >= quota and oldest:
+                return Reservation(code, str(int(oldest[0][1]) + window_ms))
+        return None
+
     async def release(
         self,
         *,

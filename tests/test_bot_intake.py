@@ -159,6 +159,30 @@ def test_member_quota_says_when_to_try_again_and_the_window_slides(harness):
     assert f"<t:{int(NOW + 600)}:R>" in results[5].message
 
 
+def test_a_quota_check_without_reserving_says_what_admission_would(harness):
+    """Asking a photo's author first checks the quotas but spends no slot (`quota_refusal`)."""
+
+    async def scenario(intake, clock):
+        seen = []
+        for n in range(6):
+            clock.now = NOW + n
+            seen.append(await intake.quota_refusal(request(5000 + n)))
+            admission = await intake.admit(request(5000 + n))
+            seen.append(None if admission.ok else admission.message)
+        other = request(5200, requester_id=4, photo_author_id=4)
+        seen.append(await intake.quota_refusal(other))  # the guild's window is full too
+        clock.now = NOW + 600.5  # the first request left the 10-minute window
+        seen.append(await intake.quota_refusal(request(5100)))
+        return seen
+
+    seen = harness(scenario, Limits(member_quota=5, guild_quota=5))
+    assert seen[:10] == [None] * 10  # five checks then five admissions: checks took nothing
+    assert seen[10] == seen[11]  # the sixth: the check says what admission says
+    assert "5 covers in the last 10 minutes" in seen[10] and f"<t:{int(NOW + 600)}:R>" in seen[10]
+    assert seen[12] is not None and "This server" in seen[12]
+    assert seen[13] is None
+
+
 def test_guild_quota_counts_every_member(harness):
     async def scenario(intake, clock):
         return [

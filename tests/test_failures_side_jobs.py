@@ -67,9 +67,7 @@ def webhook_calls(fake_rest, method: str) -> list:
     return fake_rest.calls(method, f"/webhooks/{APP}/{TOKEN}")
 
 
-def test_a_dead_workers_last_edit_attempt_tells_the_member_privately(
-    fake_rest, redis_sync, caplog
-):
+def test_a_dead_workers_last_edit_attempt_tells_the_member_privately(fake_rest, redis_sync, caplog):
     caplog.set_level("INFO", logger="worker.failures")
     fake_rest.script("POST", f"/webhooks/{APP}/", ScriptedReply(200, {"id": "1"}))
     job = saved(redis_sync, EDIT_FUNCTION, EDIT.to_dict())

@@ -168,6 +168,9 @@ class ConsentFlow:
         """Store the request for its author, or the requester's answer when none is asked."""
         if request.image is None:
             return NO_IMAGE
+        refusal = await self.covers.intake.quota_refusal(request)
+        if refusal is not None:  # checked again on Approve: this only spares the author a ping
+            return refusal
         consent = ConsentRequest(
             request_id=request.request_id,
             guild_id=request.guild_id,

@@ -39,6 +39,7 @@ from albumify.quotas import (
     MEMBER_LIMIT,
     QUEUE_FULL,
     QuotaGate,
+    Reservation,
 )
 from albumify.replication import ensure_replicated
 from albumify.results import ResultRecord, ResultStore, as_str, jump_url
@@ -223,19 +224,25 @@ class Intake:
                 return await self._reserve(request, job_id, dedup_key, again=False)
         if reservation.code in (DUPLICATE, CANCELLED):
             return Admission(False, BUSY)
+        return Admission(False, self._limit_text(reservation))
+
+    async def quota_refusal(self, request: CoverRequest) -> str | None:
+        """What a quota would refuse `request` with now, or None; reserves nothing."""
+        reservation = await self.quota.peek(**self._quota_keys(request), now=self.clock())
+        return None if reservation is None else self._limit_text(reservation)
+
+    def _limit_text(self, reservation: Reservation) -> str:
         when = relative(reservation.retry_at)
         if reservation.code == MEMBER_LIMIT:
             minutes = max(1, self.limits.member_window_s // 60)
-            text = (
+            return (
                 f"You've made {self.limits.member_quota} covers in the last {minutes} minutes. "
                 f"Try again {when}."
             )
-        elif reservation.code == GUILD_LIMIT:
-            text = f"This server has made a lot of covers lately. Try again {when}."
-        else:
-            assert reservation.code == QUEUE_FULL
-            text = f"I'm very busy right now: too many covers in line. Try again {when}."
-        return Admission(False, text)
+        if reservation.code == GUILD_LIMIT:
+            return f"This server has made a lot of covers lately. Try again {when}."
+        assert reservation.code == QUEUE_FULL
+        return f"I'm very busy right now: too many covers in line. Try again {when}."
 
     def _quota_keys(self, request: CoverRequest) -> dict[str, Any]:
         return {
