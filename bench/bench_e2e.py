@@ -37,6 +37,7 @@ BARE_PIPELINE = """
 import sys, time
 from albumify.settings import Settings
 from imaging.photo import encode_cover
+from worker.job import UPLOAD_FORMAT
 from worker.pipeline import CoverOptions, Pipeline
 
 pipeline = Pipeline.load(Settings.from_env())
@@ -45,10 +46,11 @@ options = CoverOptions(size=Settings.from_env().limits.cover_size)
 print("ready", flush=True)
 for _ in sys.stdin:
     start = time.perf_counter()
-    encode_cover(pipeline.make_cover(photo, options).image, "png")
+    encode_cover(pipeline.make_cover(photo, options).image, UPLOAD_FORMAT)
     print(time.perf_counter() - start, flush=True)
 """
-"""The bare pipeline, in a process with exactly the worker's environment."""
+"""The bare pipeline, in a process with exactly the worker's environment, encoding as the
+worker uploads (`worker.job.UPLOAD_FORMAT`)."""
 COVER_SIZE = 1024
 """The production default, so the overhead is measured against a real cover's work."""
 
