@@ -19,11 +19,12 @@ import pytest
 from PIL import Image
 
 from albumify import keys
-from albumify.edits import EditJob, EditOptions, parse_edit_form
+from albumify.edits import EditOptions, parse_edit_form
 from albumify.settings import Limits, Settings
 from imaging.layers import CoverLayers, decode, encode, render
 from imaging.layouts import Palette, PhotoFacts, compose_family
 from tests import images
+from tests.support.jobs import edit_job
 from worker import job as job_module
 from worker.discord_api import DiscordAPI
 from worker.edit import EditTask, keep_layers, load_layers, reletter
@@ -108,21 +109,6 @@ def test_incomplete_or_foreign_layers_are_refused() -> None:
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
     return Pipeline.load(backend="classic")
-
-
-def edit_job(**changes: Any) -> EditJob:
-    base = EditJob(
-        job_id="albumify-edit-1",
-        result_id="r1",
-        guild_id=10,
-        channel_id=20,
-        requester_id=30,
-        message_id=40,
-        photo_author_id=30,
-        application_id=99,
-        token_expires_at=None,
-    )
-    return dataclasses.replace(base, **changes)
 
 
 def stored(layers: CoverLayers, result: Any) -> CoverLayers:

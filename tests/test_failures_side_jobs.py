@@ -15,27 +15,18 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 
 from albumify import keys
-from albumify.edits import EDIT_FUNCTION, EditJob
+from albumify.edits import EDIT_FUNCTION
 from albumify.faces import FACES_JOB_FUNCTION, FacesJob
 from albumify.schema import SchemaMismatch
 from devtools.fakediscord.rest import ScriptedReply
-from tests.support.jobs import TOKEN, worker_settings
+from tests.support.jobs import TOKEN, edit_job, worker_settings
 from worker import job as worker_job
 from worker.detect import FAILED as FACES_FAILED
 from worker.edit import FAILED as EDIT_FAILED
 from worker.failures import answer_final_failure
 
 APP = 99
-EDIT = EditJob(
-    job_id="albumify-edit-7",
-    result_id="r7",
-    guild_id=10,
-    channel_id=20,
-    requester_id=30,
-    message_id=40,
-    photo_author_id=30,
-    application_id=APP,
-)
+EDIT = edit_job(job_id="albumify-edit-7", application_id=APP)
 FACES = FacesJob(
     job_id="albumify-faces-8",
     result_id="r8",

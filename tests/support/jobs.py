@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from albumify import keys
+from albumify.edits import EditJob
 from albumify.schema import CoverJob, PhotoRef
 from albumify.settings import Limits, Settings
 
@@ -50,6 +51,23 @@ def cover_job(url: str | None, **overrides) -> CoverJob:
     )
     values.update(overrides)
     return CoverJob(**values)
+
+
+def edit_job(**overrides) -> EditJob:
+    """An Edit of cover r1 (message 40) by member 30, through interaction 99's token."""
+    values = dict(
+        job_id="albumify-edit-1",
+        result_id="r1",
+        guild_id=10,
+        channel_id=20,
+        requester_id=30,
+        message_id=40,
+        photo_author_id=30,
+        application_id=99,
+        token_expires_at=None,
+    )
+    values.update(overrides)
+    return EditJob(**values)
 
 
 def cover_task(
