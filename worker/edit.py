@@ -36,14 +36,13 @@ from worker.discord_api import (
     TokenExpired,
     UploadFile,
 )
+from worker.message import NO_MENTIONS, private_payload
 from worker.pipeline import CoverOptions, CoverResult, cover_lettering
 
 log = logging.getLogger(__name__)
 
 EDIT_FORMAT = "jpeg"
-EPHEMERAL = 1 << 6
 FAILED = "⚠️ Something went wrong editing your cover. Please try again later."
-NO_MENTIONS: dict[str, Any] = {"parse": []}
 TOKEN_MARGIN_S = 30.0
 
 
@@ -234,11 +233,7 @@ class EditTask(JobAttempt[EditJob]):
         if not self._token_alive():
             log.info("edit %s: could not tell the member (token dead): %s", self.job.job_id, text)
             return
-        payload: dict[str, Any] = {
-            "content": text,
-            "flags": EPHEMERAL,
-            "allowed_mentions": NO_MENTIONS,
-        }
+        payload = private_payload(text)
         if reroll:
             payload["components"] = [reroll_row(self.job.result_id)]
         try:

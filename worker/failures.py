@@ -32,10 +32,9 @@ from worker.attempt import bot_api, stored_token
 from worker.delivery import ANSWERED, Address, Courier
 from worker.detect import FAILED as FACES_FAILED
 from worker.discord_api import DiscordAPIError, DiscordUnavailable
-from worker.edit import EPHEMERAL
 from worker.edit import FAILED as EDIT_FAILED
 from worker.job import current_settings
-from worker.message import NO_MENTIONS, notice_payload
+from worker.message import notice_payload, private_payload
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +68,19 @@ def answer_final_failure(
 
 def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
     try:
-        if job.func_name in SIDE_JOBS:
-            _answer_side_job(job, exc_type)
-            return
-        if job.func_name != JOB_FUNCTION:
-            return
+        function = job.func_name
         payload = job.args[0] if job.args else None
     except Exception:  # an unreadable payload (a pickle, say): nobody to answer
+        return
+    if function != JOB_FUNCTION and function not in SIDE_JOBS:
         return
     if exc_type is not None and issubclass(exc_type, SchemaMismatch):
         job.retries_left = 0  # another attempt reads the same payload: this one is final
     if job.retries_left:
         return  # RQ runs it again; that attempt answers
+    if function in SIDE_JOBS:
+        _answer_side_job(job, exc_type, payload)
+        return
     address = Address.from_payload(payload)
     guild = payload.get("guild_id") if isinstance(payload, dict) else None
     with job_context(job.id, guild):
@@ -106,17 +106,12 @@ def _answer(job: Job, exc_type: type[BaseException] | None) -> None:
         job.save_meta()
 
 
-def _answer_side_job(job: Job, exc_type: type[BaseException] | None) -> None:
+def _answer_side_job(job: Job, exc_type: type[BaseException] | None, payload: object) -> None:
     """An edit or detect job whose failure its own attempt never saw, on its last attempt:
     the detect job's private "thinking…" becomes the notice; an edit gets a private follow-up
     (its click was acknowledged silently)."""
     if exc_type is None or not issubclass(exc_type, (AbandonedJobError, SchemaMismatch)):
         return  # the attempt caught it and told the member itself
-    if issubclass(exc_type, SchemaMismatch):
-        job.retries_left = 0
-    if job.retries_left:
-        return
-    payload = job.args[0] if job.args else None
     if not isinstance(payload, dict):
         return
     job_id, application_id = payload.get("job_id"), payload.get("application_id")
@@ -133,8 +128,7 @@ def _answer_side_job(job: Job, exc_type: type[BaseException] | None) -> None:
             if job.func_name == FACES_JOB_FUNCTION:
                 api.edit_original(int(application_id), token, notice_payload(text))
             else:
-                note = {"content": text, "flags": EPHEMERAL, "allowed_mentions": NO_MENTIONS}
-                api.followup(int(application_id), token, note)
+                api.followup(int(application_id), token, private_payload(text))
         except (DiscordAPIError, DiscordUnavailable) as err:
             log.warning("job %s failed for good; the member could not be told: %s", job.id, err)
             return

@@ -13,6 +13,8 @@ from albumify.buttons import result_row
 from albumify.schema import CoverJob
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
+EPHEMERAL = 1 << 6
+"""Message flag: only the interaction's member sees it."""
 EMBED_COLOUR = 0x1DB954
 
 
@@ -40,6 +42,11 @@ def notice_payload(text: str) -> dict[str, Any]:
         "attachments": [],
         "allowed_mentions": NO_MENTIONS,
     }
+
+
+def private_payload(text: str) -> dict[str, Any]:
+    """A follow-up only the member sees, pinging nobody."""
+    return {"content": text, "flags": EPHEMERAL, "allowed_mentions": NO_MENTIONS}
 
 
 def describe_cover(record: LibraryCover) -> str:
